@@ -1,0 +1,37 @@
+# core/local.mk -- the host: libpmqcore (shared by pmqd, pmqctl and tests),
+# pmqd, pmqctl and the public plugin header.
+
+noinst_LTLIBRARIES += core/libpmqcore.la
+core_libpmqcore_la_SOURCES = \
+	core/util.c core/util.h \
+	core/errors.c core/errors.h \
+	core/log.c core/log.h \
+	core/config.c core/config.h \
+	core/plugin_loader.c core/plugin_loader.h \
+	core/host_api.c core/job.h \
+	core/db.c core/db.h \
+	core/migrate.c core/migrate.h \
+	core/supervisor.c core/supervisor.h
+nodist_core_libpmqcore_la_SOURCES = core/schema_sql.c
+core_libpmqcore_la_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) $(HIREDIS_CFLAGS) $(JSONC_CFLAGS) $(INIH_CFLAGS)
+core_libpmqcore_la_LIBADD = $(LIBPQ_LIBS) $(HIREDIS_LIBS) $(JSONC_LIBS) $(INIH_LIBS)
+
+# The core schema is compiled into the binaries: no path to get wrong.
+core/schema_sql.c: $(CORE_SQL) $(srcdir)/build-aux/embed-sql.sh
+	$(AM_V_GEN)$(SHELL) $(srcdir)/build-aux/embed-sql.sh pmq_core_sql $(CORE_SQL) > $@.tmp && mv $@.tmp $@
+BUILT_SOURCES += core/schema_sql.c
+CLEANFILES += core/schema_sql.c
+EXTRA_DIST += build-aux/embed-sql.sh
+
+pmqincludedir = $(includedir)/pmq
+pmqinclude_HEADERS = core/pmq/plugin.h
+
+sbin_PROGRAMS += core/pmqd
+core_pmqd_SOURCES = core/pmqd.c
+core_pmqd_CFLAGS = $(core_libpmqcore_la_CFLAGS)
+core_pmqd_LDADD = core/libpmqcore.la
+
+bin_PROGRAMS += core/pmqctl
+core_pmqctl_SOURCES = core/pmqctl.c
+core_pmqctl_CFLAGS = $(core_libpmqcore_la_CFLAGS)
+core_pmqctl_LDADD = core/libpmqcore.la

@@ -1,0 +1,29 @@
+/*
+ * util.h -- the few helpers every module uses: allocation that aborts on
+ * exhaustion, formatted strings, monotonic and wall clocks.
+ */
+#ifndef PMQ_UTIL_H
+#define PMQ_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+void *pmq_xmalloc(size_t n);
+void *pmq_xcalloc(size_t n, size_t size);
+void *pmq_xrealloc(void *p, size_t n);
+char *pmq_xstrdup(const char *s);
+char *pmq_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *pmq_vasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+
+/* Milliseconds of CLOCK_MONOTONIC, for intervals. */
+int64_t pmq_now_ms(void);
+/* Microseconds since the epoch, for timestamps. */
+int64_t pmq_wall_us(void);
+
+/* Parse a whole decimal integer in [min, max]; -1 when it is not one. */
+int pmq_parse_int(const char *s, long min, long max, long *out);
+/* Parse "500ms", "30s", "5m", "2h", "7d" (a bare number is `unit_ms`). */
+int pmq_parse_duration_ms(const char *s, int64_t unit_ms, int64_t *out);
+
+#endif /* PMQ_UTIL_H */
