@@ -8,7 +8,7 @@ core_libpmqcore_la_SOURCES = \
 	core/log.c core/log.h \
 	core/config.c core/config.h \
 	core/plugin_loader.c core/plugin_loader.h \
-	core/host_api.c core/job.h \
+	core/host_api.c core/job.c core/job.h \
 	core/db.c core/db.h \
 	core/migrate.c core/migrate.h \
 	core/supervisor.c core/supervisor.h
