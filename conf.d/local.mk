@@ -1,3 +1,6 @@
-# conf.d/local.mk -- example configuration, installed under $(sysconfdir)/pmq.
+# conf.d/local.mk -- example configuration: pmqd.ini goes to $(sysconfdir)/pmq,
+# each plugin's file to $(sysconfdir)/pmq/conf.d, where pmqd reads them.
 pmqconf_DATA = conf.d/pmqd.ini
-EXTRA_DIST += conf.d/pmqd.ini
+pmqconfddir = $(pmqconfdir)/conf.d
+pmqconfd_DATA = conf.d/example.ini
+EXTRA_DIST += $(pmqconf_DATA) $(pmqconfd_DATA)

@@ -1,5 +1,5 @@
 /*
- * config.h -- pmq's configuration: pmqd.ini plus conf.d/*.ini, parsed with
+ * config.h -- pmq's configuration: pmqd.ini plus conf.d/NAME.ini, parsed with
  * inih into one immutable pmq_config.  Owns parsing, validation and error
  * reporting (file, line, section, key); knows nothing of servers or plugins.
  */
@@ -137,7 +137,7 @@ typedef struct pmq_config {
 } pmq_config;
 
 /*
- * Read `path` and then every conf.d/*.ini (lexical order).  Every problem
+ * Read `path` and then every conf.d/NAME.ini (lexical order).  Every problem
  * found is appended to `errs` (all of them, not just the first); returns the
  * configuration, or NULL when any error was found.
  */

@@ -1,1 +1,157 @@
-/* placeholder: being written */
+/*
+ * db.c -- PostgreSQL connections from [database], and server errors turned
+ * into pmq errors (primary message, DETAIL, HINT).  No queue logic here.
+ */
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "config.h"
+#include "db.h"
+#include "errors.h"
+#include "util.h"
+
+/* A copy of the first line of `msg`, without trailing blanks. */
+static char *first_line(const char *msg)
+{
+    size_t n = strcspn(msg, "\n");
+    while (n > 0 && (msg[n - 1] == ' ' || msg[n - 1] == '\t' || msg[n - 1] == '\r'))
+        n--;
+    char *line = pmq_xmalloc(n + 1);
+    memcpy(line, msg, n);
+    line[n] = '\0';
+    return line;
+}
+
+/* The lines after the first, trimmed and joined by spaces, or NULL. */
+static char *other_lines(const char *msg)
+{
+    const char *nl = strchr(msg, '\n');
+    if (!nl)
+        return NULL;
+    size_t cap = strlen(nl) + 1, len = 0;
+    char *out = pmq_xmalloc(cap);
+    for (const char *p = nl + 1; *p;) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        size_t n = strcspn(p, "\n");
+        size_t m = n;
+        while (m > 0 && (p[m - 1] == ' ' || p[m - 1] == '\t' || p[m - 1] == '\r'))
+            m--;
+        if (m > 0) {
+            if (len > 0)
+                out[len++] = ' ';
+            memcpy(out + len, p, m);
+            len += m;
+        }
+        p += n;
+        if (*p == '\n')
+            p++;
+    }
+    out[len] = '\0';
+    if (len == 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/*
+ * "host=... port=... dbname=..." for messages: what the connection tried,
+ * never the password nor any other option.
+ */
+static char *describe_target(PGconn *conn)
+{
+    const char *host = conn ? PQhost(conn) : NULL;
+    const char *port = conn ? PQport(conn) : NULL;
+    const char *db = conn ? PQdb(conn) : NULL;
+    char *s = pmq_xstrdup("");
+    const char *keys[] = {"host", "port", "dbname"};
+    const char *vals[] = {host, port, db};
+    for (size_t i = 0; i < 3; i++) {
+        if (!vals[i] || !*vals[i])
+            continue;
+        char *next = pmq_asprintf("%s%s%s=%s", s, *s ? " " : "", keys[i], vals[i]);
+        free(s);
+        s = next;
+    }
+    return s;
+}
+
+PGconn *pmq_db_connect(const pmq_config *cfg, pmq_errors *errs)
+{
+    char *conninfo = pmq_config_conninfo(cfg);
+    /* The conninfo string is expanded as if it were the dbname; libpq
+     * ignores empty values, so defaults and PG* variables still apply. */
+    const char *keys[] = {"dbname", "fallback_application_name", NULL};
+    const char *vals[] = {conninfo ? conninfo : "", "pmq", NULL};
+    PGconn *conn = PQconnectdbParams(keys, vals, 1);
+    if (conninfo) {
+        /* It may hold a password. */
+        memset(conninfo, 0, strlen(conninfo));
+        free(conninfo);
+    }
+    if (conn && PQstatus(conn) == CONNECTION_OK)
+        return conn;
+
+    char *target = describe_target(conn);
+    const char *msg = conn ? PQerrorMessage(conn) : "out of memory";
+    char *primary = first_line(msg);
+    char *rest = other_lines(msg);
+    pmq_error *err = pmq_errors_add(errs, "could not connect to PostgreSQL at \"%s\": %s", target,
+                                    *primary ? primary : "unknown error");
+    if (rest)
+        pmq_error_detail(err, "%s", rest);
+    if (cfg && cfg->database.origin.file)
+        pmq_error_hint(err, "Check the [database] section of %s.", cfg->database.origin.file);
+    free(rest);
+    free(primary);
+    free(target);
+    PQfinish(conn);
+    return NULL;
+}
+
+pmq_error *pmq_db_error(pmq_errors *errs, PGconn *conn, const PGresult *res, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *what = pmq_vasprintf(fmt, ap);
+    va_end(ap);
+
+    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
+    const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
+    char *line = NULL;
+    if (!primary) {
+        /* libpq's own errors (connection lost, ...) carry no fields. */
+        const char *msg = res ? PQresultErrorMessage(res) : "";
+        if (!*msg && conn)
+            msg = PQerrorMessage(conn);
+        line = first_line(msg);
+        /* "ERROR:  ..." when libpq formatted a server message itself. */
+        const char *p = line;
+        if (strncmp(p, "ERROR:", 6) == 0 || strncmp(p, "FATAL:", 6) == 0)
+            p += 6;
+        while (*p == ' ')
+            p++;
+        if (*p) {
+            primary = p;
+        } else {
+            char *status = pmq_asprintf("unexpected result %s",
+                                        res ? PQresStatus(PQresultStatus(res)) : "(none)");
+            free(line);
+            primary = line = status;
+        }
+    }
+    pmq_error *err = pmq_errors_add(errs, "%s: %s", what, primary);
+    if (detail)
+        pmq_error_detail(err, "%s", detail);
+    if (hint)
+        pmq_error_hint(err, "%s", hint);
+    free(line);
+    free(what);
+    return err;
+}

@@ -11,7 +11,17 @@ core_libpmqcore_la_SOURCES = \
 	core/host_api.c core/job.c core/job.h \
 	core/db.c core/db.h \
 	core/migrate.c core/migrate.h \
-	core/supervisor.c core/supervisor.h
+	core/supervisor.c core/supervisor.h \
+	core/redis.c core/redis.h \
+	core/queue_settings.c core/queue_settings.h \
+	core/backoff.c core/backoff.h \
+	core/migrator.c core/migrator.h \
+	core/claim.c core/claim.h \
+	core/ack.c core/ack.h \
+	core/recovery.c core/recovery.h \
+	core/worker.c core/worker.h \
+	core/maintenance.c core/maintenance.h \
+	core/deadletter.c core/deadletter.h
 nodist_core_libpmqcore_la_SOURCES = core/schema_sql.c
 core_libpmqcore_la_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) $(HIREDIS_CFLAGS) $(JSONC_CFLAGS) $(INIH_CFLAGS)
 core_libpmqcore_la_LIBADD = $(LIBPQ_LIBS) $(HIREDIS_LIBS) $(JSONC_LIBS) $(INIH_LIBS)

@@ -13,7 +13,7 @@ typedef struct pmq_migration {
     const char *sql;
 } pmq_migration;
 
-/* The core schema, generated from sql/*.sql; ends with {0, NULL, NULL}. */
+/* The core schema, generated from sql/NNN_NAME.sql; ends with {0, NULL, NULL}. */
 extern const pmq_migration pmq_core_sql[];
 
 #include <stdio.h>

@@ -1,28 +1,416 @@
 /*
  * supervisor.c -- pmqd's master process (see supervisor.h).
+ *
+ * Like Postfix's master: it forks, watches and restarts; all job work
+ * happens in children.  It also enforces handler timeouts, because a hung
+ * handler cannot be trusted to notice its own: each worker thread publishes
+ * the job it runs and its deadline in shared memory, and the supervisor
+ * kills the process that passes one.  A child that dies is replaced at once
+ * (throttled when it keeps dying at start-up), and the replacement first
+ * releases what its predecessor held, charging an attempt only to the jobs
+ * that were really running.
  */
+#include <errno.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "db.h"
+#include "errors.h"
 #include "log.h"
+#include "maintenance.h"
+#include "migrator.h"
+#include "recovery.h"
+#include "redis.h"
 #include "supervisor.h"
+#include "util.h"
+#include "worker.h"
 
-static volatile sig_atomic_t stop_requested;
+typedef enum { ROLE_MIGRATOR, ROLE_MAINTENANCE, ROLE_WORKER } role;
 
-static void on_stop(int sig)
+typedef struct child {
+    role role;
+    const pmq_config *cfg;       /* the generation it belongs to */
+    const pmq_pool_config *pool; /* ROLE_WORKER */
+    int index;                   /* process number within the pool */
+    pid_t pid;                   /* 0 when not running */
+    char worker_id[256];
+    pmq_worker_slot *slots;      /* shared with the child */
+    int64_t started_ms;
+    int64_t restart_at_ms;       /* when to start it again */
+    int64_t throttle_ms;         /* current back-off */
+    int retiring;                /* old generation: do not restart */
+    int disabled;                /* configuration error: wait for a reload */
+    char timed_out[37];          /* job we killed it for, or "" */
+    pmq_death_note note;         /* for the replacement */
+    int has_note;
+} child;
+
+static volatile int child_stopping; /* in a child: SIGTERM received */
+
+static child *children;
+static size_t nchildren, capchildren;
+
+static const char *role_name(const child *c)
+{
+    return c->role == ROLE_MIGRATOR ? "migrator" : c->role == ROLE_MAINTENANCE ? "maintenance"
+                                                                               : "worker";
+}
+
+static void on_child_term(int sig)
 {
     (void)sig;
-    stop_requested = 1;
+    child_stopping = 1;
+}
+
+/*--- starting children ---*/
+
+static pid_t start_child(child *c)
+{
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_error("could not fork a %s: %s", role_name(c), strerror(errno));
+        return -1;
+    }
+    if (pid > 0) {
+        c->pid = pid;
+        c->started_ms = pmq_now_ms();
+        if (c->role == ROLE_WORKER)
+            snprintf(c->worker_id, sizeof c->worker_id, "%s:%d:%s", c->cfg->daemon.host_id,
+                     (int)pid, c->pool->name);
+        return pid;
+    }
+
+    /* The child: default signals, SIGTERM drains, the parent's death too. */
+    struct sigaction sa = {0};
+    sa.sa_handler = on_child_term;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGCHLD, SIG_DFL);
+    signal(SIGPIPE, SIG_IGN);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+
+    int rc;
+    switch (c->role) {
+    case ROLE_MIGRATOR:
+        rc = pmq_migrator_main(c->cfg, &child_stopping);
+        break;
+    case ROLE_MAINTENANCE:
+        rc = pmq_maintenance_main(c->cfg, &child_stopping);
+        break;
+    default: {
+        char id[256];
+        snprintf(id, sizeof id, "%s:%d:%s", c->cfg->daemon.host_id, (int)getpid(), c->pool->name);
+        pmq_worker_args args = {c->cfg, c->pool, id, c->slots, c->has_note ? &c->note : NULL,
+                                &child_stopping};
+        rc = pmq_worker_main(&args);
+        break;
+    }
+    }
+    _exit(rc);
+}
+
+static child *add_child(role r, const pmq_config *cfg, const pmq_pool_config *pool, int index)
+{
+    if (nchildren == capchildren) {
+        capchildren = capchildren ? capchildren * 2 : 16;
+        children = pmq_xrealloc(children, capchildren * sizeof *children);
+    }
+    child *c = &children[nchildren++];
+    memset(c, 0, sizeof *c);
+    c->role = r;
+    c->cfg = cfg;
+    c->pool = pool;
+    c->index = index;
+    c->throttle_ms = 1000;
+    if (r == ROLE_WORKER) {
+        size_t size = (size_t)(pool->threads > 0 ? pool->threads : 1) * sizeof(pmq_worker_slot);
+        c->slots = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (c->slots == MAP_FAILED) {
+            log_error("could not map shared memory: %s", strerror(errno));
+            c->slots = NULL;
+        }
+    }
+    return c;
+}
+
+static void add_generation(const pmq_config *cfg)
+{
+    if (cfg->migrator.enabled)
+        add_child(ROLE_MIGRATOR, cfg, NULL, 0);
+    add_child(ROLE_MAINTENANCE, cfg, NULL, 0);
+    for (size_t p = 0; p < cfg->npools; p++)
+        for (int i = 0; i < cfg->pools[p].processes; i++)
+            add_child(ROLE_WORKER, cfg, &cfg->pools[p], i);
+}
+
+/*--- watching them ---*/
+
+static void describe_exit(int status, char *buf, size_t size)
+{
+    if (WIFSIGNALED(status))
+        snprintf(buf, size, "worker died: signal %d (%s)", WTERMSIG(status),
+                 strsignal(WTERMSIG(status)));
+    else
+        snprintf(buf, size, "worker exited with status %d", WEXITSTATUS(status));
+}
+
+/* Remember what a dead worker was running, for its replacement. */
+static void write_note(child *c, int status)
+{
+    pmq_death_note *n = &c->note;
+    memset(n, 0, sizeof *n);
+    snprintf(n->worker_id, sizeof n->worker_id, "%s", c->worker_id);
+    describe_exit(status, n->reason, sizeof n->reason);
+    int threads = c->pool->threads > 0 ? c->pool->threads : 1;
+    for (int i = 0; c->slots && i < threads && n->nrunning < 64; i++) {
+        if (__atomic_load_n(&c->slots[i].deadline_ms, __ATOMIC_ACQUIRE) == 0)
+            continue;
+        memcpy(n->running[n->nrunning], c->slots[i].job_id, 37);
+        if (c->timed_out[0] && !strcmp(c->timed_out, c->slots[i].job_id)) {
+            int ms = c->slots[i].timeout_ms;
+            if (ms % 1000)
+                snprintf(n->running_reason[n->nrunning], 128, "timed out after %d ms", ms);
+            else
+                snprintf(n->running_reason[n->nrunning], 128, "timed out after %d s", ms / 1000);
+        }
+        n->nrunning++;
+        c->slots[i].deadline_ms = 0;
+    }
+    c->has_note = 1;
+    c->timed_out[0] = '\0';
+}
+
+static void reap(int draining)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        for (size_t i = 0; i < nchildren; i++) {
+            child *c = &children[i];
+            if (c->pid != pid)
+                continue;
+            c->pid = 0;
+            int64_t lived = pmq_now_ms() - c->started_ms;
+            int clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+            if (c->role == ROLE_WORKER && !clean)
+                write_note(c, status);
+            if (draining || c->retiring)
+                break;
+            if (WIFEXITED(status) && WEXITSTATUS(status) == PMQ_EXIT_CONFIG) {
+                log_error("%s exited with a configuration error; not restarting it until a "
+                          "reload (SIGHUP)", role_name(c));
+                c->disabled = 1;
+                break;
+            }
+            char why[256];
+            describe_exit(status, why, sizeof why);
+            if (lived < 1000) {
+                /* Dying at start-up again and again: do not spin (Postfix's throttle). */
+                log_warning("%s (pid %d) died %lld ms after start (%s) -- throttling for %lld ms",
+                            role_name(c), (int)pid, (long long)lived, why,
+                            (long long)c->throttle_ms);
+                c->restart_at_ms = pmq_now_ms() + c->throttle_ms;
+                c->throttle_ms = c->throttle_ms * 2 > 60000 ? 60000 : c->throttle_ms * 2;
+            } else {
+                log_warning("%s (pid %d) ended: %s; restarting it", role_name(c), (int)pid,
+                            clean ? "exited" : why);
+                c->restart_at_ms = pmq_now_ms();
+                c->throttle_ms = 1000;
+            }
+            break;
+        }
+    }
+}
+
+static void check_timeouts(void)
+{
+    int64_t now = pmq_now_ms();
+    for (size_t i = 0; i < nchildren; i++) {
+        child *c = &children[i];
+        if (c->role != ROLE_WORKER || !c->pid || !c->slots || c->timed_out[0])
+            continue;
+        int threads = c->pool->threads > 0 ? c->pool->threads : 1;
+        for (int t = 0; t < threads; t++) {
+            int64_t deadline = __atomic_load_n(&c->slots[t].deadline_ms, __ATOMIC_ACQUIRE);
+            if (deadline && now > deadline) {
+                memcpy(c->timed_out, c->slots[t].job_id, 37);
+                log_warning("job %s ran past its timeout of %d ms: killing worker pid %d",
+                            c->timed_out, c->slots[t].timeout_ms, (int)c->pid);
+                kill(c->pid, SIGKILL);
+                break;
+            }
+        }
+    }
+}
+
+static void start_due(void)
+{
+    int64_t now = pmq_now_ms();
+    for (size_t i = 0; i < nchildren; i++) {
+        child *c = &children[i];
+        if (c->pid || c->retiring || c->disabled || now < c->restart_at_ms)
+            continue;
+        if (start_child(c) > 0 && c->has_note) {
+            /* The replacement has taken the note (it was copied by fork). */
+            c->has_note = 0;
+        }
+    }
+}
+
+static size_t running_count(void)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < nchildren; i++)
+        n += children[i].pid != 0;
+    return n;
+}
+
+static void signal_all(int sig, int only_retiring)
+{
+    for (size_t i = 0; i < nchildren; i++)
+        if (children[i].pid && (!only_retiring || children[i].retiring))
+            kill(children[i].pid, sig);
+}
+
+/* After the grace period: requeue, uncharged, what killed workers held. */
+static void release_after_shutdown(const pmq_config *cfg)
+{
+    int any = 0;
+    for (size_t i = 0; i < nchildren; i++)
+        any |= children[i].has_note;
+    if (!any)
+        return;
+    pmq_errors errs = PMQ_ERRORS_INIT;
+    PGconn *pg = pmq_db_connect(cfg, &errs);
+    pmq_redis *r = pg ? pmq_redis_connect(cfg, &errs) : NULL;
+    for (size_t i = 0; r && i < nchildren; i++) {
+        child *c = &children[i];
+        if (c->has_note)
+            pmq_recover_worker(cfg, pg, r, c->note.worker_id, "pmqd stopped", &c->note, 0);
+    }
+    for (size_t i = 0; i < errs.count; i++)
+        log_error("could not requeue interrupted jobs: %s (they are recovered when their "
+                  "heartbeat expires)", errs.items[i].message);
+    pmq_errors_clear(&errs);
+    pmq_redis_free(r);
+    PQfinish(pg);
+}
+
+/* pmqd refuses a Redis that may evict jobs, and says why. */
+static int preflight(const pmq_config *cfg)
+{
+    pmq_errors errs = PMQ_ERRORS_INIT;
+    pmq_redis *r = pmq_redis_connect(cfg, &errs);
+    if (r)
+        pmq_redis_check_eviction(r, &errs);
+    pmq_redis_free(r);
+    int rc = errs.count ? -1 : 0;
+    pmq_errors_print(&errs, stderr, "pmqd");
+    pmq_errors_clear(&errs);
+    return rc;
 }
 
 int pmq_supervisor_run(const char *path, const pmq_config *cfg)
 {
-    (void)cfg;
-    signal(SIGTERM, on_stop);
-    signal(SIGINT, on_stop);
-    log_info("started with \"%s\"", path);
-    while (!stop_requested)
-        pause();
+    pmq_log_set_ident("pmqd");
+    pmq_log_set_json(cfg->daemon.log_format == PMQ_LOG_JSON);
+    int level = cfg->daemon.log_level ? pmq_log_level_parse(cfg->daemon.log_level) : -1;
+    if (level >= 0)
+        pmq_log_min_level = level;
+    if (preflight(cfg) < 0)
+        return 1;
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    pmq_config **configs = pmq_xmalloc(sizeof *configs);
+    size_t nconfigs = 0;
+    const pmq_config *current = cfg;
+    add_generation(current);
+    log_info("pmqd %s started with \"%s\" (host \"%s\", %zu pool%s)", PMQ_VERSION, path,
+             cfg->daemon.host_id, cfg->npools, cfg->npools == 1 ? "" : "s");
+
+    int64_t drain_deadline = 0;
+    for (;;) {
+        if (!drain_deadline)
+            start_due();
+        struct timespec tick = {0, 50 * 1000000L};
+        int sig = sigtimedwait(&set, NULL, &tick);
+        if (sig == SIGTERM || sig == SIGINT) {
+            if (!drain_deadline) {
+                log_info("draining: finishing in-flight jobs (grace period %d ms)",
+                         current->daemon.grace_period_ms);
+                drain_deadline = pmq_now_ms() + current->daemon.grace_period_ms;
+                signal_all(SIGTERM, 0);
+            }
+        } else if (sig == SIGHUP && !drain_deadline) {
+            pmq_errors errs = PMQ_ERRORS_INIT;
+            pmq_config *next = pmq_config_load(path, &errs);
+            if (!next) {
+                log_error("reload refused: \"%s\" has %zu problem%s; keeping the running "
+                          "configuration", path, errs.count, errs.count == 1 ? "" : "s");
+                for (size_t i = 0; i < errs.count; i++)
+                    log_error("%s", errs.items[i].message);
+            } else {
+                log_info("reloading \"%s\": replacing children", path);
+                for (size_t i = 0; i < nchildren; i++)
+                    children[i].retiring = 1;
+                signal_all(SIGTERM, 1);
+                configs = pmq_xrealloc(configs, (nconfigs + 1) * sizeof *configs);
+                configs[nconfigs++] = next;
+                current = next;
+                add_generation(current);
+            }
+            pmq_errors_clear(&errs);
+        }
+        reap(drain_deadline != 0);
+        check_timeouts();
+
+        if (drain_deadline) {
+            if (running_count() == 0)
+                break;
+            if (pmq_now_ms() > drain_deadline) {
+                log_warning("grace period over: killing %zu children", running_count());
+                signal_all(SIGKILL, 0);
+                while (running_count()) {
+                    struct timespec ts = {0, 10 * 1000000L};
+                    nanosleep(&ts, NULL);
+                    reap(1);
+                }
+                break;
+            }
+        }
+    }
+    release_after_shutdown(current);
+
+    for (size_t i = 0; i < nchildren; i++)
+        if (children[i].slots)
+            munmap(children[i].slots,
+                   (size_t)(children[i].pool->threads > 0 ? children[i].pool->threads : 1) *
+                       sizeof(pmq_worker_slot));
+    free(children);
+    children = NULL;
+    nchildren = capchildren = 0;
+    for (size_t i = 0; i < nconfigs; i++)
+        pmq_config_free(configs[i]);
+    free(configs);
     log_info("stopped");
     return 0;
 }

@@ -16,6 +16,9 @@ char *pmq_xstrdup(const char *s);
 char *pmq_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *pmq_vasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
+#define PMQ_STR_(x) #x
+#define PMQ_STR(x) PMQ_STR_(x)
+
 /* Milliseconds of CLOCK_MONOTONIC, for intervals. */
 int64_t pmq_now_ms(void);
 /* Microseconds since the epoch, for timestamps. */

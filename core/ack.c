@@ -1,0 +1,358 @@
+/*
+ * ack.c -- outcomes to PostgreSQL and Redis, in batches (see ack.h).
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ack.h"
+#include "db.h"
+#include "log.h"
+#include "util.h"
+
+#define JOB_HASH_TTL_S 86400 /* job:<id> lives a day after the job ends */
+
+/*
+ * One statement for the whole batch.  The WHERE clause makes an outcome
+ * count only for the attempt it belongs to: a late or duplicate outcome
+ * (a job re-run after a loss) changes nothing (DESIGN.md I3).
+ */
+static const char apply_sql[] =
+    "WITH o AS ("
+    " SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[],"
+    "  $6::bigint[], $7::bigint[], $8::bigint[], $9::real[])"
+    " AS o(id, attempt, outcome, err, log, started_us, finished_us, delay_ms, progress)),"
+    " u AS (UPDATE jobs j SET"
+    "  status = CASE WHEN o.outcome = 'done' THEN 'completed'"
+    "   WHEN o.outcome = 'fail' OR j.attempt_count + 1 >= j.max_attempts THEN 'failed'"
+    "   ELSE 'queued' END,"
+    "  attempt_count = j.attempt_count + 1,"
+    "  run_at = CASE WHEN o.outcome = 'retry' THEN now() + o.delay_ms * interval '1 millisecond'"
+    "   ELSE j.run_at END,"
+    "  started_at = to_timestamp(o.started_us / 1e6),"
+    "  completed_at = CASE WHEN o.outcome = 'done' THEN to_timestamp(o.finished_us / 1e6) END,"
+    "  failed_at = CASE WHEN o.outcome = 'fail' OR (o.outcome = 'retry'"
+    "   AND j.attempt_count + 1 >= j.max_attempts) THEN to_timestamp(o.finished_us / 1e6) END,"
+    "  last_error_message = CASE WHEN o.outcome = 'done' THEN j.last_error_message ELSE o.err END,"
+    "  progress = COALESCE(o.progress, j.progress),"
+    "  worker_id = $10, updated_at = now()"
+    "  FROM o WHERE j.id = o.id AND j.attempt_count = o.attempt - 1"
+    "   AND j.status IN ('queued', 'migrated', 'running')"
+    "  RETURNING j.id, j.status, j.queue_name, j.payload, j.attempt_count, j.failed_at,"
+    "   o.outcome, o.err, o.log, o.started_us, o.finished_us),"
+    " l AS (INSERT INTO job_logs (job_id, status, log_message, attempt_number, worker_id,"
+    "   started_at, finished_at, duration)"
+    "  SELECT id, CASE WHEN outcome = 'done' THEN 'completed' WHEN status = 'failed' THEN 'failed'"
+    "   ELSE 'retry' END, NULLIF(concat_ws(E'\\n', err, log), ''), attempt_count, $10,"
+    "   to_timestamp(started_us / 1e6), to_timestamp(finished_us / 1e6),"
+    "   (finished_us - started_us) * interval '1 microsecond' FROM u)"
+    " SELECT id, status, CASE WHEN status = 'failed' THEN json_build_object('id', id,"
+    "  'queue_name', queue_name, 'payload', payload, 'error', err, 'failed_at', failed_at,"
+    "  'attempt_count', attempt_count)::text END FROM u";
+
+void pmq_outcome_clear(pmq_outcome *o)
+{
+    free(o->error);
+    free(o->log);
+    free(o->entry);
+    o->error = o->log = o->entry = NULL;
+}
+
+/*--- PostgreSQL array literals ---*/
+
+typedef struct strbuf {
+    char *s;
+    size_t len, cap;
+} strbuf;
+
+static void sb_put(strbuf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        b->cap = (b->len + n + 1) * 2;
+        b->s = pmq_xrealloc(b->s, b->cap);
+    }
+    memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = '\0';
+}
+
+static void sb_sep(strbuf *b)
+{
+    sb_put(b, b->len > 1 ? "," : "", b->len > 1 ? 1 : 0);
+}
+
+static void sb_text(strbuf *b, const char *s)
+{
+    sb_sep(b);
+    if (!s) {
+        sb_put(b, "NULL", 4);
+        return;
+    }
+    sb_put(b, "\"", 1);
+    for (const char *p = s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            sb_put(b, "\\", 1);
+        sb_put(b, p, 1);
+    }
+    sb_put(b, "\"", 1);
+}
+
+static void sb_num(strbuf *b, long long v)
+{
+    char tmp[32];
+    sb_sep(b);
+    sb_put(b, tmp, (size_t)snprintf(tmp, sizeof tmp, "%lld", v));
+}
+
+static void sb_real(strbuf *b, double v)
+{
+    char tmp[32];
+    sb_sep(b);
+    if (v < 0)
+        sb_put(b, "NULL", 4);
+    else
+        sb_put(b, tmp, (size_t)snprintf(tmp, sizeof tmp, "%.4f", v));
+}
+
+static const char *outcome_name(pmq_status s)
+{
+    return s == PMQ_DONE ? "done" : s == PMQ_RETRY ? "retry" : "fail";
+}
+
+/*--- Redis after the commit ---*/
+
+static void release_in_redis(pmq_redis *r, const char *worker_id, pmq_outcome *o, size_t n,
+                             PGresult *res)
+{
+    char key[512], active[512];
+    pmq_redis_key(r, active, sizeof active, "pmq:active:%s", worker_id);
+    size_t sent = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (o[i].entry) {
+            redisAppendCommand(r->c, "LREM %s 1 %s", active, o[i].entry);
+            sent++;
+        }
+    }
+    char finished[32];
+    snprintf(finished, sizeof finished, "%lld", (long long)(pmq_wall_us() / 1000));
+    int rows = res ? PQntuples(res) : 0;
+    for (int i = 0; i < rows; i++) {
+        const char *id = PQgetvalue(res, i, 0);
+        const char *status = PQgetvalue(res, i, 1);
+        pmq_redis_key(r, key, sizeof key, "job:%s", id);
+        redisAppendCommand(r->c, "HSET %s status %s finished_at %s", key, status, finished);
+        sent++;
+        if (strcmp(status, "queued") != 0) {
+            redisAppendCommand(r->c, "EXPIRE %s %d", key, JOB_HASH_TTL_S);
+            sent++;
+        }
+        if (!PQgetisnull(res, i, 2)) {
+            /* The guide's dead-letter entry; deadletter:<id> keeps it for replay. */
+            const char *entry = PQgetvalue(res, i, 2);
+            char dl[512];
+            pmq_redis_key(r, dl, sizeof dl, "deadletter:queue");
+            redisAppendCommand(r->c, "LPUSH %s %s", dl, entry);
+            pmq_redis_key(r, dl, sizeof dl, "deadletter:%s", id);
+            redisAppendCommand(r->c, "SET %s %s", dl, entry);
+            sent += 2;
+        }
+    }
+    for (size_t i = 0; i < sent; i++) {
+        redisReply *rep = NULL;
+        if (redisGetReply(r->c, (void **)&rep) != REDIS_OK) {
+            log_warning("could not release %zu jobs in Redis: %s", n, r->c->errstr);
+            pmq_redis_reconnect(r);
+            return;
+        }
+        freeReplyObject(rep);
+    }
+}
+
+int pmq_ack_apply(PGconn *pg, pmq_redis *r, const char *worker_id, pmq_outcome *o, size_t n)
+{
+    if (n == 0)
+        return 0;
+    strbuf a[9] = {{0}};
+    for (int k = 0; k < 9; k++)
+        sb_put(&a[k], "{", 1);
+    for (size_t i = 0; i < n; i++) {
+        sb_text(&a[0], o[i].id);
+        sb_num(&a[1], o[i].attempt);
+        sb_text(&a[2], outcome_name(o[i].status));
+        sb_text(&a[3], o[i].status == PMQ_DONE ? NULL : o[i].error ? o[i].error : "no reason given");
+        sb_text(&a[4], o[i].log);
+        sb_num(&a[5], o[i].started_us);
+        sb_num(&a[6], o[i].finished_us);
+        sb_num(&a[7], o[i].delay_ms);
+        sb_real(&a[8], o[i].progress);
+    }
+    const char *params[10];
+    for (int k = 0; k < 9; k++) {
+        sb_put(&a[k], "}", 1);
+        params[k] = a[k].s;
+    }
+    params[9] = worker_id;
+
+    int any_retry = 0;
+    for (size_t i = 0; i < n; i++)
+        any_retry |= o[i].status == PMQ_RETRY;
+
+    PGresult *res = PQexecParams(pg, apply_sql, 10, NULL, params, NULL, NULL, 0);
+    int rc = 0;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        log_error("could not record %zu outcomes: %s", n, PQerrorMessage(pg));
+        rc = -1;
+    } else {
+        if (any_retry) {
+            /* Wake the migrator so it re-arms its timer for the retries. */
+            PGresult *nr = PQexec(pg, "NOTIFY pmq_jobs");
+            PQclear(nr);
+        }
+        if (r)
+            release_in_redis(r, worker_id, o, n, res);
+    }
+    PQclear(res);
+    for (int k = 0; k < 9; k++)
+        free(a[k].s);
+    return rc;
+}
+
+/*--- the group-commit thread ---*/
+
+struct pmq_acker {
+    const pmq_config *cfg;
+    char *worker_id;
+    int window_ms;
+    int max_batch;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pmq_outcome *pending;
+    size_t npending, cap;
+    int64_t oldest_ms;
+    int stopping;
+    pthread_t thread;
+};
+
+static void *acker_run(void *arg)
+{
+    pmq_acker *a = arg;
+    PGconn *pg = NULL;
+    pmq_redis *r = NULL;
+    pmq_outcome *batch = NULL;
+    size_t nbatch = 0;
+    int64_t backoff = 50;
+
+    pthread_mutex_lock(&a->mu);
+    for (;;) {
+        while (!a->stopping && a->npending == 0)
+            pthread_cond_wait(&a->cv, &a->mu);
+        if (a->npending == 0 && a->stopping)
+            break;
+        /* Let the batch fill for up to the window, unless it is full. */
+        while (!a->stopping && a->npending < (size_t)a->max_batch &&
+               pmq_now_ms() - a->oldest_ms < a->window_ms) {
+            int64_t left = a->window_ms - (pmq_now_ms() - a->oldest_ms);
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += (long)(left % 1000) * 1000000L;
+            ts.tv_sec += left / 1000 + ts.tv_nsec / 1000000000L;
+            ts.tv_nsec %= 1000000000L;
+            pthread_cond_timedwait(&a->cv, &a->mu, &ts);
+        }
+        batch = a->pending;
+        nbatch = a->npending;
+        a->pending = NULL;
+        a->npending = a->cap = 0;
+        pthread_mutex_unlock(&a->mu);
+
+        for (;;) {
+            if (!pg || PQstatus(pg) != CONNECTION_OK) {
+                pmq_errors errs = PMQ_ERRORS_INIT;
+                if (pg)
+                    PQfinish(pg);
+                pg = pmq_db_connect(a->cfg, &errs);
+                if (!r)
+                    r = pmq_redis_connect(a->cfg, &errs);
+                for (size_t i = 0; i < errs.count; i++)
+                    log_error("%s", errs.items[i].message);
+                pmq_errors_clear(&errs);
+            }
+            if (pg && pmq_ack_apply(pg, r, a->worker_id, batch, nbatch) == 0)
+                break;
+            /* Keep the outcomes: the claims stay in Redis until written. */
+            struct timespec ts = {0, (long)backoff * 1000000L};
+            nanosleep(&ts, NULL);
+            backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
+            if (pg && PQstatus(pg) != CONNECTION_OK)
+                PQreset(pg);
+        }
+        backoff = 50;
+        for (size_t i = 0; i < nbatch; i++)
+            pmq_outcome_clear(&batch[i]);
+        free(batch);
+
+        pthread_mutex_lock(&a->mu);
+        pthread_cond_broadcast(&a->cv); /* for pmq_acker_pending waiters */
+    }
+    pthread_mutex_unlock(&a->mu);
+    PQfinish(pg);
+    pmq_redis_free(r);
+    return NULL;
+}
+
+pmq_acker *pmq_acker_start(const pmq_config *cfg, const char *worker_id, int window_ms,
+                           int max_batch)
+{
+    pmq_acker *a = pmq_xcalloc(1, sizeof *a);
+    a->cfg = cfg;
+    a->worker_id = pmq_xstrdup(worker_id);
+    a->window_ms = window_ms;
+    a->max_batch = max_batch;
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_cond_init(&a->cv, NULL);
+    if (pthread_create(&a->thread, NULL, acker_run, a) != 0) {
+        log_error("could not start the acknowledgement thread");
+        abort();
+    }
+    return a;
+}
+
+void pmq_acker_submit(pmq_acker *a, pmq_outcome *o)
+{
+    pthread_mutex_lock(&a->mu);
+    if (a->npending == a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 64;
+        a->pending = pmq_xrealloc(a->pending, a->cap * sizeof *a->pending);
+    }
+    if (a->npending == 0)
+        a->oldest_ms = pmq_now_ms();
+    a->pending[a->npending++] = *o;
+    memset(o, 0, sizeof *o);
+    pthread_cond_signal(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+}
+
+size_t pmq_acker_pending(pmq_acker *a)
+{
+    pthread_mutex_lock(&a->mu);
+    size_t n = a->npending;
+    pthread_mutex_unlock(&a->mu);
+    return n;
+}
+
+void pmq_acker_stop(pmq_acker *a)
+{
+    if (!a)
+        return;
+    pthread_mutex_lock(&a->mu);
+    a->stopping = 1;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+    pthread_join(a->thread, NULL);
+    pthread_mutex_destroy(&a->mu);
+    pthread_cond_destroy(&a->cv);
+    free(a->worker_id);
+    free(a);
+}

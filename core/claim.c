@@ -1,0 +1,141 @@
+/*
+ * claim.c -- reliable claiming from Redis (see claim.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "claim.h"
+#include "queue_settings.h"
+#include "util.h"
+
+/*
+ * ARGV: prefix, active key, max, worker id, now (ms), then the queues.
+ * Bands are taken high first across all queues, then normal, then low.
+ */
+static pmq_script claim_script = {
+    "local p, active, max, worker, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]\n"
+    "local bands = {':high', '', ':low'}\n"
+    "local keys, total = {}, 0\n"
+    "for _, b in ipairs(bands) do\n"
+    "  for i = 6, #ARGV do\n"
+    "    local k = p .. 'queue:' .. ARGV[i] .. b\n"
+    "    local len = redis.call('LLEN', k)\n"
+    "    if len > 0 then keys[#keys + 1] = {k, len, ARGV[i]}; total = total + len end\n"
+    "  end\n"
+    "end\n"
+    "if total == 0 then return {} end\n"
+    /* A short backlog is shared one job at a time; a long one in batches. */
+    "local want = math.floor(total / 16)\n"
+    "if want < 1 then want = 1 end\n"
+    "if want > max then want = max end\n"
+    "local out = {}\n"
+    "local left = {}\n"
+    "for _, e in ipairs(keys) do\n"
+    "  while #out < want do\n"
+    "    local v = redis.call('RPOP', e[1])\n"
+    "    if not v then break end\n"
+    "    redis.call('LPUSH', active, v)\n"
+    "    local id = string.match(v, '^{\"id\"%s*:%s*\"([^\"]+)\"')\n"
+    "    if id then\n"
+    "      redis.call('HSET', p .. 'job:' .. id, 'status', 'running', 'worker_id', worker,\n"
+    "                 'started_at', now)\n"
+    "    end\n"
+    "    out[#out + 1] = v\n"
+    "  end\n"
+    "  if redis.call('LLEN', e[1]) > 0 then left[e[3]] = true end\n"
+    "end\n"
+    "for q in pairs(left) do\n"
+    "  local w = p .. 'pmq:wake:' .. q\n"
+    "  if redis.call('LLEN', w) == 0 then redis.call('LPUSH', w, '1') end\n"
+    "end\n"
+    "return out\n",
+    ""};
+
+/* ARGV: active key, band key, wake key, entry. */
+static pmq_script return_script = {
+    "if redis.call('LREM', ARGV[1], 1, ARGV[4]) == 0 then return 0 end\n"
+    "redis.call('RPUSH', ARGV[2], ARGV[4])\n"
+    "if redis.call('LLEN', ARGV[3]) == 0 then redis.call('LPUSH', ARGV[3], '1') end\n"
+    "return 1\n",
+    ""};
+
+redisReply *pmq_claim(pmq_redis *r, const char *worker_id, const char *const *queues, int n,
+                      int max)
+{
+    char active[512], maxs[16], now[32];
+    pmq_redis_key(r, active, sizeof active, "pmq:active:%s", worker_id);
+    snprintf(maxs, sizeof maxs, "%d", max);
+    snprintf(now, sizeof now, "%lld", (long long)(pmq_wall_us() / 1000));
+    const char *args[5 + 64];
+    int nargs = 0;
+    args[nargs++] = r->prefix;
+    args[nargs++] = active;
+    args[nargs++] = maxs;
+    args[nargs++] = worker_id;
+    args[nargs++] = now;
+    for (int i = 0; i < n && i < 64; i++)
+        args[nargs++] = queues[i];
+    redisReply *rep = pmq_redis_eval(r, &claim_script, 0, NULL, nargs, args, NULL);
+    if (rep && rep->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(rep);
+        return NULL;
+    }
+    return rep;
+}
+
+int pmq_claim_wait(pmq_redis *r, const char *const *queues, int n, double timeout_s)
+{
+    const char *argv[2 + 64];
+    size_t lens[2 + 64];
+    char keys[64][512];
+    char tmo[32];
+    int argc = 0;
+    argv[argc++] = "BLPOP";
+    for (int i = 0; i < n && i < 64; i++)
+        argv[argc++] = pmq_redis_key(r, keys[i], sizeof keys[i], "pmq:wake:%s", queues[i]);
+    snprintf(tmo, sizeof tmo, "%.3f", timeout_s);
+    argv[argc++] = tmo;
+    for (int i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    /* The socket timeout must outlast the blocking call. */
+    struct timeval tv = {(long)timeout_s + 2 + r->cfg->timeout_ms / 1000, 0};
+    redisSetTimeout(r->c, tv);
+    redisReply *rep = redisCommandArgv(r->c, argc, argv, lens);
+    struct timeval normal = {r->cfg->timeout_ms / 1000, (r->cfg->timeout_ms % 1000) * 1000};
+    redisSetTimeout(r->c, normal);
+    if (!rep)
+        return -1;
+    int rc = rep->type == REDIS_REPLY_ARRAY ? 1 : rep->type == REDIS_REPLY_ERROR ? -1 : 0;
+    freeReplyObject(rep);
+    return rc;
+}
+
+int pmq_claim_return(pmq_redis *r, const char *worker_id, const char *queue, int priority,
+                     const char *entry)
+{
+    char active[512], band[512], wake[512];
+    pmq_redis_key(r, active, sizeof active, "pmq:active:%s", worker_id);
+    pmq_redis_key(r, band, sizeof band, "queue:%s%s", queue, pmq_band_suffix(priority));
+    pmq_redis_key(r, wake, sizeof wake, "pmq:wake:%s", queue);
+    const char *args[4] = {active, band, wake, entry};
+    redisReply *rep = pmq_redis_eval(r, &return_script, 0, NULL, 4, args, NULL);
+    if (!rep)
+        return -1;
+    int rc = rep->type == REDIS_REPLY_INTEGER ? (int)rep->integer : -1;
+    freeReplyObject(rep);
+    return rc;
+}
+
+int pmq_entry_id(const char *entry, char id[37])
+{
+    const char *p = strstr(entry, "\"id\"");
+    if (!p)
+        return -1;
+    p = strchr(p + 4, '"');
+    if (!p || strlen(p + 1) < 37 || p[37] != '"')
+        return -1;
+    memcpy(id, p + 1, 36);
+    id[36] = '\0';
+    return 0;
+}

@@ -1,0 +1,199 @@
+/*
+ * maintenance.c -- recovery of lost workers and reconciliation of Redis with
+ * PostgreSQL (see maintenance.h).
+ *
+ * Redis is a disposable index: when it loses data (FLUSHALL, a restart
+ * without persistence, a failover), the jobs PostgreSQL holds as migrated or
+ * running and that Redis no longer knows go back to queued, and the
+ * migrator pushes them again.  A sentinel key tells a loss at once; a slower
+ * full pass catches anything else.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "db.h"
+#include "log.h"
+#include "maintenance.h"
+#include "recovery.h"
+#include "util.h"
+
+#define LEADER_LOCK_KEY 1886220545 /* 0x706d7101: "pmq" + 1 */
+#define TICK_MS 1000
+#define FULL_PASS_MS 10000
+#define FULL_PASS_MIN_AGE_MS 10000
+
+int pmq_recover_lost_workers(const pmq_config *cfg, PGconn *pg, pmq_redis *r)
+{
+    char set[512], key[512];
+    pmq_redis_key(r, set, sizeof set, "pmq:workers");
+    redisReply *members = pmq_redis_command(r, "SMEMBERS %s", set);
+    if (!members || members->type != REDIS_REPLY_ARRAY) {
+        if (members)
+            freeReplyObject(members);
+        return -1;
+    }
+    int recovered = 0;
+    for (size_t i = 0; i < members->elements; i++) {
+        const char *id = members->element[i]->str;
+        pmq_redis_key(r, key, sizeof key, "pmq:worker:%s", id);
+        redisReply *e = pmq_redis_command(r, "EXISTS %s", key);
+        int alive = e && e->type == REDIS_REPLY_INTEGER && e->integer == 1;
+        if (e)
+            freeReplyObject(e);
+        if (alive || !e)
+            continue;
+        if (pmq_recover_worker(cfg, pg, r, id, "worker lost: heartbeat expired", NULL, 1) < 0)
+            continue;
+        redisReply *rem = pmq_redis_command(r, "SREM %s %s", set, id);
+        if (rem)
+            freeReplyObject(rem);
+        recovered++;
+    }
+    freeReplyObject(members);
+    return recovered;
+}
+
+int pmq_reconcile(PGconn *pg, pmq_redis *r, int min_age_ms)
+{
+    char age[16];
+    snprintf(age, sizeof age, "%d", min_age_ms);
+    const char *params[1] = {age};
+    PGresult *res = PQexecParams(pg,
+                                 "SELECT id FROM jobs WHERE status IN ('migrated', 'running')"
+                                 " AND updated_at <= now() - $1 * interval '1 millisecond'",
+                                 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        log_error("reconcile: %s", PQerrorMessage(pg));
+        PQclear(res);
+        return -1;
+    }
+    int n = PQntuples(res);
+    char key[512];
+    /* Which ids does Redis still know?  Pipelined EXISTS, in chunks. */
+    char *missing = NULL;
+    size_t mlen = 0, mcap = 0;
+    int nmissing = 0, rc = 0;
+    for (int start = 0; start < n && rc == 0; start += 1000) {
+        int end = start + 1000 < n ? start + 1000 : n;
+        for (int i = start; i < end; i++) {
+            pmq_redis_key(r, key, sizeof key, "job:%s", PQgetvalue(res, i, 0));
+            redisAppendCommand(r->c, "EXISTS %s", key);
+        }
+        for (int i = start; i < end; i++) {
+            redisReply *rep = NULL;
+            if (redisGetReply(r->c, (void **)&rep) != REDIS_OK) {
+                rc = -1;
+                pmq_redis_reconnect(r);
+                break;
+            }
+            if (rep->type == REDIS_REPLY_INTEGER && rep->integer == 0) {
+                const char *id = PQgetvalue(res, i, 0);
+                size_t need = mlen + strlen(id) + 3;
+                if (need > mcap) {
+                    mcap = need * 2 + 64;
+                    missing = pmq_xrealloc(missing, mcap);
+                }
+                mlen += (size_t)sprintf(missing + mlen, "%s%s", mlen ? "," : "{", id);
+                nmissing++;
+            }
+            freeReplyObject(rep);
+        }
+    }
+    PQclear(res);
+    if (rc < 0 || nmissing == 0) {
+        free(missing);
+        return rc < 0 ? -1 : 0;
+    }
+    strcpy(missing + mlen, "}");
+    const char *p2[1] = {missing};
+    res = PQexecParams(pg,
+                       "WITH r AS (UPDATE jobs SET status = 'queued', updated_at = now()"
+                       " WHERE id = ANY($1::uuid[]) AND status IN ('migrated', 'running')"
+                       " RETURNING 1) SELECT count(*), pg_notify('pmq_jobs', '') FROM r",
+                       1, NULL, p2, NULL, NULL, 0);
+    free(missing);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        log_error("reconcile: %s", PQerrorMessage(pg));
+        PQclear(res);
+        return -1;
+    }
+    int requeued = atoi(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    if (requeued)
+        log_warning("Redis lost %d in-flight job%s: requeued them from PostgreSQL", requeued,
+                    requeued == 1 ? "" : "s");
+    return requeued;
+}
+
+/* 1 when the sentinel was missing (Redis lost its data), 0 if present, -1 on error. */
+static int sentinel_lost(pmq_redis *r)
+{
+    char key[512];
+    pmq_redis_key(r, key, sizeof key, "pmq:alive");
+    redisReply *rep = pmq_redis_command(r, "SET %s 1 NX", key);
+    if (!rep)
+        return -1;
+    int lost = rep->type == REDIS_REPLY_STATUS; /* "OK": it was not there */
+    freeReplyObject(rep);
+    return lost;
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+int pmq_maintenance_main(const pmq_config *cfg, volatile int *stopping)
+{
+    pmq_log_set_ident("pmqd: maintenance");
+    PGconn *pg = NULL;
+    pmq_redis *r = NULL;
+    int leader = 0;
+    int64_t last_full = 0;
+
+    while (!*stopping) {
+        if (!pg || PQstatus(pg) != CONNECTION_OK || !r) {
+            pmq_errors errs = PMQ_ERRORS_INIT;
+            if (pg)
+                PQfinish(pg);
+            pg = pmq_db_connect(cfg, &errs);
+            if (!r)
+                r = pmq_redis_connect(cfg, &errs);
+            for (size_t i = 0; i < errs.count; i++)
+                log_error("%s", errs.items[i].message);
+            pmq_errors_clear(&errs);
+            leader = 0;
+            if (!pg || !r) {
+                sleep_ms(TICK_MS);
+                continue;
+            }
+        }
+        if (!leader) {
+            PGresult *res = PQexec(pg, "SELECT pg_try_advisory_lock(" PMQ_STR(LEADER_LOCK_KEY) ")");
+            leader = PQresultStatus(res) == PGRES_TUPLES_OK && PQgetvalue(res, 0, 0)[0] == 't';
+            PQclear(res);
+            if (leader)
+                log_info("this host now does maintenance");
+        }
+        if (leader) {
+            int lost = sentinel_lost(r);
+            if (lost < 0) {
+                pmq_redis_reconnect(r);
+            } else {
+                int64_t now = pmq_now_ms();
+                if (lost || now - last_full >= FULL_PASS_MS) {
+                    pmq_reconcile(pg, r, lost ? 0 : FULL_PASS_MIN_AGE_MS);
+                    last_full = now;
+                }
+                pmq_recover_lost_workers(cfg, pg, r);
+            }
+        }
+        sleep_ms(TICK_MS);
+    }
+    PQfinish(pg);
+    pmq_redis_free(r);
+    return 0;
+}

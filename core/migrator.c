@@ -1,0 +1,220 @@
+/*
+ * migrator.c -- PostgreSQL -> Redis (see migrator.h).
+ *
+ * The claim is one UPDATE over a FOR UPDATE SKIP LOCKED sub-select, so any
+ * number of migrators never claim the same row.  The push happens inside the
+ * claiming transaction: a failed push rolls the claim back, and a commit
+ * that fails after a push leaves the job queued in PostgreSQL but already in
+ * Redis; the push script is idempotent per (job, attempt), so the next claim
+ * does not queue it twice.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "log.h"
+#include "migrator.h"
+#include "queue_settings.h"
+#include "util.h"
+
+/* ARGV: prefix, now, then (id, attempt, queue, band suffix, json) per job. */
+static pmq_script push_script = {
+    "local p = ARGV[1]\n"
+    "local pushed = 0\n"
+    "local woke = {}\n"
+    "for i = 3, #ARGV, 5 do\n"
+    "  local id, attempt, q = ARGV[i], ARGV[i + 1], ARGV[i + 2]\n"
+    "  local h = p .. 'job:' .. id\n"
+    "  if redis.call('HGET', h, 'pushed_attempt') ~= attempt then\n"
+    "    redis.call('HSET', h, 'status', 'migrated', 'queue', q, 'queued_at', ARGV[2],\n"
+    "               'attempt_count', attempt, 'pushed_attempt', attempt)\n"
+    "    redis.call('PERSIST', h)\n"
+    "    redis.call('LPUSH', p .. 'queue:' .. q .. ARGV[i + 3], ARGV[i + 4])\n"
+    "    pushed = pushed + 1\n"
+    "    woke[q] = true\n"
+    "  end\n"
+    "end\n"
+    "for q in pairs(woke) do\n"
+    "  local w = p .. 'pmq:wake:' .. q\n"
+    "  if redis.call('LLEN', w) == 0 then redis.call('LPUSH', w, '1') end\n"
+    "end\n"
+    "return pushed\n",
+    ""};
+
+/*
+ * The JSON pushed is the guide's RedisJobPayload, built by PostgreSQL, with
+ * "id" first so that the claim script can read it without decoding JSON.
+ */
+static const char claim_sql[] =
+    "WITH c AS ("
+    " SELECT id FROM jobs"
+    " WHERE status = 'queued' AND run_at <= now()"
+    "   AND queue_name NOT IN (SELECT name FROM job_queues WHERE is_paused)"
+    " ORDER BY priority, created_at LIMIT $1 FOR UPDATE SKIP LOCKED),"
+    " u AS (UPDATE jobs j SET status = 'migrated', updated_at = now() FROM c WHERE j.id = c.id"
+    " RETURNING j.id, j.attempt_count, j.queue_name, j.priority, j.created_at,"
+    " json_build_object('id', j.id, 'queue_name', j.queue_name, 'priority', j.priority,"
+    "  'payload', j.payload, 'created_at', j.created_at, 'attempt_count', j.attempt_count,"
+    "  'max_attempts', j.max_attempts, 'tenant_id', j.tenant_id)::text)"
+    " SELECT id, attempt_count + 1, queue_name, priority, json_build_object FROM u"
+    " ORDER BY priority, created_at";
+
+/* Milliseconds until the next delayed job is due; -1 when none is waiting. */
+static const char next_sql[] =
+    "SELECT ceil(extract(epoch FROM min(run_at) - now()) * 1000)::bigint FROM jobs"
+    " WHERE status = 'queued' AND queue_name NOT IN (SELECT name FROM job_queues WHERE is_paused)";
+
+static int exec_ok(PGconn *pg, const char *sql)
+{
+    PGresult *res = PQexec(pg, sql);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
+    if (!ok)
+        log_error("migrator: %s failed: %s", sql, PQerrorMessage(pg));
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+int pmq_migrate_batch(PGconn *pg, pmq_redis *r, int batch)
+{
+    if (exec_ok(pg, "BEGIN") < 0)
+        return -1;
+    char limit[16];
+    snprintf(limit, sizeof limit, "%d", batch);
+    const char *params[1] = {limit};
+    PGresult *res = PQexecParams(pg, claim_sql, 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        log_error("migrator: could not claim jobs: %s", PQerrorMessage(pg));
+        PQclear(res);
+        exec_ok(pg, "ROLLBACK");
+        return -1;
+    }
+    int n = PQntuples(res);
+    if (n == 0) {
+        PQclear(res);
+        return exec_ok(pg, "COMMIT") < 0 ? -1 : 0;
+    }
+
+    int nargs = 2 + 5 * n;
+    const char **args = pmq_xmalloc((size_t)nargs * sizeof *args);
+    size_t *lens = pmq_xmalloc((size_t)nargs * sizeof *lens);
+    char now[32];
+    snprintf(now, sizeof now, "%lld", (long long)(pmq_wall_us() / 1000));
+    args[0] = r->prefix;
+    args[1] = now;
+    for (int i = 0; i < n; i++) {
+        int a = 2 + 5 * i;
+        args[a] = PQgetvalue(res, i, 0);
+        args[a + 1] = PQgetvalue(res, i, 1);
+        args[a + 2] = PQgetvalue(res, i, 2);
+        args[a + 3] = pmq_band_suffix(atoi(PQgetvalue(res, i, 3)));
+        args[a + 4] = PQgetvalue(res, i, 4);
+    }
+    for (int i = 0; i < nargs; i++)
+        lens[i] = strlen(args[i]);
+
+    redisReply *rep = pmq_redis_eval(r, &push_script, 0, NULL, nargs, args, lens);
+    int rc = n;
+    if (!rep || rep->type == REDIS_REPLY_ERROR) {
+        log_error("migrator: could not push %d jobs to Redis: %s", n,
+                  rep ? rep->str : r->c->errstr);
+        exec_ok(pg, "ROLLBACK");
+        rc = -1;
+        if (!rep)
+            pmq_redis_reconnect(r);
+    } else if (exec_ok(pg, "COMMIT") < 0) {
+        rc = -1;
+    }
+    if (rep)
+        freeReplyObject(rep);
+    free(args);
+    free(lens);
+    PQclear(res);
+    return rc;
+}
+
+static int64_t next_due_ms(PGconn *pg)
+{
+    PGresult *res = PQexec(pg, next_sql);
+    int64_t ms = -1;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && !PQgetisnull(res, 0, 0))
+        ms = atoll(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return ms;
+}
+
+/* Wait for a NOTIFY or `timeout_ms`; -1 when the connection broke. */
+static int wait_notify(PGconn *pg, int64_t timeout_ms)
+{
+    struct pollfd pfd = {PQsocket(pg), POLLIN, 0};
+    int rc = poll(&pfd, 1, (int)timeout_ms);
+    if (rc < 0 && errno != EINTR)
+        return -1;
+    if (rc > 0 && !PQconsumeInput(pg))
+        return -1;
+    PGnotify *n;
+    while ((n = PQnotifies(pg)) != NULL)
+        PQfreemem(n);
+    return 0;
+}
+
+int pmq_migrator_main(const pmq_config *cfg, volatile int *stopping)
+{
+    pmq_log_set_ident("pmqd: migrator");
+    PGconn *pg = NULL;
+    pmq_redis *r = NULL;
+    int64_t backoff = 100;
+
+    while (!*stopping) {
+        if (!pg || PQstatus(pg) != CONNECTION_OK || !r) {
+            pmq_errors errs = PMQ_ERRORS_INIT;
+            if (pg)
+                PQfinish(pg);
+            pg = pmq_db_connect(cfg, &errs);
+            if (pg && exec_ok(pg, "LISTEN pmq_jobs") < 0) {
+                PQfinish(pg);
+                pg = NULL;
+            }
+            if (pg && !r)
+                r = pmq_redis_connect(cfg, &errs);
+            if (!pg || !r) {
+                for (size_t i = 0; i < errs.count; i++)
+                    log_error("migrator: %s", errs.items[i].message);
+                pmq_errors_clear(&errs);
+                wait_notify(pg, backoff); /* pg may be NULL: plain sleep */
+                backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+                continue;
+            }
+            backoff = 100;
+        }
+
+        int n = pmq_migrate_batch(pg, r, cfg->migrator.batch_size);
+        if (n < 0) {
+            if (PQstatus(pg) != CONNECTION_OK)
+                PQreset(pg);
+            if (r->c->err)
+                pmq_redis_reconnect(r);
+            struct pollfd none;
+            poll(&none, 0, (int)backoff);
+            backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+            continue;
+        }
+        backoff = 100;
+        if (n > 0)
+            log_debug("migrated %d jobs", n);
+        if (n >= cfg->migrator.batch_size)
+            continue; /* more may be ready: no wait */
+
+        int64_t wait = cfg->migrator.poll_interval_ms;
+        int64_t due = next_due_ms(pg);
+        if (due >= 0 && due < wait)
+            wait = due < 1 ? 1 : due; /* ready rows locked by another migrator: retry soon */
+        if (wait_notify(pg, wait) < 0)
+            PQreset(pg);
+    }
+    PQfinish(pg);
+    pmq_redis_free(r);
+    return 0;
+}

@@ -1,0 +1,89 @@
+/*
+ * recovery.c -- releasing a stopped worker's claims (see recovery.h).
+ */
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ack.h"
+#include "backoff.h"
+#include "claim.h"
+#include "log.h"
+#include "queue_settings.h"
+#include "recovery.h"
+#include "util.h"
+
+static const char *running_reason(const pmq_death_note *note, const char *id)
+{
+    for (int i = 0; note && i < note->nrunning; i++)
+        if (!strcmp(note->running[i], id))
+            return note->running_reason[i][0] ? note->running_reason[i] : note->reason;
+    return NULL;
+}
+
+int pmq_recover_worker(const pmq_config *cfg, PGconn *pg, pmq_redis *r, const char *worker_id,
+                       const char *reason, const pmq_death_note *note, int charge)
+{
+    char active[512];
+    pmq_redis_key(r, active, sizeof active, "pmq:active:%s", worker_id);
+    redisReply *rep = pmq_redis_command(r, "LRANGE %s 0 -1", active);
+    if (!rep || rep->type != REDIS_REPLY_ARRAY) {
+        if (rep)
+            freeReplyObject(rep);
+        return -1;
+    }
+    size_t n = rep->elements;
+    pmq_outcome *charged = pmq_xcalloc(n ? n : 1, sizeof *charged);
+    size_t ncharged = 0, nreturned = 0;
+    unsigned seed = (unsigned)pmq_wall_us();
+    int rc = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const char *entry = rep->element[i]->str;
+        json_object *j = json_tokener_parse(entry);
+        json_object *v;
+        const char *queue = j && json_object_object_get_ex(j, "queue_name", &v)
+                                ? json_object_get_string(v) : NULL;
+        int priority = j && json_object_object_get_ex(j, "priority", &v) ? json_object_get_int(v)
+                                                                         : 100;
+        int attempt = j && json_object_object_get_ex(j, "attempt_count", &v)
+                          ? json_object_get_int(v) + 1 : 1;
+        char id[37];
+        if (!queue || pmq_entry_id(entry, id) < 0) {
+            log_warning("dropping a malformed claimed entry of worker \"%s\"", worker_id);
+            pmq_redis_command(r, "LREM %s 1 %s", active, entry);
+            json_object_put(j);
+            continue;
+        }
+        const char *why = running_reason(note, id);
+        if (charge && (why || !note)) {
+            pmq_outcome *o = &charged[ncharged++];
+            memcpy(o->id, id, 37);
+            o->attempt = attempt;
+            o->status = PMQ_RETRY; /* failed if it was the last attempt */
+            o->error = pmq_xstrdup(why ? why : reason);
+            o->started_us = o->finished_us = pmq_wall_us();
+            const pmq_queue_config *qs = pmq_queue_settings(cfg, queue);
+            o->delay_ms = pmq_backoff_ms(attempt, qs->backoff_base_ms, qs->backoff_max_ms, &seed);
+            o->entry = pmq_xstrdup(entry);
+            o->progress = -1;
+        } else if (pmq_claim_return(r, worker_id, queue, priority, entry) >= 0) {
+            nreturned++;
+        } else {
+            rc = -1;
+        }
+        json_object_put(j);
+    }
+    freeReplyObject(rep);
+
+    if (ncharged && pmq_ack_apply(pg, r, worker_id, charged, ncharged) < 0)
+        rc = -1;
+    for (size_t i = 0; i < ncharged; i++)
+        pmq_outcome_clear(&charged[i]);
+    free(charged);
+    if (ncharged || nreturned)
+        log_info("recovered worker \"%s\": %zu attempt%s charged (%s), %zu returned to the queue",
+                 worker_id, ncharged, ncharged == 1 ? "" : "s", reason, nreturned);
+    return rc < 0 ? -1 : (int)(ncharged + nreturned);
+}

@@ -1,0 +1,36 @@
+/*
+ * recovery.h -- what happens to jobs a worker held when it stopped without
+ * finishing them: the ones that were running count as a failed attempt
+ * (retried or dead-lettered by their queue's policy, with the reason), the
+ * ones claimed but not started go back to the head of their band.  Used by a
+ * worker's replacement, by the supervisor at shutdown and by maintenance for
+ * workers whose heartbeat expired.
+ */
+#ifndef PMQ_RECOVERY_H
+#define PMQ_RECOVERY_H
+
+#include <libpq-fe.h>
+
+#include "config.h"
+#include "redis.h"
+
+/* What the supervisor knows of a worker process that ended. */
+typedef struct pmq_death_note {
+    char worker_id[256];
+    char reason[256];          /* "worker died: signal 11" */
+    int nrunning;
+    char running[64][37];      /* jobs whose handler was running */
+    char running_reason[64][128]; /* per job: "timed out after 30 s" or empty */
+} pmq_death_note;
+
+/*
+ * Recover `worker_id`'s claimed jobs.  With `note`, only the jobs it lists
+ * as running are charged an attempt; without, every claimed job is (nothing
+ * is known).  `charge` = 0 charges none (a shutdown interrupted them).
+ * Returns the number of jobs recovered, or -1 on a server error (the claims
+ * stay where they are, to be recovered later).
+ */
+int pmq_recover_worker(const pmq_config *cfg, PGconn *pg, pmq_redis *r, const char *worker_id,
+                       const char *reason, const pmq_death_note *note, int charge);
+
+#endif /* PMQ_RECOVERY_H */

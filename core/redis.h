@@ -1,0 +1,57 @@
+/*
+ * redis.h -- connections to Redis from [redis], prefixed key names, Lua
+ * scripts run by SHA with a reload when Redis forgot them, and the eviction
+ * policy check.  Knows Redis, not jobs.
+ */
+#ifndef PMQ_REDIS_H
+#define PMQ_REDIS_H
+
+#include <hiredis/hiredis.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "errors.h"
+
+typedef struct pmq_redis {
+    redisContext *c;
+    const pmq_redis_config *cfg; /* borrowed */
+    char *prefix;                /* cfg->key_prefix or "" */
+} pmq_redis;
+
+/* A Lua script; `sha` is filled on first use. */
+typedef struct pmq_script {
+    const char *source;
+    char sha[41];
+} pmq_script;
+
+/* Connect (AUTH, SELECT); NULL after adding the reason to `errs`. */
+pmq_redis *pmq_redis_connect(const pmq_config *cfg, pmq_errors *errs);
+/* Drop and re-open the connection; 0 on success. */
+int pmq_redis_reconnect(pmq_redis *r);
+void pmq_redis_free(pmq_redis *r);
+
+/* "<prefix><formatted>" into buf; returns buf. */
+char *pmq_redis_key(const pmq_redis *r, char *buf, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/*
+ * EVALSHA `script` with the given keys and args (binary-safe), loading it
+ * when Redis does not know it.  Returns the reply (caller frees) or NULL on a
+ * connection error; a script error comes back as a REDIS_REPLY_ERROR.
+ */
+redisReply *pmq_redis_eval(pmq_redis *r, pmq_script *script, int nkeys, const char **keys,
+                           int nargs, const char **args, const size_t *arglens);
+
+/* Run a command; NULL on a connection error (and logs it). */
+redisReply *pmq_redis_command(pmq_redis *r, const char *fmt, ...);
+
+/*
+ * Refuse a Redis that may evict keys (any maxmemory-policy but noeviction):
+ * queued jobs would vanish.  Returns 0 when safe.
+ */
+int pmq_redis_check_eviction(pmq_redis *r, pmq_errors *errs);
+
+/* Describe where [redis] points, for messages ("unix:/x/redis.sock"). */
+char *pmq_redis_describe(const pmq_redis_config *cfg);
+
+#endif /* PMQ_REDIS_H */

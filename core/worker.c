@@ -1,0 +1,404 @@
+/*
+ * worker.c -- one worker process (see worker.h).
+ *
+ * Each thread loops: claim (one job when the backlog is short, a batch when
+ * it is long), run each handler, submit the outcome; when nothing is ready
+ * it blocks on the queues' wake-up lists, so an idle worker costs nothing
+ * and starts a new job within a Redis round trip.
+ */
+#include <json-c/json.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ack.h"
+#include "backoff.h"
+#include "claim.h"
+#include "db.h"
+#include "job.h"
+#include "log.h"
+#include "plugin_loader.h"
+#include "queue_settings.h"
+#include "util.h"
+#include "worker.h"
+
+#define CLAIM_BATCH 32
+#define ACK_WINDOW_MS 10
+#define ACK_BATCH 1000
+#define MAX_UNACKED 20000 /* stop claiming while this many outcomes wait */
+
+typedef struct worker {
+    const pmq_worker_args *args;
+    pmq_registry *reg;
+    pmq_acker *acker;
+    char *conninfo;
+    const char **queues;
+    int nqueues;
+    pthread_mutex_t serial; /* for plugins that are not thread-safe */
+} worker;
+
+typedef struct thread_arg {
+    worker *w;
+    int index;
+} thread_arg;
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Seconds since the epoch of a PostgreSQL JSON timestamp (ISO 8601 + offset). */
+static time_t parse_timestamp(const char *s)
+{
+    struct tm tm = {0};
+    int off_h = 0, off_m = 0;
+    if (!s || sscanf(s, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                     &tm.tm_min, &tm.tm_sec) != 6)
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    const char *z = s + 19;
+    while (*z && *z != '+' && *z != '-' && *z != 'Z')
+        z++;
+    if (*z == '+' || *z == '-') {
+        sscanf(z + 1, "%d:%d", &off_h, &off_m);
+        if (*z == '-')
+            off_h = -off_h, off_m = -off_m;
+    }
+    return timegm(&tm) - (off_h * 3600 + off_m * 60);
+}
+
+/* Fill `job` from a claimed entry; -1 when it is not one of ours. */
+static int job_from_entry(pmq_job *job, const char *entry)
+{
+    memset(job, 0, sizeof *job);
+    json_object *root = json_tokener_parse(entry);
+    json_object *v;
+    if (!root || pmq_entry_id(entry, job->id) < 0 ||
+        !json_object_object_get_ex(root, "queue_name", &v)) {
+        json_object_put(root);
+        return -1;
+    }
+    job->queue = pmq_xstrdup(json_object_get_string(v));
+    job->priority = json_object_object_get_ex(root, "priority", &v) ? json_object_get_int(v) : 100;
+    job->attempt = (json_object_object_get_ex(root, "attempt_count", &v) ? json_object_get_int(v)
+                                                                         : 0) + 1;
+    job->max_attempts =
+        json_object_object_get_ex(root, "max_attempts", &v) ? json_object_get_int(v) : 1;
+    if (json_object_object_get_ex(root, "tenant_id", &v) && v)
+        job->tenant = pmq_xstrdup(json_object_get_string(v));
+    if (json_object_object_get_ex(root, "created_at", &v))
+        job->created_at = parse_timestamp(json_object_get_string(v));
+    json_object *payload = NULL;
+    if (!json_object_object_get_ex(root, "payload", &payload) || !payload)
+        payload = NULL;
+    const char *text = payload ? json_object_to_json_string_ext(payload, JSON_C_TO_STRING_PLAIN)
+                               : "{}";
+    job->payload = pmq_xstrdup(text);
+    job->payload_len = strlen(text);
+    job->payload_json = payload ? json_object_get(payload) : NULL;
+    json_object_put(root);
+    return 0;
+}
+
+static void run_one(worker *w, int index, pmq_ctx_env *env, const char *entry, unsigned *seed)
+{
+    const pmq_worker_args *a = w->args;
+    pmq_job job;
+    if (job_from_entry(&job, entry) < 0) {
+        /* Not a job pmq wrote: nothing can run it, and PostgreSQL still has the truth. */
+        log_error("dropping a malformed entry from Redis: %.80s", entry);
+        pmq_job_clear(&job);
+        return;
+    }
+    const pmq_queue_config *qs = pmq_queue_settings(a->cfg, job.queue);
+    const pmq_queue_handler *h = pmq_registry_handler(w->reg, job.queue);
+    pmq_worker_slot *slot = a->slots ? &a->slots[index] : NULL;
+
+    pmq_ctx ctx;
+    pmq_ctx_init(&ctx, &job, env);
+    pmq_outcome o = {0};
+    memcpy(o.id, job.id, 37);
+    o.attempt = job.attempt;
+    o.started_us = pmq_wall_us();
+    if (!h) {
+        o.status = PMQ_FAIL;
+        o.error = pmq_asprintf("no plugin serves queue \"%s\"", job.queue);
+    } else {
+        if (slot) {
+            memcpy(slot->job_id, job.id, 37);
+            slot->timeout_ms = qs->timeout_ms;
+            __atomic_store_n(&slot->deadline_ms, pmq_now_ms() + qs->timeout_ms, __ATOMIC_RELEASE);
+        }
+        if (!h->thread_safe)
+            pthread_mutex_lock(&w->serial);
+        pmq_status st = h->handler(&ctx, &job, h->state);
+        if (!h->thread_safe)
+            pthread_mutex_unlock(&w->serial);
+        if (slot)
+            __atomic_store_n(&slot->deadline_ms, 0, __ATOMIC_RELEASE);
+        if (st != PMQ_DONE && st != PMQ_RETRY && st != PMQ_FAIL) {
+            o.status = PMQ_FAIL;
+            o.error = pmq_asprintf("handler returned an invalid status %d", (int)st);
+        } else {
+            o.status = st;
+            o.error = ctx.error;
+            ctx.error = NULL;
+        }
+    }
+    o.finished_us = pmq_wall_us();
+    if (o.status == PMQ_RETRY)
+        o.delay_ms = ctx.retry_delay_ms >= 0
+                         ? ctx.retry_delay_ms
+                         : pmq_backoff_ms(job.attempt, qs->backoff_base_ms, qs->backoff_max_ms, seed);
+    if (o.status != PMQ_DONE && !o.error)
+        o.error = pmq_xstrdup(o.status == PMQ_RETRY ? "handler asked for a retry"
+                                                    : "handler reported a failure");
+    o.log = ctx.log;
+    ctx.log = NULL;
+    for (size_t n = o.log ? strlen(o.log) : 0; n > 0 && o.log[n - 1] == '\n'; n--)
+        o.log[n - 1] = '\0';
+    o.progress = ctx.progress;
+    o.entry = pmq_xstrdup(entry);
+    pmq_acker_submit(w->acker, &o);
+    pmq_ctx_reset(&ctx);
+    pmq_job_clear(&job);
+}
+
+/* Give back a claimed job this process will not start (draining). */
+static void give_back(pmq_redis *r, const char *worker_id, const char *entry)
+{
+    pmq_job job;
+    if (job_from_entry(&job, entry) == 0)
+        pmq_claim_return(r, worker_id, job.queue, job.priority, entry);
+    pmq_job_clear(&job);
+}
+
+static void *thread_main(void *arg)
+{
+    thread_arg *ta = arg;
+    worker *w = ta->w;
+    const pmq_worker_args *a = w->args;
+    pmq_ctx_env env = {w->conninfo, NULL};
+    pmq_redis *r = NULL;
+    unsigned seed = (unsigned)(pmq_wall_us() ^ (uint64_t)ta->index);
+    int busy = 0;
+    int64_t backoff = 100;
+
+    while (!*a->stopping) {
+        if (!r) {
+            pmq_errors errs = PMQ_ERRORS_INIT;
+            r = pmq_redis_connect(a->cfg, &errs);
+            if (!r) {
+                log_error("%s", errs.items[0].message);
+                pmq_errors_clear(&errs);
+                sleep_ms(backoff);
+                backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+                continue;
+            }
+            backoff = 100;
+        }
+        if (pmq_acker_pending(w->acker) > MAX_UNACKED) {
+            sleep_ms(5); /* PostgreSQL is behind: do not take more than we can record */
+            continue;
+        }
+        redisReply *rep = pmq_claim(r, a->worker_id, w->queues, w->nqueues, busy ? CLAIM_BATCH : 1);
+        if (!rep) {
+            log_warning("lost Redis while claiming; reconnecting");
+            pmq_redis_free(r);
+            r = NULL;
+            continue;
+        }
+        if (rep->elements == 0) {
+            freeReplyObject(rep);
+            busy = 0;
+            if (pmq_claim_wait(r, w->queues, w->nqueues, 1.0) < 0) {
+                pmq_redis_free(r);
+                r = NULL;
+            }
+            continue;
+        }
+        busy = 1;
+        for (size_t i = 0; i < rep->elements; i++) {
+            if (*a->stopping)
+                give_back(r, a->worker_id, rep->element[i]->str);
+            else
+                run_one(w, ta->index, &env, rep->element[i]->str, &seed);
+        }
+        freeReplyObject(rep);
+    }
+    pmq_redis_free(r);
+    pmq_ctx_env_close(&env);
+    return NULL;
+}
+
+/*--- heartbeat ---*/
+
+typedef struct heartbeat {
+    worker *w;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop;
+} heartbeat;
+
+static void beat(pmq_redis *r, worker *w, int64_t started_ms)
+{
+    const pmq_worker_args *a = w->args;
+    char key[512], set[512], queues[1024] = "", pid[16], started[32], now[32];
+    pmq_redis_key(r, key, sizeof key, "pmq:worker:%s", a->worker_id);
+    pmq_redis_key(r, set, sizeof set, "pmq:workers");
+    for (int i = 0; i < w->nqueues; i++) {
+        if (i)
+            strncat(queues, ",", sizeof queues - strlen(queues) - 1);
+        strncat(queues, w->queues[i], sizeof queues - strlen(queues) - 1);
+    }
+    snprintf(pid, sizeof pid, "%d", (int)getpid());
+    snprintf(started, sizeof started, "%lld", (long long)started_ms);
+    snprintf(now, sizeof now, "%lld", (long long)(pmq_wall_us() / 1000));
+    redisAppendCommand(r->c, "HSET %s host %s pid %s pool %s queues %s started_at %s beat_at %s",
+                       key, a->cfg->daemon.host_id, pid, a->pool->name, queues, started, now);
+    redisAppendCommand(r->c, "PEXPIRE %s %d", key, a->cfg->daemon.heartbeat_ttl_ms);
+    redisAppendCommand(r->c, "SADD %s %s", set, a->worker_id);
+    for (int i = 0; i < 3; i++) {
+        redisReply *rep = NULL;
+        if (redisGetReply(r->c, (void **)&rep) != REDIS_OK) {
+            pmq_redis_reconnect(r);
+            return;
+        }
+        freeReplyObject(rep);
+    }
+}
+
+static void *heartbeat_main(void *arg)
+{
+    heartbeat *hb = arg;
+    const pmq_worker_args *a = hb->w->args;
+    int64_t started = pmq_wall_us() / 1000;
+    int64_t every = a->cfg->daemon.heartbeat_ttl_ms / 3;
+    pmq_redis *r = NULL;
+    pthread_mutex_lock(&hb->mu);
+    while (!hb->stop) {
+        pthread_mutex_unlock(&hb->mu);
+        if (!r) {
+            pmq_errors errs = PMQ_ERRORS_INIT;
+            r = pmq_redis_connect(a->cfg, &errs);
+            pmq_errors_clear(&errs);
+        }
+        if (r)
+            beat(r, hb->w, started);
+        pthread_mutex_lock(&hb->mu);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += every / 1000;
+        ts.tv_nsec += (long)(every % 1000) * 1000000L;
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        if (!hb->stop)
+            pthread_cond_timedwait(&hb->cv, &hb->mu, &ts);
+    }
+    pthread_mutex_unlock(&hb->mu);
+    if (r) {
+        char key[512], set[512];
+        pmq_redis_key(r, key, sizeof key, "pmq:worker:%s", a->worker_id);
+        pmq_redis_key(r, set, sizeof set, "pmq:workers");
+        redisReply *rep = pmq_redis_command(r, "DEL %s", key);
+        if (rep)
+            freeReplyObject(rep);
+        rep = pmq_redis_command(r, "SREM %s %s", set, a->worker_id);
+        if (rep)
+            freeReplyObject(rep);
+        pmq_redis_free(r);
+    }
+    return NULL;
+}
+
+/* Release what the process this one replaces still held. */
+static void recover_predecessor(worker *w)
+{
+    const pmq_worker_args *a = w->args;
+    int64_t backoff = 100;
+    while (!*a->stopping) {
+        pmq_errors errs = PMQ_ERRORS_INIT;
+        PGconn *pg = pmq_db_connect(a->cfg, &errs);
+        pmq_redis *r = pg ? pmq_redis_connect(a->cfg, &errs) : NULL;
+        int rc = -1;
+        if (pg && r)
+            rc = pmq_recover_worker(a->cfg, pg, r, a->predecessor->worker_id,
+                                    a->predecessor->reason, a->predecessor, 1);
+        else
+            log_error("%s", errs.items[0].message);
+        pmq_errors_clear(&errs);
+        pmq_redis_free(r);
+        PQfinish(pg);
+        if (rc >= 0)
+            return;
+        sleep_ms(backoff);
+        backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+    }
+}
+
+int pmq_worker_main(const pmq_worker_args *a)
+{
+    char ident[128];
+    snprintf(ident, sizeof ident, "pmqd: worker %s", a->pool->name);
+    pmq_log_set_ident(ident);
+
+    worker w = {0};
+    w.args = a;
+    pmq_errors errs = PMQ_ERRORS_INIT;
+    w.reg = pmq_registry_load(a->cfg, &errs);
+    if (errs.count) {
+        for (size_t i = 0; i < errs.count; i++)
+            log_error("%s", errs.items[i].message);
+        pmq_errors_clear(&errs);
+        pmq_registry_free(w.reg);
+        return PMQ_EXIT_CONFIG;
+    }
+    w.conninfo = pmq_config_conninfo(a->cfg);
+    w.queues = (const char **)a->pool->queues;
+    w.nqueues = (int)a->pool->nqueues;
+    pthread_mutex_init(&w.serial, NULL);
+
+    if (a->predecessor)
+        recover_predecessor(&w);
+
+    w.acker = pmq_acker_start(a->cfg, a->worker_id, ACK_WINDOW_MS, ACK_BATCH);
+    heartbeat hb = {.w = &w};
+    pthread_mutex_init(&hb.mu, NULL);
+    pthread_cond_init(&hb.cv, NULL);
+    pthread_create(&hb.thread, NULL, heartbeat_main, &hb);
+
+    int n = a->pool->threads > 0 ? a->pool->threads : 1;
+    pthread_t *threads = pmq_xcalloc((size_t)n, sizeof *threads);
+    thread_arg *targs = pmq_xcalloc((size_t)n, sizeof *targs);
+    for (int i = 0; i < n; i++) {
+        targs[i].w = &w;
+        targs[i].index = i;
+        pthread_create(&threads[i], NULL, thread_main, &targs[i]);
+    }
+    log_info("serving %d queue%s with %d thread%s as \"%s\"", w.nqueues, w.nqueues == 1 ? "" : "s",
+             n, n == 1 ? "" : "s", a->worker_id);
+    for (int i = 0; i < n; i++)
+        pthread_join(threads[i], NULL);
+
+    /* Draining: every outcome written before the heartbeat goes. */
+    pmq_acker_stop(w.acker);
+    pthread_mutex_lock(&hb.mu);
+    hb.stop = 1;
+    pthread_cond_signal(&hb.cv);
+    pthread_mutex_unlock(&hb.mu);
+    pthread_join(hb.thread, NULL);
+
+    pmq_registry_free(w.reg);
+    free(threads);
+    free(targs);
+    free(w.conninfo);
+    pthread_mutex_destroy(&w.serial);
+    log_info("stopped");
+    return 0;
+}

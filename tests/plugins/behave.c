@@ -1,0 +1,89 @@
+/*
+ * behave.c -- a test plugin whose queues behave as the integration tests
+ * need: succeed, fail a few times, fail always, crash, hang.
+ *   t.ok      DONE; payload "work_ms" sleeps first
+ *   t.flaky   RETRY while attempt <= payload "fail_times", then DONE
+ *   t.fail    RETRY always (dead-lettered when attempts run out)
+ *   t.fatal   FAIL at once (dead-lettered without retry)
+ *   t.crash   SIGSEGV while attempt <= payload "crash_times" (default: always)
+ *   t.hang    sleeps for ever (until the timeout kills it)
+ */
+#include <json-c/json.h>
+#include <pmq/plugin.h>
+#include <signal.h>
+#include <stddef.h>
+#include <time.h>
+#include <unistd.h>
+
+PMQ_PLUGIN_MAGIC("behave", "1.0.0", PMQ_PLUGIN_THREAD_SAFE);
+
+static long payload_int(const pmq_job *job, const char *key, long dflt)
+{
+    json_object *v;
+    json_object *p = pmq_job_payload_json(job);
+    return p && json_object_object_get_ex(p, key, &v) ? (long)json_object_get_int64(v) : dflt;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static pmq_status ok(pmq_ctx *ctx, const pmq_job *job, void *state)
+{
+    long ms = payload_int(job, "work_ms", 0);
+    if (ms > 0)
+        sleep_ms(ms);
+    pmq_log(ctx, "ok on attempt %d", pmq_job_attempt(job));
+    return PMQ_DONE;
+}
+
+static pmq_status flaky(pmq_ctx *ctx, const pmq_job *job, void *state)
+{
+    if (pmq_job_attempt(job) <= payload_int(job, "fail_times", 0)) {
+        pmq_set_error(ctx, "flaky failure %d", pmq_job_attempt(job));
+        return PMQ_RETRY;
+    }
+    return PMQ_DONE;
+}
+
+static pmq_status fail(pmq_ctx *ctx, const pmq_job *job, void *state)
+{
+    pmq_set_error(ctx, "always fails (attempt %d)", pmq_job_attempt(job));
+    return PMQ_RETRY;
+}
+
+static pmq_status fatal(pmq_ctx *ctx, const pmq_job *job, void *state)
+{
+    pmq_set_error(ctx, "fatal failure");
+    return PMQ_FAIL;
+}
+
+static pmq_status crash(pmq_ctx *ctx, const pmq_job *job, void *state)
+{
+    if (pmq_job_attempt(job) <= payload_int(job, "crash_times", 1000))
+        raise(SIGSEGV);
+    return PMQ_DONE;
+}
+
+static pmq_status hang(pmq_ctx *ctx, const pmq_job *job, void *state)
+{
+    for (;;)
+        pause();
+    return PMQ_DONE;
+}
+
+int pmq_plugin_init(pmq_host *host, const pmq_api *api, const pmq_section *section)
+{
+    PMQ_API_INIT(api);
+    static const struct {
+        const char *queue;
+        pmq_handler_fn fn;
+    } queues[] = {{"t.ok", ok},       {"t.flaky", flaky}, {"t.fail", fail},
+                  {"t.fatal", fatal}, {"t.crash", crash}, {"t.hang", hang}};
+    for (size_t i = 0; i < sizeof queues / sizeof queues[0]; i++)
+        if (pmq_register_queue(host, queues[i].queue, queues[i].fn, NULL) < 0)
+            return -1;
+    return 0;
+}
