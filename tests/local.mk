@@ -14,3 +14,4 @@ tests_libharness_la_CFLAGS = $(test_cflags)
 include $(srcdir)/tests/config.mk
 include $(srcdir)/tests/loader.mk
 include $(srcdir)/tests/schema.mk
+include $(srcdir)/tests/flow.mk

@@ -911,7 +911,9 @@ static int start_servers(void)
     const char *script = getenv("PMQ_SERVERS");
     if (!script || !*script)
         return -1;
-    servers_dir = in_tmp("srv");
+    /* its own directory: PostgreSQL's user cannot enter the test's 0700 tmpdir */
+    servers_dir = pmq_xstrdup("/tmp/pmq-loader-pg-XXXXXX");
+    ck_assert_msg(mkdtemp(servers_dir) != NULL, "mkdtemp: %s", strerror(errno));
     char *cmd = pmq_asprintf("'%s' start '%s' --watch %d 2>&1", script, servers_dir, (int)getpid());
     FILE *out = popen(cmd, "r");
     ck_assert_ptr_nonnull(out);
@@ -940,6 +942,7 @@ static void stop_servers(void)
     int rc = system(cmd);
     (void)rc;
     free(cmd);
+    nftw(servers_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     free(servers_dir);
     free(pg_conninfo);
     servers_dir = pg_conninfo = NULL;

@@ -1,0 +1,11 @@
+# tests/flow.mk -- the queue contract end to end: pmqd with the "behave"
+# test plugin against the private servers.
+check_LTLIBRARIES += tests/plugins/behave.la
+tests_plugins_behave_la_SOURCES = tests/plugins/behave.c
+tests_plugins_behave_la_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
+tests_plugins_behave_la_LDFLAGS = $(AM_LDFLAGS) $(plugin_ldflags) -rpath /nowhere
+tests_plugins_behave_la_LIBADD = $(JSONC_LIBS)
+
+noinst_LTLIBRARIES += tests/libdaemon.la
+tests_libdaemon_la_SOURCES = tests/daemon.c tests/daemon.h
+tests_libdaemon_la_CFLAGS = $(test_cflags)
