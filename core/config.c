@@ -257,7 +257,9 @@ static pmq_error *report(loader *L, const pmq_origin *at, const char *label, con
         L->pos = pmq_xrealloc(L->pos, L->pos_cap * sizeof *L->pos);
     }
     size_t seq = L->errs.count - 1;
-    L->pos[seq] = (err_pos){at && at->file ? file_index(L, at->file) : 0, at ? at->line : 0, seq};
+    /* A file that could not be opened sorts where it would have been read. */
+    size_t file = at && at->file ? file_index(L, at->file) : L->cfg->nfiles;
+    L->pos[seq] = (err_pos){file, at && at->file ? at->line : 0, seq};
     return err;
 }
 
@@ -749,7 +751,8 @@ static char *cron_problem(const char *expr)
     char *field[6];
     int n = 0;
     char *save = NULL;
-    for (char *f = strtok_r(copy, " \t\r\n", &save); f && n < 6; f = strtok_r(NULL, " \t\r\n", &save))
+    for (char *f = strtok_r(copy, " \t\r\n", &save); f && n < 6;
+         f = strtok_r(NULL, " \t\r\n", &save))
         field[n++] = f;
     char *problem = NULL;
     if (n != 5)
@@ -1457,7 +1460,8 @@ static void set_defaults(loader *L)
         .key_prefix = pmq_xstrdup(""),
         .timeout_ms = 2000,
     };
-    cfg->migrator = (pmq_migrator_config){.enabled = 1, .batch_size = 500, .poll_interval_ms = 1000};
+    cfg->migrator =
+        (pmq_migrator_config){.enabled = 1, .batch_size = 500, .poll_interval_ms = 1000};
 }
 
 /* [pmqd] conf_dir as the main file says, before conf.d is read. */
@@ -1640,6 +1644,8 @@ static void put_param(FILE *out, int *first, const char *keyword, const char *va
 
 char *pmq_config_conninfo(const pmq_config *cfg)
 {
+    if (!cfg)
+        return pmq_xstrdup("");
     const pmq_database_config *d = &cfg->database;
     char *buf = NULL;
     size_t size = 0;

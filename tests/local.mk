@@ -15,3 +15,4 @@ include $(srcdir)/tests/config.mk
 include $(srcdir)/tests/loader.mk
 include $(srcdir)/tests/schema.mk
 include $(srcdir)/tests/flow.mk
+include $(srcdir)/tests/faults.mk

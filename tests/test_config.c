@@ -334,7 +334,8 @@ START_TEST(test_invalid_values)
     expect_detail_has(
         expect_error("%s:11: [migrator] invalid value \"100001\" for \"batch_size\"", path),
         "from 1 to 100000");
-    expect_detail_has(expect_error("%s:13: [queue q] invalid value \"1G\" for \"max_payload\"", path),
+    expect_detail_has(
+        expect_error("%s:13: [queue q] invalid value \"1G\" for \"max_payload\"", path),
                       "suffix k");
     expect_error("%s:14: [queue q] invalid value \"1001\" for \"priority\"", path);
     expect_error("%s:16: [database] invalid value \"5432,abc\" for \"port\"", path);
@@ -474,7 +475,8 @@ START_TEST(test_all_problems_reported_in_order)
                             "[pool p]\n"               /* 8 */
                             "queues = q, q\n"          /* 9 */
                             "[http]\n"                 /* 10 */
-                            "listen = 0.0.0.0:99999\n"); /* 11 */
+                            "listen = 0.0.0.0:99999\n" /* 11 */
+                            "[nonsense]\n");           /* 12 */
     char *b = write_file(dir, "conf.d/b.ini", "[plugin b]\n");
     char *a = write_file(dir, "conf.d/a.ini", "[queue a]\ntimeout = never\n");
     ck_assert_ptr_null(load(path));
@@ -484,6 +486,7 @@ START_TEST(test_all_problems_reported_in_order)
         fmt("%s:7: [queue q] \"backoff_base\" (2h) is greater than \"backoff_max\" (1h)", path),
         fmt("%s:9: [pool p] queue \"q\" is listed twice in \"queues\"", path),
         fmt("%s:11: [http] invalid value \"0.0.0.0:99999\" for \"listen\"", path),
+        fmt("%s:12: unknown section \"[nonsense]\"", path),
         fmt("%s:2: [queue a] invalid value \"never\" for \"timeout\"", a),
         fmt("%s:1: [plugin b] missing required key \"path\"", b),
     };
@@ -564,10 +567,15 @@ START_TEST(test_conf_dir_unreadable_file)
     ck_assert_int_eq(mkdir(fmt("%s/conf.d", dir), 0700), 0);
     ck_assert_int_eq(symlink("/nonexistent/file", bad), 0);
     write_file(dir, "conf.d/z.ini", "[queue z]\nprioriti = 1\n");
+    write_file(dir, "conf.d/a.ini", "[queue a]\n");
     ck_assert_ptr_null(load(path));
     ck_assert_uint_eq(errs.count, 2);
-    expect_error("could not open configuration file \"%s\": No such file or directory", bad);
-    expect_error("%s/conf.d/z.ini:2: [queue z] unknown key \"prioriti\"", dir);
+    /* In the order the files are read. */
+    ck_assert_ptr_eq(
+        expect_error("could not open configuration file \"%s\": No such file or directory", bad),
+        &errs.items[0]);
+    ck_assert_ptr_eq(expect_error("%s/conf.d/z.ini:2: [queue z] unknown key \"prioriti\"", dir),
+                     &errs.items[1]);
 }
 END_TEST
 
@@ -953,7 +961,8 @@ START_TEST(test_json_payload)
         char *path = schedule_file("* * * * *", bad[i].payload);
         ck_assert_msg(load(path) == NULL, "%s accepted", bad[i].payload);
         ck_assert_uint_eq(errs.count, 1);
-        ck_assert_ptr_nonnull(strstr(errs.items[0].message, fmt("%s:4: [schedule s] invalid value", path)));
+        char *want = fmt("%s:4: [schedule s] invalid value", path);
+        ck_assert_ptr_nonnull(strstr(errs.items[0].message, want));
         expect_detail_has(&errs.items[0], bad[i].detail);
     }
 }
@@ -1025,7 +1034,8 @@ START_TEST(test_duration_limits)
     expect_detail_has(
         expect_error("%s:2: [migrator] invalid value \"2h\" for \"poll_interval\"", path),
         "from 1ms to 1h");
-    expect_detail_has(expect_error("%s:4: [queue q] invalid value \"8d\" for \"backoff_max\"", path),
+    expect_detail_has(
+        expect_error("%s:4: [queue q] invalid value \"8d\" for \"backoff_max\"", path),
                       "from 0 to 7d");
     expect_detail_has(expect_error("%s:5: [queue q] invalid value \"0\" for \"timeout\"", path),
                       "from 1ms to 1d");
@@ -1113,8 +1123,8 @@ START_TEST(test_queue_names)
                            "[schedule s]\ncron = * * * * *\nqueue = a b\n");
     ck_assert_ptr_null(load(path));
     ck_assert_uint_eq(errs.count, 3);
-    expect_detail_has(expect_error("%s:2: [pool p] invalid value \"email, bad:name\" for \"queues\"",
-                                   path),
+    expect_detail_has(
+        expect_error("%s:2: [pool p] invalid value \"email, bad:name\" for \"queues\"", path),
                       "\"bad:name\"");
     expect_error("%s:4: [pool r] invalid value \",\" for \"queues\"", path);
     expect_error("%s:7: [schedule s] invalid value \"a b\" for \"queue\"", path);
@@ -1175,7 +1185,8 @@ START_TEST(test_conninfo)
 
     path = write_file(dir, "pmqd.ini", "[database]\nconninfo = host\n");
     ck_assert_ptr_null(load(path));
-    expect_detail_has(expect_error("%s:2: [database] invalid value \"host\" for \"conninfo\"", path),
+    expect_detail_has(
+        expect_error("%s:2: [database] invalid value \"host\" for \"conninfo\"", path),
                       "libpq says");
 }
 END_TEST

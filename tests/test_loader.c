@@ -395,8 +395,8 @@ START_TEST(test_failed_init_is_rolled_back)
     char *fini = in_tmp("fini.txt");
     char *ini = pmq_asprintf("[plugin good]\npath = %s\nfini_file = %s\n\n"
                              "[plugin rollback]\npath = %s\nfini_file = %s\n\n"
-                             "[plugin takeover]\npath = %s\n",
-                             good, fini, rb, fini, to);
+                             "[plugin takeover]\npath = %s\nfini_file = %s\n",
+                             good, fini, rb, fini, to, fini);
     load(ini);
     ck_assert_uint_eq(errs.count, 1);
     const pmq_error *e = check_refused("rollback", rb, "initialization failed");
@@ -413,12 +413,12 @@ START_TEST(test_failed_init_is_rolled_back)
     ck_assert_uint_eq(pmq_registry_migration_count(reg), 1);
     ck_assert_str_eq(pmq_registry_migration_at(reg, 0)->component, "good");
 
-    /* only good's fini runs */
+    /* the finis that remain run in reverse order of loading; rollback's never */
     pmq_registry_free(reg);
     reg = NULL;
     char *ran = read_file(fini);
     ck_assert_ptr_nonnull(ran);
-    ck_assert_str_eq(ran, "fini good 42\n");
+    ck_assert_str_eq(ran, "fini takeover\nfini good 42\n");
     free(ran);
     free(ini);
     free(fini);
@@ -598,8 +598,9 @@ START_TEST(test_register_outside_init_fails)
     load(ini);
     ck_assert_uint_eq(errs.count, 0);
     /* the host handle a plugin keeps is refused after init */
-    pmq_host *host = (pmq_host *)pmq_registry_handler(reg, "good-a")->plugin;
-    ck_assert_int_eq(api->register_queue(host, "late", NULL, NULL), -1);
+    const pmq_queue_handler *a = pmq_registry_handler(reg, "good-a");
+    pmq_host *host = (pmq_host *)a->plugin;
+    ck_assert_int_eq(api->register_queue(host, "late", a->handler, NULL), -1);
     ck_assert_int_eq(api->register_migration(host, 5, "late", "SELECT 1"), -1);
     ck_assert_ptr_null(pmq_registry_handler(reg, "late"));
     ck_assert_uint_eq(pmq_registry_migration_count(reg), 1);

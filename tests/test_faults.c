@@ -1,0 +1,709 @@
+/*
+ * test_faults.c -- fault injection against the real pmqd, in the spirit of
+ * SQLite's *fault.test: each test runs a workload with the "behave" plugin
+ * (tests/plugins/behave.c), injects one fault, and checks that PostgreSQL
+ * ends in the state the contract promises (DESIGN.md sections 2, 4, 5):
+ *   - worker processes killed with SIGKILL mid-run: nothing lost, only the
+ *     jobs they were running are charged an attempt ("worker died: signal 9");
+ *   - FLUSHALL on Redis mid-run: the reconciler puts everything back;
+ *   - a plugin that crashes (SIGSEGV) or hangs (timeout): only its child
+ *     dies, the job is retried then dead-lettered, other queues keep going;
+ *   - SIGTERM mid-run: pmqd drains within the grace period, a restart
+ *     finishes the rest, nothing runs twice;
+ *   - two pmqd instances on the same servers: the work is shared, nothing
+ *     runs twice;
+ *   - a Redis that may evict keys: pmqd refuses to start and says why;
+ *   - a whole host dead (its heartbeat expired): maintenance recovers the
+ *     jobs it held.
+ * Waits poll PostgreSQL with generous timeouts; the only durations asserted
+ * are the ones the contract states (grace period, 30 s after a flush).
+ */
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <hiredis/hiredis.h>
+#include <libpq-fe.h>
+
+#include "daemon.h"
+#include "harness.h"
+#include "util.h"
+
+/*--- helpers ---*/
+
+static long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* The last `max` bytes of pmqd's log `log_name`, for failure messages (caller frees). */
+static char *log_tail(const char *log_name, size_t max)
+{
+    char *log = pmq_test_pmqd_log(log_name);
+    size_t len = strlen(log);
+    if (len <= max)
+        return log;
+    char *tail = pmq_asprintf("[...]\n%s", log + len - max);
+    free(log);
+    return tail;
+}
+
+static long query_long(PGconn *pg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static long query_long(PGconn *pg, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *sql = NULL;
+    ck_assert_int_ge(vasprintf(&sql, fmt, ap), 0);
+    va_end(ap);
+    char *v = pmq_test_query1(pg, sql);
+    ck_assert_msg(v != NULL, "%s returned no value", sql);
+    long n = strtol(v, NULL, 10);
+    free(v);
+    free(sql);
+    return n;
+}
+
+/*
+ * Poll `sql` until it returns `expected`, up to `timeout_ms`; on a timeout
+ * the test fails with the last value and the tail of pmqd's log.
+ */
+static void wait_for(PGconn *pg, const char *log_name, const char *sql, const char *expected,
+                     int timeout_ms)
+{
+    if (pmq_test_wait_sql(pg, sql, expected, timeout_ms))
+        return;
+    char *got = pmq_test_query1(pg, sql);
+    char *tail = log_tail(log_name, 4000);
+    ck_abort_msg("waited %d ms for \"%s\" to return %s; it returns %s\npmqd log:\n%s", timeout_ms,
+                 sql, expected, got ? got : "NULL", tail);
+}
+
+/* Reset the servers, write config `name` (behave plugin + `extra`), migrate. */
+static char *prepare(const char *name, const char *extra)
+{
+    pmq_test_reset();
+    char *cfg = pmq_test_behave_config(name, extra);
+    char *cmd = pmq_asprintf("\"$top_builddir/core/pmqctl\" -c '%s' migrate", cfg);
+    int st;
+    char *out = pmq_test_run(cmd, &st);
+    ck_assert_msg(st == 0, "%s failed (%d):\n%s", cmd, st, out);
+    free(out);
+    free(cmd);
+    return cfg;
+}
+
+/* Enqueue `n` jobs with the same payload in one statement. */
+static void enqueue_n(PGconn *pg, const char *queue, int n, const char *payload)
+{
+    long got = query_long(pg,
+                          "SELECT count(*) FROM pmq_enqueue_many('%s',"
+                          " (SELECT jsonb_agg('%s'::jsonb) FROM generate_series(1, %d)))",
+                          queue, payload, n);
+    ck_assert_int_eq(got, n);
+}
+
+/* Enqueue one job; returns its id (caller frees). */
+static char *enqueue_one(PGconn *pg, const char *queue, const char *payload)
+{
+    char *sql = pmq_asprintf("SELECT pmq_enqueue('%s', '%s')", queue, payload);
+    char *id = pmq_test_query1(pg, sql);
+    ck_assert_msg(id != NULL, "%s returned nothing", sql);
+    free(sql);
+    return id;
+}
+
+/* Fail the test, with pmqd's log, unless `pid` (our child) still runs. */
+static void assert_running(pid_t pid, const char *log_name)
+{
+    int st;
+    pid_t r = waitpid(pid, &st, WNOHANG);
+    if (r == 0)
+        return;
+    char *tail = log_tail(log_name, 4000);
+    ck_abort_msg("pmqd (pid %d) is gone (%s %d)\npmqd log:\n%s", (int)pid,
+                 r == pid && WIFSIGNALED(st) ? "signal" : "exit status",
+                 r == pid ? (WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st)) : -1, tail);
+}
+
+/* SIGTERM pmqd and require a clean exit (status 0). */
+static void stop_pmqd(pid_t pid, const char *log_name)
+{
+    int st = pmq_test_pmqd_stop(pid, SIGTERM, 60000);
+    if (st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        return;
+    char *tail = log_tail(log_name, 4000);
+    ck_abort_msg("pmqd did not exit with status 0 on SIGTERM (%s %d)\npmqd log:\n%s",
+                 st == -1 ? "still running after 60 s:" : WIFSIGNALED(st) ? "signal" : "status",
+                 st == -1 ? 0 : WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st), tail);
+}
+
+/* Wait until at least `n` worker processes beat (all instances together). */
+static void wait_workers(int n, const char *log_name)
+{
+    pid_t pids[64];
+    long deadline = now_ms() + 60000;
+    while (pmq_test_worker_pids(pids, 64) < n) {
+        if (now_ms() > deadline) {
+            char *tail = log_tail(log_name, 4000);
+            ck_abort_msg("fewer than %d workers beat after 60 s\npmqd log:\n%s", n, tail);
+        }
+        sleep_ms(20);
+    }
+}
+
+static redisReply *redis_vcmd(redisContext *r, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static redisReply *redis_vcmd(redisContext *r, const char *fmt, va_list ap)
+{
+    redisReply *rep = redisvCommand(r, fmt, ap);
+    ck_assert_msg(rep != NULL, "Redis %s: %s", fmt, r->errstr);
+    ck_assert_msg(rep->type != REDIS_REPLY_ERROR, "Redis %s: %s", fmt, rep->str);
+    return rep;
+}
+
+static redisReply *redis_cmd(redisContext *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static redisReply *redis_cmd(redisContext *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *rep = redis_vcmd(r, fmt, ap);
+    va_end(ap);
+    return rep;
+}
+
+/* An integer reply. */
+static long redis_int(redisContext *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static long redis_int(redisContext *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *rep = redis_vcmd(r, fmt, ap);
+    va_end(ap);
+    ck_assert_int_eq(rep->type, REDIS_REPLY_INTEGER);
+    long v = (long)rep->integer;
+    freeReplyObject(rep);
+    return v;
+}
+
+/* 1 when Redis list `key` holds an element containing `needle`. */
+static int redis_list_has(redisContext *r, const char *key, const char *needle)
+{
+    redisReply *rep = redis_cmd(r, "LRANGE %s 0 -1", key);
+    int found = 0;
+    for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++)
+        found |= rep->element[i]->str && strstr(rep->element[i]->str, needle) != NULL;
+    freeReplyObject(rep);
+    return found;
+}
+
+/* Jobs whose job_logs rows are not exactly one 'completed' row. */
+static const char not_exactly_once_sql[] =
+    "SELECT count(*) FROM jobs j WHERE (SELECT count(*) FROM job_logs l WHERE l.job_id = j.id)"
+    " <> 1 OR NOT EXISTS (SELECT 1 FROM job_logs l WHERE l.job_id = j.id"
+    " AND l.status = 'completed')";
+
+#define OK_QUEUE                                                                                   \
+    "[queue t.ok]\n"                                                                               \
+    "max_attempts = 5\n"                                                                           \
+    "backoff_base = 50ms\n"                                                                        \
+    "backoff_max = 200ms\n\n"
+
+/*--- 1. SIGKILL of worker processes ---*/
+
+START_TEST(kill9_workers_loses_nothing)
+{
+    const char *log = "kill9";
+    char *cfg = prepare("kill9", "[pool main]\nqueues = t.ok\nprocesses = 2\nthreads = 4\n\n" OK_QUEUE);
+    PGconn *pg = pmq_test_pg();
+    pid_t pmqd = pmq_test_pmqd_start(cfg, log);
+    wait_workers(2, log);
+    enqueue_n(pg, "t.ok", 5000, "{\"work_ms\": 1}");
+
+    /* Three kills, each once the run has moved on and a live worker beats. */
+    pid_t killed[3];
+    int nkilled = 0;
+    long threshold = 250;
+    long deadline = now_ms() + 90000;
+    while (nkilled < 3 && now_ms() < deadline) {
+        long done = query_long(pg, "SELECT count(*) FROM jobs WHERE status = 'completed'");
+        if (done >= 5000)
+            break;
+        if (done < threshold) {
+            sleep_ms(5);
+            continue;
+        }
+        pid_t pids[16], victim = 0;
+        int n = pmq_test_worker_pids(pids, 16);
+        for (int i = 0; i < n && !victim; i++) {
+            int seen = 0;
+            for (int k = 0; k < nkilled; k++)
+                seen |= killed[k] == pids[i];
+            if (!seen && kill(pids[i], 0) == 0)
+                victim = pids[i];
+        }
+        if (!victim) {
+            sleep_ms(5);
+            continue;
+        }
+        ck_assert_int_eq(kill(victim, SIGKILL), 0);
+        killed[nkilled++] = victim;
+        threshold = done + 400;
+    }
+    ck_assert_msg(nkilled == 3, "the run ended before 3 workers could be killed (%d killed)",
+                  nkilled);
+    assert_running(pmqd, log);
+
+    wait_for(pg, log, "SELECT count(*) FROM jobs WHERE status = 'completed'", "5000", 90000);
+    assert_running(pmqd, log);
+    ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM jobs"), 5000);
+    /* Each job completed exactly once in the audit trail. */
+    ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM job_logs WHERE status = 'completed'"),
+                     5000);
+    ck_assert_int_eq(
+        query_long(pg, "SELECT count(DISTINCT job_id) FROM job_logs WHERE status = 'completed'"),
+        5000);
+    /* Every other row is an attempt charged because its worker was killed... */
+    long charged = query_long(pg, "SELECT count(*) FROM job_logs WHERE status <> 'completed'");
+    long wrong = query_long(pg, "SELECT count(*) FROM job_logs WHERE status <> 'completed'"
+                                " AND log_message !~ 'worker died: signal 9\\M'");
+    ck_assert_msg(wrong == 0, "%ld of %ld non-completed job_logs rows do not say "
+                              "\"worker died: signal 9\"", wrong, charged);
+    /* ...so a job with several rows has one that says so. */
+    ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM (SELECT job_id FROM job_logs"
+                                    " GROUP BY job_id HAVING count(*) > 1 AND NOT"
+                                    " bool_or(log_message ~ 'worker died: signal 9\\M')) x"),
+                     0);
+    /* The kills hit running handlers (4 threads each, 1 ms jobs): the check above is not
+     * vacuous, and only in-flight jobs were charged (at most 4 per kill). */
+    ck_assert_msg(charged >= 1 && charged <= 3 * 4,
+                  "%ld attempts charged by 3 kills of 4-thread workers", charged);
+    ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM jobs WHERE attempt_count <>"
+                                    " (SELECT count(*) FROM job_logs l WHERE l.job_id = jobs.id)"),
+                     0);
+    stop_pmqd(pmqd, log);
+    PQfinish(pg);
+    free(cfg);
+}
+END_TEST
+
+/*--- 2. FLUSHALL mid-run ---*/
+
+START_TEST(flushall_midrun_requeues_from_postgres)
+{
+    const char *log = "flush";
+    char *cfg = prepare("flush", "[pool main]\nqueues = t.ok\nprocesses = 2\nthreads = 4\n\n" OK_QUEUE);
+    PGconn *pg = pmq_test_pg();
+    pid_t pmqd = pmq_test_pmqd_start(cfg, log);
+    wait_workers(2, log);
+    long t0 = now_ms();
+    enqueue_n(pg, "t.ok", 5000, "{\"work_ms\": 1}");
+
+    long done = 0, deadline = now_ms() + 90000;
+    while ((done = query_long(pg, "SELECT count(*) FROM jobs WHERE status = 'completed'")) <
+               1667 &&
+           now_ms() < deadline)
+        sleep_ms(5);
+    ck_assert_msg(done >= 1667 && done < 5000, "%ld jobs done when the flush was due", done);
+    redisContext *r = pmq_test_redis();
+    freeReplyObject(redis_cmd(r, "FLUSHALL"));
+    long flushed_at = now_ms();
+    long third_ms = flushed_at - t0; /* how long a third of the work took */
+    ck_assert_msg(
+        query_long(pg, "SELECT count(*) FROM jobs WHERE status = 'completed'") < 5000,
+        "the run ended before the flush");
+
+    wait_for(pg, log, "SELECT count(*) FROM jobs WHERE status = 'completed'", "5000", 90000);
+    long after = now_ms() - flushed_at;
+    /* The sentinel tells the loss at once: 30 s, plus the remaining two thirds of the work. */
+    ck_assert_msg(after <= 30000 + 2 * third_ms + 5000,
+                  "the jobs Redis lost took %ld ms to finish after the flush", after);
+    assert_running(pmqd, log);
+    ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM jobs"), 5000);
+    ck_assert_int_eq(query_long(pg, not_exactly_once_sql), 0);
+    char *tail = log_tail(log, 100000);
+    ck_assert_msg(strstr(tail, "Redis lost") != NULL,
+                  "no reconciliation was logged after the flush:\n%s", tail);
+    free(tail);
+    stop_pmqd(pmqd, log);
+    redisFree(r);
+    PQfinish(pg);
+    free(cfg);
+}
+END_TEST
+
+/*--- 3. a plugin that crashes ---*/
+
+START_TEST(crashing_plugin_takes_down_only_its_child)
+{
+    const char *log = "crash";
+    char *cfg = prepare("crash", "[pool crash]\nqueues = t.crash\nprocesses = 1\nthreads = 1\n\n"
+                                 "[pool ok]\nqueues = t.ok\nprocesses = 1\nthreads = 2\n\n"
+                                 "[queue t.crash]\nmax_attempts = 3\nbackoff_base = 50ms\n"
+                                 "backoff_max = 200ms\n\n" OK_QUEUE);
+    PGconn *pg = pmq_test_pg();
+    char *always = enqueue_one(pg, "t.crash", "{}");
+    char *once = enqueue_one(pg, "t.crash", "{\"crash_times\": 1}");
+    pid_t pmqd = pmq_test_pmqd_start(cfg, log);
+
+    /* Once a crash has been recorded, other queues must still be served. */
+    wait_for(pg, log, "SELECT count(*) > 0 FROM job_logs", "t", 60000);
+    assert_running(pmqd, log);
+    enqueue_n(pg, "t.ok", 50, "{}");
+    wait_for(pg, log, "SELECT count(*) FROM jobs WHERE queue_name = 't.ok' AND status = 'completed'",
+             "50", 60000);
+
+    char *sql = pmq_asprintf("SELECT status || ' ' || attempt_count FROM jobs WHERE id = '%s'",
+                             always);
+    wait_for(pg, log, sql, "failed 3", 90000);
+    free(sql);
+    sql = pmq_asprintf("SELECT status || ' ' || attempt_count FROM jobs WHERE id = '%s'", once);
+    wait_for(pg, log, sql, "completed 2", 90000);
+    free(sql);
+    assert_running(pmqd, log);
+
+    /* Three attempts, each charged with the signal that killed the worker. */
+    ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM job_logs WHERE job_id = '%s'", always),
+                     3);
+    ck_assert_int_eq(query_long(pg,
+                                "SELECT count(*) FROM job_logs WHERE job_id = '%s'"
+                                " AND log_message ~ 'worker died: signal 11\\M'",
+                                always),
+                     3);
+    ck_assert_int_eq(query_long(pg,
+                                "SELECT count(DISTINCT attempt_number) FROM job_logs"
+                                " WHERE job_id = '%s' AND attempt_number BETWEEN 1 AND 3",
+                                always),
+                     3);
+    ck_assert_int_eq(query_long(pg,
+                                "SELECT count(*) FROM job_logs WHERE job_id = '%s'"
+                                " AND attempt_number = 3 AND status = 'failed'",
+                                always),
+                     1);
+    /* The one that crashed once: a charged attempt 1, then completed on attempt 2. */
+    ck_assert_int_eq(query_long(pg,
+                                "SELECT count(*) FROM job_logs WHERE job_id = '%s'"
+                                " AND attempt_number = 1 AND status = 'retry'"
+                                " AND log_message ~ 'worker died: signal 11\\M'",
+                                once),
+                     1);
+    ck_assert_int_eq(query_long(pg,
+                                "SELECT count(*) FROM job_logs WHERE job_id = '%s'"
+                                " AND attempt_number = 2 AND status = 'completed'",
+                                once),
+                     1);
+    ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM job_logs WHERE job_id = '%s'", once), 2);
+
+    redisContext *r = pmq_test_redis();
+    ck_assert_msg(redis_list_has(r, "deadletter:queue", always),
+                  "job %s is not in deadletter:queue", always);
+    ck_assert_msg(!redis_list_has(r, "deadletter:queue", once), "job %s was dead-lettered", once);
+    redisFree(r);
+
+    stop_pmqd(pmqd, log);
+    free(always);
+    free(once);
+    PQfinish(pg);
+    free(cfg);
+}
+END_TEST
+
+/*--- 4. a plugin that hangs ---*/
+
+START_TEST(hanging_plugin_is_killed_at_its_timeout)
+{
+    const char *log = "hang";
+    char *cfg = prepare("hang", "[pool hang]\nqueues = t.hang\nprocesses = 1\nthreads = 1\n\n"
+                                "[pool ok]\nqueues = t.ok\nprocesses = 1\nthreads = 2\n\n"
+                                "[queue t.hang]\ntimeout = 1s\nmax_attempts = 2\n"
+                                "backoff_base = 50ms\nbackoff_max = 200ms\n\n" OK_QUEUE);
+    PGconn *pg = pmq_test_pg();
+    char *hang = enqueue_one(pg, "t.hang", "{}");
+    pid_t pmqd = pmq_test_pmqd_start(cfg, log);
+
+    /* Wait for the handler to be running (the claim stamps job:<id>). */
+    redisContext *r = pmq_test_redis();
+    char key[128];
+    snprintf(key, sizeof key, "job:%s", hang);
+    long deadline = now_ms() + 60000;
+    for (;;) {
+        redisReply *rep = redis_cmd(r, "HGET %s status", key);
+        int running = rep->type == REDIS_REPLY_STRING && !strcmp(rep->str, "running");
+        freeReplyObject(rep);
+        if (running)
+            break;
+        if (now_ms() > deadline) {
+            char *tail = log_tail(log, 4000);
+            ck_abort_msg("the t.hang job never started\npmqd log:\n%s", tail);
+        }
+        sleep_ms(10);
+    }
+    redisFree(r);
+
+    /* Other queues are served while it hangs. */
+    enqueue_n(pg, "t.ok", 50, "{}");
+    wait_for(pg, log, "SELECT count(*) FROM jobs WHERE queue_name = 't.ok' AND status = 'completed'",
+             "50", 60000);
+    char *sql = pmq_asprintf("SELECT status || ' ' || attempt_count FROM jobs WHERE id = '%s'",
+                             hang);
+    wait_for(pg, log, sql, "failed 2", 90000);
+    free(sql);
+    assert_running(pmqd, log);
+    ck_assert_int_eq(query_long(pg,
+                                "SELECT count(*) FROM jobs WHERE queue_name = 't.ok'"
+                                " AND completed_at >= (SELECT failed_at FROM jobs WHERE id = '%s')",
+                                hang),
+                     0);
+
+    ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM job_logs WHERE job_id = '%s'", hang), 2);
+    ck_assert_int_eq(query_long(pg,
+                                "SELECT count(*) FROM job_logs WHERE job_id = '%s'"
+                                " AND log_message LIKE '%%timed out after 1 s%%'",
+                                hang),
+                     2);
+    ck_assert_int_eq(query_long(pg,
+                                "SELECT count(*) FROM job_logs WHERE job_id = '%s'"
+                                " AND attempt_number = 2 AND status = 'failed'",
+                                hang),
+                     1);
+    /* The t.ok jobs ran once each; none was charged for the kills of the other pool. */
+    ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM job_logs l JOIN jobs j ON j.id = l.job_id"
+                                    " WHERE j.queue_name = 't.ok'"),
+                     50);
+    stop_pmqd(pmqd, log);
+    free(hang);
+    PQfinish(pg);
+    free(cfg);
+}
+END_TEST
+
+/*--- 5. SIGTERM mid-run ---*/
+
+START_TEST(sigterm_drains_and_restart_finishes)
+{
+    const char *log = "sigterm";
+    char *cfg = prepare("sigterm", "[pmqd]\ngrace_period = 10s\n\n"
+                                   "[pool main]\nqueues = t.ok\nprocesses = 2\nthreads = 2\n\n"
+                                   OK_QUEUE);
+    PGconn *pg = pmq_test_pg();
+    pid_t pmqd = pmq_test_pmqd_start(cfg, log);
+    wait_workers(2, log);
+    enqueue_n(pg, "t.ok", 3000, "{\"work_ms\": 2}");
+    wait_for(pg, log, "SELECT count(*) >= 300 FROM jobs WHERE status = 'completed'", "t", 90000);
+
+    long t0 = now_ms();
+    int st = pmq_test_pmqd_stop(pmqd, SIGTERM, 60000);
+    long took = now_ms() - t0;
+    char *tail = log_tail(log, 4000);
+    ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "pmqd did not exit with status 0 on SIGTERM (%d)\n%s", st, tail);
+    ck_assert_msg(took <= 10000 + 5000, "pmqd took %ld ms to drain (grace period 10 s)\n%s", took,
+                  tail);
+    free(tail);
+    long done = query_long(pg, "SELECT count(*) FROM jobs WHERE status = 'completed'");
+    ck_assert_msg(done > 0 && done < 3000, "%ld of 3000 jobs done at SIGTERM", done);
+    /* Draining charges nothing: every finished attempt completed. */
+    ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM job_logs WHERE status <> 'completed'"),
+                     0);
+
+    pmqd = pmq_test_pmqd_start(cfg, log);
+    wait_for(pg, log, "SELECT count(*) FROM jobs WHERE status = 'completed'", "3000", 90000);
+    assert_running(pmqd, log);
+    ck_assert_int_eq(query_long(pg, not_exactly_once_sql), 0);
+    ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM jobs WHERE attempt_count <> 1"), 0);
+    stop_pmqd(pmqd, log);
+    PQfinish(pg);
+    free(cfg);
+}
+END_TEST
+
+/*--- 6. two instances ---*/
+
+START_TEST(two_instances_share_without_duplicates)
+{
+    const char *loga = "two-a", *logb = "two-b";
+    const char *pools = "[pool main]\nqueues = t.ok\nprocesses = 2\nthreads = 2\n\n" OK_QUEUE;
+    char *extra = pmq_asprintf("[pmqd]\nhost_id = host-a\n\n%s", pools);
+    char *cfga = prepare("two-a", extra);
+    free(extra);
+    extra = pmq_asprintf("[pmqd]\nhost_id = host-b\n\n%s", pools);
+    char *cfgb = pmq_test_behave_config("two-b", extra);
+    free(extra);
+    PGconn *pg = pmq_test_pg();
+    pid_t a = pmq_test_pmqd_start(cfga, loga);
+    pid_t b = pmq_test_pmqd_start(cfgb, logb);
+    wait_workers(4, logb);
+    enqueue_n(pg, "t.ok", 10000, "{}");
+
+    wait_for(pg, loga, "SELECT count(*) FROM jobs WHERE status = 'completed'", "10000", 90000);
+    assert_running(a, loga);
+    assert_running(b, logb);
+    ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM jobs"), 10000);
+    ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM job_logs"), 10000);
+    ck_assert_int_eq(query_long(pg, not_exactly_once_sql), 0);
+    long by_a = query_long(pg, "SELECT count(*) FROM job_logs WHERE worker_id LIKE 'host-a:%%'");
+    long by_b = query_long(pg, "SELECT count(*) FROM job_logs WHERE worker_id LIKE 'host-b:%%'");
+    ck_assert_msg(by_a > 0 && by_b > 0 && by_a + by_b == 10000,
+                  "host-a ran %ld jobs, host-b %ld (of 10000)", by_a, by_b);
+    stop_pmqd(a, loga);
+    stop_pmqd(b, logb);
+    PQfinish(pg);
+    free(cfga);
+    free(cfgb);
+}
+END_TEST
+
+/*--- 7. a Redis that may evict keys ---*/
+
+START_TEST(refuses_an_evicting_redis)
+{
+    const char *policies[] = {"allkeys-lru", "volatile-ttl"};
+    char *cfg = prepare("evict", "[pool main]\nqueues = t.ok\n\n");
+    redisContext *r = pmq_test_redis();
+    for (size_t i = 0; i < sizeof policies / sizeof policies[0]; i++) {
+        char log[64];
+        snprintf(log, sizeof log, "evict-%s", policies[i]);
+        freeReplyObject(redis_cmd(r, "CONFIG SET maxmemory-policy %s", policies[i]));
+        pid_t pid = pmq_test_pmqd_start(cfg, log);
+        int st = 0;
+        pid_t w = 0;
+        long deadline = now_ms() + 30000;
+        while ((w = waitpid(pid, &st, WNOHANG)) == 0 && now_ms() < deadline)
+            sleep_ms(20);
+        if (w == 0)
+            pmq_test_pmqd_stop(pid, SIGTERM, 30000);
+        /* Restore before any assertion, so that later tests get a sane Redis. */
+        freeReplyObject(redis_cmd(r, "CONFIG SET maxmemory-policy noeviction"));
+        char *out = pmq_test_pmqd_log(log);
+        ck_assert_msg(w == pid, "pmqd started against maxmemory-policy %s:\n%s", policies[i], out);
+        ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) != 0,
+                      "pmqd ended with status %d against maxmemory-policy %s:\n%s", st,
+                      policies[i], out);
+        ck_assert_msg(strstr(out, policies[i]) != NULL, "the message does not name %s:\n%s",
+                      policies[i], out);
+        ck_assert_msg(strstr(out, "HINT:") != NULL && strstr(out, "noeviction") != NULL,
+                      "no HINT towards noeviction:\n%s", out);
+        free(out);
+    }
+    redisFree(r);
+    free(cfg);
+}
+END_TEST
+
+/*--- 8. a dead host: heartbeat expired ---*/
+
+START_TEST(expired_heartbeat_is_recovered)
+{
+    const char *log = "deadhost";
+    /* First a pmqd that migrates but serves no t.ok: the job waits in its band. */
+    char *cfg1 = prepare("deadhost-migrate", OK_QUEUE);
+    PGconn *pg = pmq_test_pg();
+    char *id = enqueue_one(pg, "t.ok", "{}");
+    pid_t pmqd = pmq_test_pmqd_start(cfg1, log);
+    char *sql = pmq_asprintf("SELECT status FROM jobs WHERE id = '%s'", id);
+    wait_for(pg, log, sql, "migrated", 60000);
+    free(sql);
+    redisContext *r = pmq_test_redis();
+    long deadline = now_ms() + 60000;
+    while (redis_int(r, "LLEN %s", "queue:t.ok") < 1 && now_ms() < deadline)
+        sleep_ms(10);
+    ck_assert_int_eq(redis_int(r, "LLEN %s", "queue:t.ok"), 1);
+    stop_pmqd(pmqd, log);
+
+    /* A worker of a host that died: registered, holding the job, no heartbeat. */
+    const char *dead = "deadhost:4242:main";
+    char active[128];
+    snprintf(active, sizeof active, "pmq:active:%s", dead);
+    freeReplyObject(redis_cmd(r, "SADD pmq:workers %s", dead));
+    redisReply *moved = redis_cmd(r, "RPOPLPUSH queue:t.ok %s", active);
+    ck_assert_msg(moved->type == REDIS_REPLY_STRING && strstr(moved->str, id),
+                  "could not move job %s into %s", id, active);
+    freeReplyObject(moved);
+    freeReplyObject(redis_cmd(r, "HSET job:%s status running worker_id %s", id, dead));
+    ck_assert_int_eq(redis_int(r, "EXISTS pmq:worker:%s", dead), 0);
+
+    char *cfg2 = pmq_test_behave_config(
+        "deadhost-work", "[pool main]\nqueues = t.ok\nprocesses = 1\nthreads = 2\n\n" OK_QUEUE);
+    pmqd = pmq_test_pmqd_start(cfg2, log);
+    sql = pmq_asprintf("SELECT count(*) FROM job_logs WHERE job_id = '%s' AND attempt_number = 1"
+                       " AND status = 'retry' AND log_message = 'worker lost: heartbeat expired'"
+                       " AND worker_id = '%s'",
+                       id, dead);
+    wait_for(pg, log, sql, "1", 30000);
+    free(sql);
+    sql = pmq_asprintf("SELECT status || ' ' || attempt_count FROM jobs WHERE id = '%s'", id);
+    wait_for(pg, log, sql, "completed 2", 60000);
+    free(sql);
+    ck_assert_int_eq(query_long(pg,
+                                "SELECT count(*) FROM job_logs WHERE job_id = '%s'"
+                                " AND attempt_number = 2 AND status = 'completed'",
+                                id),
+                     1);
+    ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM job_logs WHERE job_id = '%s'", id), 2);
+    ck_assert_int_eq(redis_int(r, "SISMEMBER pmq:workers %s", dead), 0);
+    ck_assert_int_eq(redis_int(r, "LLEN %s", active), 0);
+    assert_running(pmqd, log);
+    stop_pmqd(pmqd, log);
+    redisFree(r);
+    free(id);
+    PQfinish(pg);
+    free(cfg1);
+    free(cfg2);
+}
+END_TEST
+
+static Suite *faults_suite(void)
+{
+    Suite *s = suite_create("faults");
+    TCase *tc = tcase_create("faults");
+    tcase_set_timeout(tc, 180);
+    tcase_add_unchecked_fixture(tc, pmq_test_migrate, NULL);
+    tcase_add_test(tc, kill9_workers_loses_nothing);
+    tcase_add_test(tc, flushall_midrun_requeues_from_postgres);
+    tcase_add_test(tc, crashing_plugin_takes_down_only_its_child);
+    tcase_add_test(tc, hanging_plugin_is_killed_at_its_timeout);
+    tcase_add_test(tc, sigterm_drains_and_restart_finishes);
+    tcase_add_test(tc, two_instances_share_without_duplicates);
+    tcase_add_test(tc, refuses_an_evicting_redis);
+    tcase_add_test(tc, expired_heartbeat_is_recovered);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    /* t.crash raises SIGSEGV: under AddressSanitizer the worker must still die of it,
+     * as it does in production, rather than exit through ASan's report. */
+    const char *asan = getenv("ASAN_OPTIONS");
+    char *opts = pmq_asprintf("%s%shandle_segv=0", asan && *asan ? asan : "",
+                              asan && *asan ? ":" : "");
+    setenv("ASAN_OPTIONS", opts, 1);
+    free(opts);
+    pmq_test_servers_start();
+    SRunner *sr = srunner_create(faults_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,1141 @@
+/*
+ * test_flow.c -- the queue contract's normal flow, end to end: the real pmqd
+ * (migrator, workers, acks, maintenance) with the "behave" test plugin
+ * (tests/plugins/behave.c) and pmqctl, against the private PostgreSQL and
+ * Redis of tests/harness.c.
+ *
+ * Covered: priority bands under load, delayed jobs, retries with back-off
+ * and one job_logs row per attempt, dead letters (Redis entry, dlq list,
+ * replay, replay --all, purge), pmqctl enqueue, and what the migrator leaves
+ * in Redis (bands, RedisJobPayload JSON, job hashes, idempotent pushes).
+ *
+ * Each test resets both servers, writes its own configuration, declares the
+ * queues with `pmqctl migrate`, and stops pmqd with SIGTERM, which must end
+ * it with status 0.  Waits poll with generous timeouts; no test asserts a
+ * duration except the delayed-job latency bound the contract states.
+ */
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <hiredis/hiredis.h>
+#include <json-c/json.h>
+#include <libpq-fe.h>
+
+#include "daemon.h"
+#include "harness.h"
+#include "util.h"
+
+#define WAIT_MS 60000       /* any wait for pmqd to do something */
+#define STOP_MS 60000       /* SIGTERM to exit */
+#define TEST_TIMEOUT_S 180  /* per test (sanitizer builds are slow) */
+
+/*--- pmqd left behind by a failed test ---*/
+
+/*
+ * Check forks a process per test and a failed assertion _exits it at once,
+ * so a pmqd it started would keep running into the next test.  The pid goes
+ * into a file; the next test (and main) stop that pmqd first.
+ */
+static char *pid_file(void)
+{
+    return pmq_asprintf("%s/flow-pmqd.pid", pmq_test_dir());
+}
+
+static int is_pmqd(pid_t pid)
+{
+    char path[64], buf[256] = "";
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *base = strrchr(buf, '/');
+    base = base ? base + 1 : buf;
+    return !strcmp(base, "pmqd") || !strcmp(base, "lt-pmqd");
+}
+
+static int is_zombie_or_gone(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' && p[2] == 'Z';
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void stop_leftover_pmqd(void)
+{
+    char *path = pid_file();
+    FILE *f = fopen(path, "r");
+    int pid = 0;
+    if (f) {
+        if (fscanf(f, "%d", &pid) != 1)
+            pid = 0;
+        fclose(f);
+    }
+    if (pid > 0 && is_pmqd(pid) && !is_zombie_or_gone(pid)) {
+        fprintf(stderr, "test_flow: stopping pmqd %d left by a failed test\n", pid);
+        kill(pid, SIGTERM);
+        for (int i = 0; i < 1500 && !is_zombie_or_gone(pid); i++)
+            sleep_ms(20);
+        if (!is_zombie_or_gone(pid))
+            kill(pid, SIGKILL);
+        sleep_ms(200); /* its children follow it (PDEATHSIG) */
+    }
+    unlink(path);
+    free(path);
+}
+
+/*--- running things ---*/
+
+/* `pmqctl -c CONFIG ARGS`; output (stdout and stderr) and exit status. */
+static char *ctl(const char *config, const char *args, int *status)
+{
+    const char *builddir = getenv("top_builddir");
+    ck_assert_msg(builddir != NULL, "top_builddir is not set (run through make check)");
+    char *cmd = pmq_asprintf("'%s/core/pmqctl' -c '%s' %s", builddir, config, args);
+    char *out = pmq_test_run(cmd, status);
+    free(cmd);
+    return out;
+}
+
+static char *ctl_ok(const char *config, const char *args)
+{
+    int st;
+    char *out = ctl(config, args, &st);
+    ck_assert_msg(st == 0, "pmqctl %s exited with %d:\n%s", args, st, out);
+    return out;
+}
+
+/* Reset both servers, write the configuration, declare its queues. */
+static char *setup(const char *name, const char *ini)
+{
+    pmq_test_reset();
+    char *config = pmq_test_behave_config(name, ini);
+    free(ctl_ok(config, "migrate"));
+    return config;
+}
+
+static pid_t start_pmqd(const char *config, const char *log_name)
+{
+    pid_t pid = pmq_test_pmqd_start(config, log_name);
+    char *path = pid_file();
+    FILE *f = fopen(path, "w");
+    ck_assert_msg(f != NULL, "cannot write %s", path);
+    fprintf(f, "%d\n", (int)pid);
+    fclose(f);
+    free(path);
+    return pid;
+}
+
+static void stop_pmqd(pid_t pid, const char *log_name)
+{
+    int st = pmq_test_pmqd_stop(pid, SIGTERM, STOP_MS);
+    char *path = pid_file();
+    unlink(path);
+    free(path);
+    if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        char *log = pmq_test_pmqd_log(log_name);
+        ck_abort_msg("pmqd did not exit with status 0 on SIGTERM (%s %d); its log:\n%s",
+                     st == -1 ? "still running after the timeout, wait status"
+                     : WIFSIGNALED(st) ? "killed by signal" : "exit status",
+                     st == -1 ? -1 : WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st), log);
+    }
+}
+
+/* Wait for `sql` to return `want`; the failure shows the last value and the log. */
+static void wait_sql(PGconn *pg, const char *sql, const char *want, const char *log_name)
+{
+    if (pmq_test_wait_sql(pg, sql, want, WAIT_MS))
+        return;
+    char *last = pmq_test_query1(pg, sql);
+    char *log = log_name ? pmq_test_pmqd_log(log_name) : pmq_xstrdup("");
+    ck_abort_msg("waited %d ms for\n  %s\nto return \"%s\"; it returns \"%s\".\npmqd log:\n%s",
+                 WAIT_MS, sql, want, last ? last : "(null)", log);
+}
+
+static char *sqlf(PGconn *pg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The first value of a formatted query (caller frees), or NULL. */
+static char *sqlf(PGconn *pg, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *sql = pmq_vasprintf(fmt, ap);
+    va_end(ap);
+    char *v = pmq_test_query1(pg, sql);
+    free(sql);
+    return v;
+}
+
+static void assert_sql(PGconn *pg, const char *want, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The first value of a formatted query must be `want`. */
+static void assert_sql(PGconn *pg, const char *want, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *sql = pmq_vasprintf(fmt, ap);
+    va_end(ap);
+    char *v = pmq_test_query1(pg, sql);
+    ck_assert_msg(v && !strcmp(v, want), "%s\nreturned \"%s\", expected \"%s\"", sql,
+                  v ? v : "(null)", want);
+    free(v);
+    free(sql);
+}
+
+static double sql_double(PGconn *pg, const char *sql)
+{
+    char *v = pmq_test_query1(pg, sql);
+    ck_assert_msg(v != NULL, "%s returned no value", sql);
+    double d = strtod(v, NULL);
+    free(v);
+    return d;
+}
+
+/* Enqueue one job with SQL; returns its id (caller frees). */
+static char *enqueue_sql(PGconn *pg, const char *args)
+{
+    char *id = sqlf(pg, "SELECT pmq_enqueue(%s)", args);
+    ck_assert_msg(id != NULL, "pmq_enqueue(%s) returned no id", args);
+    return id;
+}
+
+/*--- Redis ---*/
+
+static redisReply *rcmd(redisContext *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *rep = redisvCommand(r, fmt, ap);
+    va_end(ap);
+    ck_assert_msg(rep != NULL, "Redis command %s failed: %s", fmt, r->errstr);
+    ck_assert_msg(rep->type != REDIS_REPLY_ERROR, "Redis command %s: %s", fmt, rep->str);
+    return rep;
+}
+
+static long long rllen(redisContext *r, const char *key)
+{
+    redisReply *rep = rcmd(r, "LLEN %s", key);
+    long long n = rep->integer;
+    freeReplyObject(rep);
+    return n;
+}
+
+/* HGET, or NULL (caller frees). */
+static char *rhget(redisContext *r, const char *key, const char *field)
+{
+    redisReply *rep = rcmd(r, "HGET %s %s", key, field);
+    char *v = rep->type == REDIS_REPLY_STRING ? pmq_xstrdup(rep->str) : NULL;
+    freeReplyObject(rep);
+    return v;
+}
+
+/* Poll until HGET key field equals `want`. */
+static void wait_hash(redisContext *r, const char *key, const char *field, const char *want)
+{
+    char *v = NULL;
+    for (long waited = 0; waited < WAIT_MS; waited += 20) {
+        free(v);
+        v = rhget(r, key, field);
+        if (v && !strcmp(v, want))
+            break;
+        sleep_ms(20);
+    }
+    ck_assert_msg(v && !strcmp(v, want), "HGET %s %s is \"%s\", expected \"%s\"", key, field,
+                  v ? v : "(nil)", want);
+    free(v);
+}
+
+/* The entries of deadletter:queue for job `id`, parsed (caller puts each). */
+static int deadletter_entries(redisContext *r, const char *id, json_object **out, int max)
+{
+    redisReply *rep = rcmd(r, "LRANGE deadletter:queue 0 -1");
+    int n = 0;
+    for (size_t i = 0; i < rep->elements; i++) {
+        json_object *o = json_tokener_parse(rep->element[i]->str);
+        ck_assert_msg(o != NULL, "deadletter:queue holds invalid JSON: %s", rep->element[i]->str);
+        json_object *v;
+        if (json_object_object_get_ex(o, "id", &v) && !strcmp(json_object_get_string(v), id) &&
+            n < max)
+            out[n++] = o;
+        else
+            json_object_put(o);
+    }
+    freeReplyObject(rep);
+    return n;
+}
+
+/* Poll until deadletter:queue holds `want` entries for job `id`. */
+static void wait_deadletter(redisContext *r, const char *id, int want)
+{
+    json_object *e[8];
+    int n = 0;
+    for (long waited = 0; waited < WAIT_MS; waited += 20) {
+        n = deadletter_entries(r, id, e, 8);
+        for (int i = 0; i < n; i++)
+            json_object_put(e[i]);
+        if (n == want)
+            return;
+        sleep_ms(20);
+    }
+    ck_abort_msg("deadletter:queue holds %d entries for job %s, expected %d", n, id, want);
+}
+
+static const char *jstr(json_object *o, const char *key)
+{
+    json_object *v;
+    ck_assert_msg(json_object_object_get_ex(o, key, &v) && v != NULL, "no \"%s\" in %s", key,
+                  json_object_to_json_string(o));
+    ck_assert_msg(json_object_is_type(v, json_type_string), "\"%s\" is not a string in %s", key,
+                  json_object_to_json_string(o));
+    return json_object_get_string(v);
+}
+
+static int64_t jint(json_object *o, const char *key)
+{
+    json_object *v;
+    ck_assert_msg(json_object_object_get_ex(o, key, &v) && v != NULL, "no \"%s\" in %s", key,
+                  json_object_to_json_string(o));
+    ck_assert_msg(json_object_is_type(v, json_type_int), "\"%s\" is not an integer in %s", key,
+                  json_object_to_json_string(o));
+    return json_object_get_int64(v);
+}
+
+/* `o[key]`, serialized, must equal `jsonb` (compared by PostgreSQL as jsonb). */
+static void assert_json_equals(PGconn *pg, json_object *o, const char *key, const char *jsonb)
+{
+    json_object *v;
+    ck_assert_msg(json_object_object_get_ex(o, key, &v) && v != NULL, "no \"%s\" in %s", key,
+                  json_object_to_json_string(o));
+    const char *params[2] = {json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN), jsonb};
+    PGresult *res = PQexecParams(pg, "SELECT $1::jsonb = $2::jsonb", 2, NULL, params, NULL, NULL, 0);
+    ck_assert_msg(PQresultStatus(res) == PGRES_TUPLES_OK, "%s", PQresultErrorMessage(res));
+    ck_assert_msg(!strcmp(PQgetvalue(res, 0, 0), "t"), "\"%s\" is %s, expected %s", key,
+                  params[0], jsonb);
+    PQclear(res);
+}
+
+/* The guide's dead-letter shape: id, queue_name, payload, error, failed_at, attempt_count. */
+static void assert_deadletter_entry(PGconn *pg, json_object *e, const char *id, const char *queue,
+                                    const char *payload, int attempts, const char *error_part)
+{
+    ck_assert_str_eq(jstr(e, "id"), id);
+    ck_assert_str_eq(jstr(e, "queue_name"), queue);
+    assert_json_equals(pg, e, "payload", payload);
+    ck_assert_msg(strstr(jstr(e, "error"), error_part) != NULL, "error \"%s\" lacks \"%s\"",
+                  jstr(e, "error"), error_part);
+    ck_assert_int_eq(jint(e, "attempt_count"), attempts);
+    /* failed_at is the job's, as a timestamp PostgreSQL reads back. */
+    assert_sql(pg, "t", "SELECT failed_at = '%s'::timestamptz FROM jobs WHERE id = '%s'",
+               jstr(e, "failed_at"), id);
+}
+
+static int count_lines_matching_uuid(const char *out)
+{
+    int n = 0;
+    for (const char *p = out; *p;) {
+        size_t len = strcspn(p, "\n");
+        int ok = len == 36;
+        for (size_t i = 0; ok && i < len; i++)
+            ok = (i == 8 || i == 13 || i == 18 || i == 23) ? p[i] == '-'
+                                                           : strchr("0123456789abcdef", p[i]) != NULL;
+        n += ok;
+        p += len;
+        if (*p)
+            p++;
+    }
+    return n;
+}
+
+/* Checked setup of every test. */
+static void fixture(void)
+{
+    stop_leftover_pmqd();
+}
+
+/*--- 1. priority bands under load ---*/
+
+/*
+ * 10,000 jobs in three bands, enqueued before pmqd starts, the low band
+ * first so that FIFO order alone would fail: all complete, once each, and
+ * one worker thread starts every high job before any normal one, and every
+ * normal one before any low one.
+ */
+START_TEST(bands_run_in_priority_order)
+{
+    char *config = setup("bands", "[pool t]\nqueues = t.ok\nprocesses = 1\nthreads = 1\n");
+    PGconn *pg = pmq_test_pg();
+    static const struct {
+        int priority, count;
+    } bands[] = {{200, 3333}, {100, 3333}, {10, 3334}};
+    for (size_t i = 0; i < 3; i++) {
+        char *n = sqlf(pg,
+                       "SELECT count(*) FROM pmq_enqueue_many('t.ok',"
+                       " (SELECT jsonb_agg(jsonb_build_object('band', %d, 'n', g))"
+                       "  FROM generate_series(1, %d) g), priority => %d)",
+                       bands[i].priority, bands[i].count, bands[i].priority);
+        ck_assert_int_eq(atoi(n), bands[i].count);
+        free(n);
+    }
+    assert_sql(pg, "10000", "SELECT count(*) FROM jobs WHERE status = 'queued'");
+
+    pid_t pid = start_pmqd(config, "bands");
+    wait_sql(pg, "SELECT count(*) FROM jobs WHERE status = 'completed'", "10000", "bands");
+    stop_pmqd(pid, "bands");
+
+    assert_sql(pg, "10000", "SELECT count(*) FROM jobs WHERE status = 'completed'"
+                            " AND attempt_count = 1 AND started_at IS NOT NULL");
+    /* The bands, in order, on the one thread. */
+    char *detail = sqlf(pg, "SELECT string_agg(format('priority %%s: %%s .. %%s', priority,"
+                            " min(started_at), max(started_at)), E'\\n' ORDER BY priority)"
+                            " FROM jobs GROUP BY priority");
+    free(detail);
+    detail = sqlf(pg, "SELECT string_agg(s, E'\\n' ORDER BY p) FROM (SELECT priority p,"
+                      " format('priority %%s: %%s .. %%s', priority, min(started_at),"
+                      " max(started_at)) s FROM jobs GROUP BY priority) b");
+    char *hi_before_normal =
+        sqlf(pg, "SELECT (SELECT max(started_at) FROM jobs WHERE priority = 10)"
+                 " < (SELECT min(started_at) FROM jobs WHERE priority = 100)");
+    char *normal_before_low =
+        sqlf(pg, "SELECT (SELECT max(started_at) FROM jobs WHERE priority = 100)"
+                 " < (SELECT min(started_at) FROM jobs WHERE priority = 200)");
+    ck_assert_msg(hi_before_normal && !strcmp(hi_before_normal, "t"),
+                  "a normal job started before the last high one:\n%s", detail);
+    ck_assert_msg(normal_before_low && !strcmp(normal_before_low, "t"),
+                  "a low job started before the last normal one:\n%s", detail);
+    free(hi_before_normal);
+    free(normal_before_low);
+    free(detail);
+
+    /* One job_logs row per job, for attempt 1. */
+    assert_sql(pg, "10000", "SELECT count(*) FROM job_logs");
+    assert_sql(pg, "0", "SELECT count(*) FROM jobs j WHERE (SELECT count(*) FROM job_logs l"
+                        " WHERE l.job_id = j.id AND l.attempt_number = 1"
+                        " AND l.status = 'completed') <> 1");
+    PQfinish(pg);
+    free(config);
+}
+END_TEST
+
+/*--- 2. delayed jobs ---*/
+
+/*
+ * Jobs due in 1.5, 2 and 2.5 s, enqueued while pmqd idles, start at or after
+ * their run_at and within 100 ms of it.
+ */
+START_TEST(delayed_jobs_start_on_time)
+{
+    char *config = setup("delayed", "[pool t]\nqueues = t.ok\nprocesses = 1\nthreads = 2\n");
+    PGconn *pg = pmq_test_pg();
+    pid_t pid = start_pmqd(config, "delayed");
+    /* A first job proves the migrator listens and a worker claims. */
+    char *warm = enqueue_sql(pg, "'t.ok', '{\"warm\": true}'");
+    char *sql = pmq_asprintf("SELECT status FROM jobs WHERE id = '%s'", warm);
+    wait_sql(pg, sql, "completed", "delayed");
+    free(sql);
+    free(warm);
+    sleep_ms(300); /* idle: the migrator is back in its wait */
+
+    char *ids = sqlf(pg, "SELECT concat_ws(' ',"
+                         " pmq_enqueue('t.ok', '{\"d\": 1500}', run_at => now() + interval '1500 ms'),"
+                         " pmq_enqueue('t.ok', '{\"d\": 2000}', run_at => now() + interval '2000 ms'),"
+                         " pmq_enqueue('t.ok', '{\"d\": 2500}', run_at => now() + interval '2500 ms'))");
+    ck_assert_ptr_nonnull(ids);
+    wait_sql(pg, "SELECT count(*) FROM jobs WHERE status = 'completed' AND payload ? 'd'", "3",
+             "delayed");
+    stop_pmqd(pid, "delayed");
+
+    PGresult *res = PQexec(pg, "SELECT payload->>'d', extract(epoch FROM started_at - run_at) * 1000,"
+                               " started_at, run_at FROM jobs WHERE payload ? 'd' ORDER BY run_at");
+    ck_assert_int_eq(PQresultStatus(res), PGRES_TUPLES_OK);
+    ck_assert_int_eq(PQntuples(res), 3);
+    for (int i = 0; i < 3; i++) {
+        double lag = strtod(PQgetvalue(res, i, 1), NULL);
+        ck_assert_msg(lag >= 0, "the job due after %s ms started %.3f ms early (started %s, run_at %s)",
+                      PQgetvalue(res, i, 0), -lag, PQgetvalue(res, i, 2), PQgetvalue(res, i, 3));
+        ck_assert_msg(lag < 100, "the job due after %s ms started %.3f ms late (started %s, run_at %s)",
+                      PQgetvalue(res, i, 0), lag, PQgetvalue(res, i, 2), PQgetvalue(res, i, 3));
+    }
+    PQclear(res);
+    assert_sql(pg, "3", "SELECT count(*) FROM job_logs l JOIN jobs j ON j.id = l.job_id"
+                        " WHERE j.payload ? 'd' AND l.attempt_number = 1 AND l.status = 'completed'");
+    free(ids);
+    PQfinish(pg);
+    free(config);
+}
+END_TEST
+
+/*--- 3. retries ---*/
+
+#define BACKOFF_INI "backoff_base = 50ms\nbackoff_max = 200ms\n"
+#define BACKOFF_BASE_MS 50
+#define BACKOFF_MAX_MS 200
+
+/* The least back-off after attempt `n`: base doubled per attempt, capped, minus 25 % jitter. */
+static double min_backoff_ms(int n)
+{
+    double d = BACKOFF_BASE_MS;
+    for (int i = 1; i < n && d < BACKOFF_MAX_MS; i++)
+        d *= 2;
+    if (d > BACKOFF_MAX_MS)
+        d = BACKOFF_MAX_MS;
+    return d * 0.75;
+}
+
+/* Attempt n+1 of job `id` started at least the back-off after attempt n finished. */
+static void assert_backoff(PGconn *pg, const char *id, int n)
+{
+    char *sql = pmq_asprintf("SELECT extract(epoch FROM b.started_at - a.finished_at) * 1000"
+                             " FROM job_logs a JOIN job_logs b ON b.job_id = a.job_id"
+                             " WHERE a.job_id = '%s' AND a.attempt_number = %d"
+                             " AND b.attempt_number = %d AND a.status <> 'replayed'"
+                             " AND b.status <> 'replayed' ORDER BY b.created_at DESC LIMIT 1",
+                             id, n, n + 1);
+    double gap = sql_double(pg, sql);
+    ck_assert_msg(gap >= min_backoff_ms(n),
+                  "attempt %d started %.3f ms after attempt %d finished; the back-off is at"
+                  " least %.1f ms", n + 1, gap, n, min_backoff_ms(n));
+    free(sql);
+}
+
+/*
+ * A handler that fails twice then succeeds: completed after 3 attempts, one
+ * job_logs row each (retry, retry, completed) carrying the handler's error,
+ * and the back-off between them.
+ */
+START_TEST(flaky_job_retries_with_backoff)
+{
+    char *config = setup("flaky", "[queue t.flaky]\nmax_attempts = 5\n" BACKOFF_INI "\n"
+                                  "[pool t]\nqueues = t.flaky\nprocesses = 1\nthreads = 4\n");
+    PGconn *pg = pmq_test_pg();
+    pid_t pid = start_pmqd(config, "flaky");
+    char *id = enqueue_sql(pg, "'t.flaky', '{\"fail_times\": 2}'");
+    char *sql = pmq_asprintf("SELECT status FROM jobs WHERE id = '%s'", id);
+    wait_sql(pg, sql, "completed", "flaky");
+    free(sql);
+
+    assert_sql(pg, "3", "SELECT attempt_count FROM jobs WHERE id = '%s'", id);
+    assert_sql(pg, "1:retry 2:retry 3:completed",
+               "SELECT string_agg(attempt_number || ':' || status, ' ' ORDER BY attempt_number)"
+               " FROM job_logs WHERE job_id = '%s'", id);
+    assert_sql(pg, "t", "SELECT log_message LIKE '%%flaky failure 1%%' FROM job_logs"
+                        " WHERE job_id = '%s' AND attempt_number = 1", id);
+    assert_sql(pg, "t", "SELECT log_message LIKE '%%flaky failure 2%%' FROM job_logs"
+                        " WHERE job_id = '%s' AND attempt_number = 2", id);
+    /* Every row is a whole attempt. */
+    assert_sql(pg, "3", "SELECT count(*) FROM job_logs WHERE job_id = '%s'"
+                        " AND started_at IS NOT NULL AND finished_at >= started_at"
+                        " AND duration = finished_at - started_at", id);
+    assert_backoff(pg, id, 1);
+    assert_backoff(pg, id, 2);
+
+    redisContext *r = pmq_test_redis();
+    char *key = pmq_asprintf("job:%s", id);
+    wait_hash(r, key, "status", "completed");
+    free(key);
+    redisFree(r);
+
+    stop_pmqd(pid, "flaky");
+    free(id);
+    PQfinish(pg);
+    free(config);
+}
+END_TEST
+
+/*--- 4. dead letters ---*/
+
+#define DLQ_INI                                                                               \
+    "[queue t.fail]\nmax_attempts = 3\n" BACKOFF_INI "\n"                                     \
+    "[queue t.fatal]\nmax_attempts = 5\n" BACKOFF_INI "\n"                                    \
+    "[pool t]\nqueues = t.ok, t.fail, t.fatal\nprocesses = 1\nthreads = 4\n"
+
+/* The history of job `id`, oldest first: "n:status" per attempt, "replayed". */
+static char *history_sql(const char *id)
+{
+    return pmq_asprintf("SELECT string_agg(CASE WHEN status = 'replayed' THEN status"
+                        " ELSE attempt_number || ':' || status END, ' '"
+                        " ORDER BY created_at, attempt_number) FROM job_logs WHERE job_id = '%s'",
+                        id);
+}
+
+/*
+ * A job that always fails: failed after max_attempts, in deadletter:queue
+ * (the guide's shape) and in `pmqctl dlq list` (table and JSON); `dlq
+ * replay ID` removes it from the dead letter and gives it a fresh attempt
+ * budget, and it runs (and fails) again from attempt 1.
+ */
+START_TEST(failing_job_is_dead_lettered_and_replayed)
+{
+    char *config = setup("dlq", DLQ_INI);
+    PGconn *pg = pmq_test_pg();
+    redisContext *r = pmq_test_redis();
+    pid_t pid = start_pmqd(config, "dlq");
+    const char *payload = "{\"to\": \"a@example.com\", \"n\": 7}";
+    char *args = pmq_asprintf("'t.fail', '%s'", payload);
+    char *id = enqueue_sql(pg, args);
+    free(args);
+    char *status_sql = pmq_asprintf("SELECT status FROM jobs WHERE id = '%s'", id);
+    wait_sql(pg, status_sql, "failed", "dlq");
+
+    assert_sql(pg, "3", "SELECT attempt_count FROM jobs WHERE id = '%s'", id);
+    assert_sql(pg, "t", "SELECT failed_at IS NOT NULL AND completed_at IS NULL"
+                        " AND last_error_message LIKE '%%always fails (attempt 3)%%'"
+                        " FROM jobs WHERE id = '%s'", id);
+    char *hist = history_sql(id);
+    assert_sql(pg, "1:retry 2:retry 3:failed", "%s", hist);
+    assert_sql(pg, "3", "SELECT count(*) FROM job_logs WHERE job_id = '%s'"
+                        " AND log_message LIKE '%%always fails (attempt ' || attempt_number || ')%%'",
+               id);
+    assert_backoff(pg, id, 1);
+    assert_backoff(pg, id, 2);
+
+    /* Redis: the guide's dead-letter entry, once. */
+    wait_deadletter(r, id, 1);
+    json_object *e[4];
+    ck_assert_int_eq(deadletter_entries(r, id, e, 4), 1);
+    assert_deadletter_entry(pg, e[0], id, "t.fail", payload, 3, "always fails (attempt 3)");
+    json_object_put(e[0]);
+    char *key = pmq_asprintf("job:%s", id);
+    wait_hash(r, key, "status", "failed");
+
+    /* pmqctl dlq list, as a table. */
+    char *out = ctl_ok(config, "dlq list");
+    ck_assert_msg(strstr(out, "ID") && strstr(out, "QUEUE") && strstr(out, "ERROR"),
+                  "no table header in:\n%s", out);
+    ck_assert_msg(strstr(out, id) && strstr(out, "t.fail") && strstr(out, "always fails (attempt 3)"),
+                  "job %s is not listed:\n%s", id, out);
+    ck_assert_msg(strstr(out, "(1 job)"), "no \"(1 job)\" in:\n%s", out);
+    free(out);
+
+    /* pmqctl dlq list --json. */
+    out = ctl_ok(config, "dlq list --json");
+    json_object *arr = json_tokener_parse(out);
+    ck_assert_msg(arr && json_object_is_type(arr, json_type_array), "not a JSON array:\n%s", out);
+    ck_assert_int_eq(json_object_array_length(arr), 1);
+    json_object *j = json_object_array_get_idx(arr, 0);
+    assert_deadletter_entry(pg, j, id, "t.fail", payload, 3, "always fails (attempt 3)");
+    json_object_put(arr);
+    free(out);
+
+    /* Replay with pmqd stopped, to see the state it leaves. */
+    stop_pmqd(pid, "dlq");
+    out = ctl_ok(config, "dlq replay");
+    free(out);
+    char *cmd = pmq_asprintf("dlq replay %s", id);
+    out = ctl_ok(config, cmd);
+    ck_assert_msg(strstr(out, id) && strstr(out, "replayed"), "unexpected output:\n%s", out);
+    free(out);
+    free(cmd);
+    assert_sql(pg, "queued 0 t t", "SELECT status || ' ' || attempt_count || ' '"
+                                   " || (failed_at IS NULL) || ' ' || (last_error_message IS NULL)"
+                                   " FROM jobs WHERE id = '%s'", id);
+    assert_sql(pg, "1:retry 2:retry 3:failed replayed", "%s", hist);
+    ck_assert_int_eq(deadletter_entries(r, id, e, 4), 0);
+    char *dlkey = pmq_asprintf("deadletter:%s", id);
+    redisReply *rep = rcmd(r, "EXISTS %s", dlkey);
+    ck_assert_int_eq(rep->integer, 0);
+    freeReplyObject(rep);
+    free(dlkey);
+    out = ctl_ok(config, "dlq list");
+    ck_assert_msg(strstr(out, "(0 jobs)") && !strstr(out, id), "still listed:\n%s", out);
+    free(out);
+
+    /* It runs again, from attempt 1, and is dead-lettered again (once). */
+    pid = start_pmqd(config, "dlq");
+    wait_sql(pg, status_sql, "failed", "dlq");
+    stop_pmqd(pid, "dlq");
+    assert_sql(pg, "1:retry 2:retry 3:failed replayed 1:retry 2:retry 3:failed", "%s", hist);
+    assert_sql(pg, "3", "SELECT attempt_count FROM jobs WHERE id = '%s'", id);
+    wait_deadletter(r, id, 1);
+    ck_assert_int_eq(deadletter_entries(r, id, e, 4), 1);
+    assert_deadletter_entry(pg, e[0], id, "t.fail", payload, 3, "always fails (attempt 3)");
+    json_object_put(e[0]);
+
+    free(key);
+    free(hist);
+    free(status_sql);
+    free(id);
+    redisFree(r);
+    PQfinish(pg);
+    free(config);
+}
+END_TEST
+
+/* A handler that returns FAIL is dead-lettered after one attempt, budget left or not. */
+START_TEST(fatal_job_is_dead_lettered_at_once)
+{
+    char *config = setup("fatal", DLQ_INI);
+    PGconn *pg = pmq_test_pg();
+    redisContext *r = pmq_test_redis();
+    pid_t pid = start_pmqd(config, "fatal");
+    char *id = enqueue_sql(pg, "'t.fatal', '{\"x\": 1}'");
+    char *sql = pmq_asprintf("SELECT status FROM jobs WHERE id = '%s'", id);
+    wait_sql(pg, sql, "failed", "fatal");
+    free(sql);
+    assert_sql(pg, "1 5", "SELECT attempt_count || ' ' || max_attempts FROM jobs WHERE id = '%s'",
+               id);
+    char *hist = history_sql(id);
+    assert_sql(pg, "1:failed", "%s", hist);
+    free(hist);
+    assert_sql(pg, "t", "SELECT log_message LIKE '%%fatal failure%%' FROM job_logs"
+                        " WHERE job_id = '%s'", id);
+    wait_deadletter(r, id, 1);
+    json_object *e[4];
+    ck_assert_int_eq(deadletter_entries(r, id, e, 4), 1);
+    assert_deadletter_entry(pg, e[0], id, "t.fatal", "{\"x\": 1}", 1, "fatal failure");
+    json_object_put(e[0]);
+    stop_pmqd(pid, "fatal");
+    /* Nothing ran it again in the meantime. */
+    assert_sql(pg, "1", "SELECT count(*) FROM job_logs WHERE job_id = '%s'", id);
+    free(id);
+    redisFree(r);
+    PQfinish(pg);
+    free(config);
+}
+END_TEST
+
+/*
+ * `dlq replay --queue Q --all` replays that queue's dead letters only; `dlq
+ * purge --older-than` deletes dead-lettered jobs older than the age, and
+ * their Redis entries, and nothing else.
+ */
+START_TEST(dlq_replay_all_and_purge)
+{
+    char *config = setup("dlqall", DLQ_INI);
+    PGconn *pg = pmq_test_pg();
+    redisContext *r = pmq_test_redis();
+    pid_t pid = start_pmqd(config, "dlqall");
+    for (int i = 0; i < 3; i++) {
+        char *args = pmq_asprintf("'t.fatal', '{\"i\": %d}'", i);
+        free(enqueue_sql(pg, args));
+        free(args);
+    }
+    char *fail_id = enqueue_sql(pg, "'t.fail', '{\"f\": 1}', max_attempts => 1");
+    char *ok_id = enqueue_sql(pg, "'t.ok', '{}'");
+    wait_sql(pg, "SELECT count(*) FROM jobs WHERE status = 'failed'", "4", "dlqall");
+    wait_sql(pg, "SELECT count(*) FROM jobs WHERE status = 'completed'", "1", "dlqall");
+    for (long waited = 0; rllen(r, "deadletter:queue") < 4 && waited < WAIT_MS; waited += 20)
+        sleep_ms(20);
+    stop_pmqd(pid, "dlqall");
+    ck_assert_int_eq(rllen(r, "deadletter:queue"), 4);
+
+    char *out = ctl_ok(config, "dlq list --queue t.fatal");
+    ck_assert_msg(strstr(out, "(3 jobs)") && !strstr(out, fail_id), "unexpected list:\n%s", out);
+    free(out);
+
+    out = ctl_ok(config, "dlq replay --queue t.fatal --all");
+    ck_assert_msg(strstr(out, "replayed 3 jobs of queue \"t.fatal\""), "unexpected output:\n%s",
+                  out);
+    free(out);
+    assert_sql(pg, "3", "SELECT count(*) FROM jobs WHERE queue_name = 't.fatal'"
+                        " AND status = 'queued' AND attempt_count = 0");
+    assert_sql(pg, "failed", "SELECT status FROM jobs WHERE id = '%s'", fail_id);
+    ck_assert_int_eq(rllen(r, "deadletter:queue"), 1);
+    json_object *e[4];
+    ck_assert_int_eq(deadletter_entries(r, fail_id, e, 4), 1);
+    json_object_put(e[0]);
+    out = ctl_ok(config, "dlq list --queue t.fatal");
+    ck_assert_msg(strstr(out, "(0 jobs)"), "unexpected list:\n%s", out);
+    free(out);
+    out = ctl_ok(config, "dlq replay --queue t.fatal --all");
+    ck_assert_msg(strstr(out, "replayed 0 jobs of queue \"t.fatal\""), "unexpected output:\n%s",
+                  out);
+    free(out);
+
+    /* Purge: nothing is an hour old; everything failed before now. */
+    out = ctl_ok(config, "dlq purge --older-than 1h");
+    ck_assert_msg(strstr(out, "purged 0 dead-lettered jobs"), "unexpected output:\n%s", out);
+    free(out);
+    assert_sql(pg, "1", "SELECT count(*) FROM jobs WHERE id = '%s'", fail_id);
+    out = ctl_ok(config, "dlq purge --older-than 0s");
+    ck_assert_msg(strstr(out, "purged 1 dead-lettered job"), "unexpected output:\n%s", out);
+    free(out);
+    assert_sql(pg, "0", "SELECT count(*) FROM jobs WHERE id = '%s'", fail_id);
+    assert_sql(pg, "0", "SELECT count(*) FROM job_logs WHERE job_id = '%s'", fail_id);
+    assert_sql(pg, "completed", "SELECT status FROM jobs WHERE id = '%s'", ok_id);
+    assert_sql(pg, "3", "SELECT count(*) FROM jobs WHERE queue_name = 't.fatal'"
+                        " AND status = 'queued'");
+    ck_assert_int_eq(rllen(r, "deadletter:queue"), 0);
+    char *dlkey = pmq_asprintf("deadletter:%s", fail_id);
+    redisReply *rep = rcmd(r, "EXISTS %s", dlkey);
+    ck_assert_int_eq(rep->integer, 0);
+    freeReplyObject(rep);
+    free(dlkey);
+    out = ctl_ok(config, "dlq list");
+    ck_assert_msg(strstr(out, "(0 jobs)"), "unexpected list:\n%s", out);
+    free(out);
+
+    /* The replayed jobs run again (and fail again: t.fatal). */
+    pid = start_pmqd(config, "dlqall");
+    wait_sql(pg, "SELECT count(*) FROM jobs WHERE queue_name = 't.fatal' AND status = 'failed'"
+                 " AND attempt_count = 1", "3", "dlqall");
+    stop_pmqd(pid, "dlqall");
+    assert_sql(pg, "3", "SELECT count(*) FROM job_logs l JOIN jobs j ON j.id = l.job_id"
+                        " WHERE j.queue_name = 't.fatal' AND l.status = 'replayed'");
+
+    free(fail_id);
+    free(ok_id);
+    redisFree(r);
+    PQfinish(pg);
+    free(config);
+}
+END_TEST
+
+/* Replaying a job that is not dead-lettered fails clearly and changes nothing. */
+START_TEST(dlq_replay_unknown_id_fails)
+{
+    char *config = setup("dlqbad", DLQ_INI);
+    PGconn *pg = pmq_test_pg();
+    int st;
+    const char *unknown = "00000000-0000-4000-8000-000000000000";
+    char *cmd = pmq_asprintf("dlq replay %s", unknown);
+    char *out = ctl(config, cmd, &st);
+    ck_assert_msg(st != 0, "replaying an unknown id succeeded:\n%s", out);
+    char *want = pmq_asprintf("job \"%s\" is not in the dead letter", unknown);
+    ck_assert_msg(strstr(out, want), "no \"%s\" in:\n%s", want, out);
+    free(want);
+    free(out);
+    free(cmd);
+
+    /* A job that exists but did not fail. */
+    char *id = enqueue_sql(pg, "'t.ok', '{}'");
+    pmq_test_exec(pg, "UPDATE jobs SET status = 'completed', attempt_count = 1,"
+                      " completed_at = now()");
+    cmd = pmq_asprintf("dlq replay %s", id);
+    out = ctl(config, cmd, &st);
+    ck_assert_msg(st != 0, "replaying a completed job succeeded:\n%s", out);
+    want = pmq_asprintf("job \"%s\" is not in the dead letter", id);
+    ck_assert_msg(strstr(out, want), "no \"%s\" in:\n%s", want, out);
+    free(want);
+    free(out);
+    free(cmd);
+    assert_sql(pg, "completed 1 0", "SELECT status || ' ' || attempt_count || ' ' ||"
+                                    " (SELECT count(*) FROM job_logs) FROM jobs WHERE id = '%s'",
+               id);
+
+    /* Not an id at all. */
+    out = ctl(config, "dlq replay not-a-job-id", &st);
+    ck_assert_msg(st != 0, "replaying \"not-a-job-id\" succeeded:\n%s", out);
+    ck_assert_msg(strstr(out, "not-a-job-id"), "the message does not name the id:\n%s", out);
+    free(out);
+    free(id);
+    PQfinish(pg);
+    free(config);
+}
+END_TEST
+
+/*--- 5. pmqctl enqueue ---*/
+
+/* One job with options; the same unique key twice is one job. */
+START_TEST(ctl_enqueue_single)
+{
+    char *config = setup("enq1", NULL);
+    PGconn *pg = pmq_test_pg();
+    char *out = ctl_ok(config, "enqueue t.ok '{\"a\": 1}' --priority 7 --delay 30s"
+                               " --unique-key welcome:42");
+    ck_assert_msg(count_lines_matching_uuid(out) == 1, "expected one id, got:\n%s", out);
+    char id[37];
+    memcpy(id, out, 36);
+    id[36] = '\0';
+    free(out);
+    assert_sql(pg, "t.ok queued 7 welcome:42 t", "SELECT concat_ws(' ', queue_name, status,"
+                                                 " priority, unique_key, payload = '{\"a\": 1}')"
+                                                 " FROM jobs WHERE id = '%s'", id);
+    assert_sql(pg, "00:00:30", "SELECT run_at - created_at FROM jobs WHERE id = '%s'", id);
+
+    out = ctl_ok(config, "enqueue t.ok '{\"a\": 2}' --unique-key welcome:42");
+    ck_assert_msg(count_lines_matching_uuid(out) == 1 && !strncmp(out, id, 36),
+                  "the same unique key gave another id: %s\nfirst: %s", out, id);
+    free(out);
+    assert_sql(pg, "1", "SELECT count(*) FROM jobs");
+    assert_sql(pg, "t", "SELECT payload = '{\"a\": 1}' FROM jobs WHERE id = '%s'", id);
+
+    /* Defaults: the queue's priority, due now. */
+    out = ctl_ok(config, "enqueue t.ok '{}'");
+    ck_assert_int_eq(count_lines_matching_uuid(out), 1);
+    out[36] = '\0';
+    assert_sql(pg, "100 t", "SELECT priority || ' ' || (run_at <= now()) FROM jobs WHERE id = '%s'",
+               out);
+    free(out);
+
+    /* An unknown queue: PostgreSQL's message, a failure status. */
+    int st;
+    out = ctl(config, "enqueue x '{}'", &st);
+    ck_assert_msg(st != 0, "enqueue on an unknown queue succeeded:\n%s", out);
+    ck_assert_msg(strstr(out, "queue \"x\" does not exist"), "unexpected message:\n%s", out);
+    free(out);
+    out = ctl(config, "enqueue t.ok '[1, 2]'", &st);
+    ck_assert_msg(st != 0 && strstr(out, "payload must be a JSON object"),
+                  "an array payload: status %d:\n%s", st, out);
+    free(out);
+    assert_sql(pg, "2", "SELECT count(*) FROM jobs");
+    PQfinish(pg);
+    free(config);
+}
+END_TEST
+
+/* JSON lines on stdin: one job per line, ids in input order, several statements. */
+START_TEST(ctl_enqueue_bulk_from_stdin)
+{
+    char *config = setup("enqn", NULL);
+    PGconn *pg = pmq_test_pg();
+    char *args = pmq_asprintf("enqueue t.ok --priority 20 < '%s/lines.json'", pmq_test_dir());
+    char *gen = pmq_asprintf("(seq 1 2500 | sed 's/.*/{\"n\": &}/'; echo) > '%s/lines.json'",
+                             pmq_test_dir());
+    int st;
+    free(pmq_test_run(gen, &st));
+    ck_assert_int_eq(st, 0);
+    free(gen);
+    char *out = ctl_ok(config, args);
+    free(args);
+    ck_assert_int_eq(count_lines_matching_uuid(out), 2500);
+    ck_assert_msg(strstr(out, "enqueued 2500 jobs on \"t.ok\""), "no summary in the output");
+    assert_sql(pg, "2500", "SELECT count(*) FROM jobs WHERE priority = 20 AND status = 'queued'");
+    /* The k-th id printed is the job of line k. */
+    PGresult *res = PQexec(pg, "SELECT id, payload->>'n' FROM jobs");
+    ck_assert_int_eq(PQresultStatus(res), PGRES_TUPLES_OK);
+    ck_assert_int_eq(PQntuples(res), 2500);
+    int k = 0, mismatches = 0;
+    for (const char *p = out; *p && k < 2500;) {
+        size_t len = strcspn(p, "\n");
+        if (len == 36) {
+            k++;
+            int found = 0;
+            for (int i = 0; i < PQntuples(res) && !found; i++)
+                if (!strncmp(PQgetvalue(res, i, 0), p, 36))
+                    found = atoi(PQgetvalue(res, i, 1)) == k ? 1 : -1;
+            mismatches += found != 1;
+        }
+        p += len + (p[len] != '\0');
+    }
+    ck_assert_int_eq(mismatches, 0);
+    PQclear(res);
+    free(out);
+    PQfinish(pg);
+    free(config);
+}
+END_TEST
+
+/* A bad line names its line number; no id is printed for a job not enqueued. */
+START_TEST(ctl_enqueue_bad_stdin)
+{
+    char *config = setup("enqbad", NULL);
+    PGconn *pg = pmq_test_pg();
+    static const struct {
+        const char *input, *where;
+    } cases[] = {
+        {"{\"n\": 1}\\n{\"n\": 2}\\nnot json\\n{\"n\": 4}\\n", "stdin:3"},
+        {"{\"n\": 1}\\n\\n[1, 2]\\n", "stdin:3"},
+        {"{\"n\": 1}\\n{\"n\": 2\\n", "stdin:2"},
+        {"42\\n", "stdin:1"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        pmq_test_exec(pg, "DELETE FROM jobs");
+        char *args = pmq_asprintf("enqueue t.ok < '%s/bad.json'", pmq_test_dir());
+        char *gen = pmq_asprintf("printf '%s' > '%s/bad.json'", cases[i].input, pmq_test_dir());
+        int st;
+        free(pmq_test_run(gen, &st));
+        ck_assert_int_eq(st, 0);
+        char *out = ctl(config, args, &st);
+        ck_assert_msg(st != 0, "case %zu: a malformed line was accepted:\n%s", i, out);
+        ck_assert_msg(strstr(out, cases[i].where), "case %zu: no \"%s\" in:\n%s", i,
+                      cases[i].where, out);
+        char *n = pmq_test_query1(pg, "SELECT count(*) FROM jobs");
+        ck_assert_msg(atoi(n) == count_lines_matching_uuid(out),
+                      "case %zu: %s jobs enqueued but %d ids printed:\n%s", i, n,
+                      count_lines_matching_uuid(out), out);
+        free(n);
+        free(out);
+        free(gen);
+        free(args);
+    }
+
+    /* An unknown queue from stdin. */
+    int st;
+    char *args = pmq_asprintf("enqueue x < '%s/bad.json'", pmq_test_dir());
+    free(pmq_test_run(pmq_asprintf("echo '{\"n\": 1}' > '%s/bad.json'", pmq_test_dir()), &st));
+    char *out = ctl(config, args, &st);
+    ck_assert_msg(st != 0, "enqueue on an unknown queue succeeded:\n%s", out);
+    ck_assert_msg(strstr(out, "queue \"x\" does not exist"), "unexpected message:\n%s", out);
+    free(out);
+    free(args);
+    assert_sql(pg, "0", "SELECT count(*) FROM jobs");
+    PQfinish(pg);
+    free(config);
+}
+END_TEST
+
+/*--- 6. what the migrator leaves in Redis ---*/
+
+static const int redis_priorities[] = {151, 0, 100, 1000, 50, 51, 10, 200, 150};
+#define NPRIO ((int)(sizeof redis_priorities / sizeof redis_priorities[0]))
+
+static const char *band_of(int priority)
+{
+    return priority <= 50 ? "queue:t.flaky:high" : priority <= 150 ? "queue:t.flaky"
+                                                                   : "queue:t.flaky:low";
+}
+
+/*
+ * Every list entry of the three bands is a RedisJobPayload of a job of that
+ * band, matching PostgreSQL; each job is there once, read from the tail in
+ * priority order; its job:<id> hash says "migrated".
+ */
+static void assert_bands(PGconn *pg, redisContext *r)
+{
+    static const char *keys[] = {"queue:t.flaky:high", "queue:t.flaky", "queue:t.flaky:low"};
+    int seen = 0;
+    for (int k = 0; k < 3; k++) {
+        ck_assert_int_eq(rllen(r, keys[k]), 3);
+        redisReply *rep = rcmd(r, "LRANGE %s 0 -1", keys[k]);
+        int last_priority = -1;
+        /* Workers pop from the tail: walk it backwards. */
+        for (size_t i = rep->elements; i-- > 0;) {
+            const char *entry = rep->element[i]->str;
+            json_object *o = json_tokener_parse(entry);
+            ck_assert_msg(o && json_object_is_type(o, json_type_object),
+                          "%s holds something else than a JSON object: %s", keys[k], entry);
+            const char *id = jstr(o, "id");
+            int priority = (int)jint(o, "priority");
+            ck_assert_msg(!strcmp(band_of(priority), keys[k]), "priority %d is in %s", priority,
+                          keys[k]);
+            ck_assert_msg(priority >= last_priority, "%s: priority %d comes out after %d",
+                          keys[k], priority, last_priority);
+            last_priority = priority;
+            ck_assert_str_eq(jstr(o, "queue_name"), "t.flaky");
+            ck_assert_int_eq(jint(o, "attempt_count"), 0);
+            ck_assert_int_eq(jint(o, "max_attempts"), 4);
+            assert_sql(pg, "migrated t t", "SELECT status || ' ' || (priority = %d) || ' '"
+                                           " || (created_at = '%s'::timestamptz) FROM jobs"
+                                           " WHERE id = '%s'",
+                       priority, jstr(o, "created_at"), id);
+            char *payload = sqlf(pg, "SELECT payload FROM jobs WHERE id = '%s'", id);
+            assert_json_equals(pg, o, "payload", payload);
+            free(payload);
+            char *key = pmq_asprintf("job:%s", id);
+            char *status = rhget(r, key, "status");
+            ck_assert_msg(status && !strcmp(status, "migrated"), "%s status is %s", key,
+                          status ? status : "(nil)");
+            free(status);
+            free(key);
+            json_object_put(o);
+            seen++;
+        }
+        freeReplyObject(rep);
+    }
+    ck_assert_int_eq(seen, NPRIO);
+    /* Nine distinct jobs: every one was seen once. */
+    assert_sql(pg, "9", "SELECT count(*) FROM jobs WHERE queue_name = 't.flaky'");
+}
+
+START_TEST(migrator_pushes_bands_idempotently)
+{
+    /* Workers serve t.ok only: the t.flaky jobs stay in Redis for us to read. */
+    char *config = setup("redis", "[queue t.flaky]\nmax_attempts = 4\n\n"
+                                  "[pool t]\nqueues = t.ok\nprocesses = 1\nthreads = 1\n");
+    PGconn *pg = pmq_test_pg();
+    redisContext *r = pmq_test_redis();
+    for (int i = 0; i < NPRIO; i++) {
+        char *args = pmq_asprintf("'t.flaky', '{\"p\": %d, \"nested\": {\"a\": [1, \"x\"]}}',"
+                                  " priority => %d",
+                                  redis_priorities[i], redis_priorities[i]);
+        free(enqueue_sql(pg, args));
+        free(args);
+    }
+    pid_t pid = start_pmqd(config, "redis");
+    wait_sql(pg, "SELECT count(*) FROM jobs WHERE status = 'migrated'", "9", "redis");
+    stop_pmqd(pid, "redis");
+    assert_bands(pg, r);
+
+    /* A new migrator pushes nothing again. */
+    pid = start_pmqd(config, "redis");
+    char *id = enqueue_sql(pg, "'t.ok', '{}'"); /* the migrator has run once it completes */
+    char *sql = pmq_asprintf("SELECT status FROM jobs WHERE id = '%s'", id);
+    wait_sql(pg, sql, "completed", "redis");
+    stop_pmqd(pid, "redis");
+    assert_bands(pg, r);
+
+    /*
+     * A push whose commit was lost (the rows are queued again in PostgreSQL,
+     * the entries are in Redis): pushing the same attempts again queues
+     * each job once.
+     */
+    pmq_test_exec(pg, "UPDATE jobs SET status = 'queued' WHERE queue_name = 't.flaky'");
+    pid = start_pmqd(config, "redis");
+    wait_sql(pg, "SELECT count(*) FROM jobs WHERE queue_name = 't.flaky' AND status = 'migrated'",
+             "9", "redis");
+    stop_pmqd(pid, "redis");
+    assert_bands(pg, r);
+
+    free(sql);
+    free(id);
+    redisFree(r);
+    PQfinish(pg);
+    free(config);
+}
+END_TEST
+
+/*--- the suite ---*/
+
+static Suite *flow_suite(void)
+{
+    Suite *s = suite_create("flow");
+    struct {
+        const char *name;
+        const TTest *tests[4];
+    } cases[] = {
+        {"bands", {bands_run_in_priority_order}},
+        {"delayed", {delayed_jobs_start_on_time}},
+        {"retry", {flaky_job_retries_with_backoff}},
+        {"deadletter",
+         {failing_job_is_dead_lettered_and_replayed, fatal_job_is_dead_lettered_at_once,
+          dlq_replay_all_and_purge, dlq_replay_unknown_id_fails}},
+        {"enqueue", {ctl_enqueue_single, ctl_enqueue_bulk_from_stdin, ctl_enqueue_bad_stdin}},
+        {"redis", {migrator_pushes_bands_idempotently}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        TCase *tc = tcase_create(cases[i].name);
+        tcase_set_timeout(tc, TEST_TIMEOUT_S);
+        tcase_add_unchecked_fixture(tc, pmq_test_migrate, NULL);
+        tcase_add_checked_fixture(tc, fixture, NULL);
+        for (size_t t = 0; t < 4 && cases[i].tests[t]; t++)
+            _tcase_add_test(tc, cases[i].tests[t], 0, 0, 0, 1);
+        suite_add_tcase(s, tc);
+    }
+    return s;
+}
+
+int main(void)
+{
+    pmq_test_servers_start();
+    SRunner *sr = srunner_create(flow_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    stop_leftover_pmqd();
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
