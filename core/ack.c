@@ -50,14 +50,15 @@ static const char apply_sql[] =
     "   (finished_us - started_us) * interval '1 microsecond' FROM u)"
     " SELECT id, status, CASE WHEN status = 'failed' THEN json_build_object('id', id,"
     "  'queue_name', queue_name, 'payload', payload, 'error', err, 'failed_at', failed_at,"
-    "  'attempt_count', attempt_count)::text END FROM u";
+    "  'attempt_count', attempt_count)::text END, queue_name FROM u";
 
 void pmq_outcome_clear(pmq_outcome *o)
 {
     free(o->error);
     free(o->log);
     free(o->entry);
-    o->error = o->log = o->entry = NULL;
+    free(o->queue);
+    o->error = o->log = o->entry = o->queue = NULL;
 }
 
 /*--- PostgreSQL array literals ---*/
@@ -123,6 +124,101 @@ static const char *outcome_name(pmq_status s)
 
 /*--- Redis after the commit ---*/
 
+/*
+ * Per-queue counters and histograms in pmq:stats:<queue>, read by the
+ * /metrics endpoint: outcomes, handler duration, creation -> start latency.
+ * Buckets hold plain (not cumulative) counts; the exporter sums them.
+ */
+const double pmq_stat_buckets[PMQ_STAT_NBUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                    0.25,  0.5,    1,     2.5,  5,     10,   30,
+                                                    60,    300};
+
+static int bucket_of(double seconds)
+{
+    for (int b = 0; b < PMQ_STAT_NBUCKETS; b++)
+        if (seconds <= pmq_stat_buckets[b])
+            return b;
+    return PMQ_STAT_NBUCKETS; /* +Inf */
+}
+
+typedef struct queue_stats {
+    const char *queue;
+    long outcomes[3];
+    long duration[PMQ_STAT_NBUCKETS + 1], latency[PMQ_STAT_NBUCKETS + 1];
+    double duration_sum, latency_sum;
+    long latency_count;
+} queue_stats;
+
+static queue_stats *stats_for(queue_stats *qs, size_t *nq, const char *queue)
+{
+    size_t k = 0;
+    while (k < *nq && strcmp(qs[k].queue, queue) != 0)
+        k++;
+    if (k == *nq)
+        qs[(*nq)++].queue = queue;
+    return &qs[k];
+}
+
+/* Outcome counts come from the rows PostgreSQL changed: they match the table. */
+static size_t append_stats(pmq_redis *r, const pmq_outcome *o, size_t n, PGresult *res)
+{
+    static const char *const outcome_field[] = {"completed", "retried", "failed"};
+    int rows = res ? PQntuples(res) : 0;
+    queue_stats *qs = pmq_xcalloc(n + (size_t)rows + 1, sizeof *qs);
+    size_t nq = 0, sent = 0;
+    for (int i = 0; i < rows; i++) {
+        const char *status = PQgetvalue(res, i, 1);
+        queue_stats *q = stats_for(qs, &nq, PQgetvalue(res, i, 3));
+        q->outcomes[!strcmp(status, "completed") ? 0 : !strcmp(status, "failed") ? 2 : 1]++;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!o[i].queue)
+            continue;
+        queue_stats *q = stats_for(qs, &nq, o[i].queue);
+        size_t k = (size_t)(q - qs);
+        double d = (double)(o[i].finished_us - o[i].started_us) / 1e6;
+        qs[k].duration[bucket_of(d)]++;
+        qs[k].duration_sum += d;
+        if (o[i].created_us > 0) {
+            double l = (double)(o[i].started_us - o[i].created_us) / 1e6;
+            if (l < 0)
+                l = 0;
+            qs[k].latency[bucket_of(l)]++;
+            qs[k].latency_sum += l;
+            qs[k].latency_count++;
+        }
+    }
+    char key[512], field[32];
+    for (size_t k = 0; k < nq; k++) {
+        pmq_redis_key(r, key, sizeof key, "pmq:stats:%s", qs[k].queue);
+        for (int s = 0; s < 3; s++)
+            if (qs[k].outcomes[s]) {
+                redisAppendCommand(r->c, "HINCRBY %s %s %ld", key, outcome_field[s], qs[k].outcomes[s]);
+                sent++;
+            }
+        for (int b = 0; b <= PMQ_STAT_NBUCKETS; b++) {
+            if (qs[k].duration[b]) {
+                snprintf(field, sizeof field, "duration_%d", b);
+                redisAppendCommand(r->c, "HINCRBY %s %s %ld", key, field, qs[k].duration[b]);
+                sent++;
+            }
+            if (qs[k].latency[b]) {
+                snprintf(field, sizeof field, "latency_%d", b);
+                redisAppendCommand(r->c, "HINCRBY %s %s %ld", key, field, qs[k].latency[b]);
+                sent++;
+            }
+        }
+        redisAppendCommand(r->c, "HINCRBYFLOAT %s duration_sum %.6f", key, qs[k].duration_sum);
+        sent++;
+        if (qs[k].latency_count) {
+            redisAppendCommand(r->c, "HINCRBYFLOAT %s latency_sum %.6f", key, qs[k].latency_sum);
+            sent++;
+        }
+    }
+    free(qs);
+    return sent;
+}
+
 static void release_in_redis(pmq_redis *r, const char *worker_id, pmq_outcome *o, size_t n,
                              PGresult *res)
 {
@@ -159,6 +255,7 @@ static void release_in_redis(pmq_redis *r, const char *worker_id, pmq_outcome *o
             sent += 2;
         }
     }
+    sent += append_stats(r, o, n, res);
     for (size_t i = 0; i < sent; i++) {
         redisReply *rep = NULL;
         if (redisGetReply(r->c, (void **)&rep) != REDIS_OK) {

@@ -28,9 +28,15 @@ typedef struct pmq_outcome {
     int64_t delay_ms;     /* RETRY: wait before the next attempt */
     char *entry;          /* owned; the claimed Redis element, or NULL */
     double progress;      /* -1 when never reported */
+    char *queue;          /* owned; for the metrics, or NULL */
+    int64_t created_us;   /* first attempts: when the job was created; else 0 */
 } pmq_outcome;
 
 void pmq_outcome_clear(pmq_outcome *o);
+
+/* Upper bounds (seconds) of the duration and latency histogram buckets. */
+#define PMQ_STAT_NBUCKETS 16
+extern const double pmq_stat_buckets[PMQ_STAT_NBUCKETS];
 
 /*
  * Apply `n` outcomes of `worker_id`'s attempts now.  Returns 0, or -1 when

@@ -21,7 +21,8 @@ core_libpmqcore_la_SOURCES = \
 	core/recovery.c core/recovery.h \
 	core/worker.c core/worker.h \
 	core/maintenance.c core/maintenance.h \
-	core/deadletter.c core/deadletter.h
+	core/deadletter.c core/deadletter.h \
+	core/health.c core/health.h
 nodist_core_libpmqcore_la_SOURCES = core/schema_sql.c
 core_libpmqcore_la_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) $(HIREDIS_CFLAGS) $(JSONC_CFLAGS) $(INIH_CFLAGS)
 core_libpmqcore_la_LIBADD = $(LIBPQ_LIBS) $(HIREDIS_LIBS) $(JSONC_LIBS) $(INIH_LIBS)

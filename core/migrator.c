@@ -55,11 +55,12 @@ static const char claim_sql[] =
     "   AND queue_name NOT IN (SELECT name FROM job_queues WHERE is_paused)"
     " ORDER BY priority, created_at LIMIT $1 FOR UPDATE SKIP LOCKED),"
     " u AS (UPDATE jobs j SET status = 'migrated', updated_at = now() FROM c WHERE j.id = c.id"
-    " RETURNING j.id, j.attempt_count, j.queue_name, j.priority, j.created_at,"
+    " RETURNING j.id, j.attempt_count, j.queue_name, j.priority, j.created_at, j.run_at,"
     " json_build_object('id', j.id, 'queue_name', j.queue_name, 'priority', j.priority,"
     "  'payload', j.payload, 'created_at', j.created_at, 'attempt_count', j.attempt_count,"
     "  'max_attempts', j.max_attempts, 'tenant_id', j.tenant_id)::text)"
-    " SELECT id, attempt_count + 1, queue_name, priority, json_build_object FROM u"
+    " SELECT id, attempt_count + 1, queue_name, priority, json_build_object,"
+    "  extract(epoch FROM now() - run_at) FROM u"
     " ORDER BY priority, created_at";
 
 /* Milliseconds until the next delayed job is due; -1 when none is waiting. */
@@ -75,6 +76,35 @@ static int exec_ok(PGconn *pg, const char *sql)
         log_error("migrator: %s failed: %s", sql, PQerrorMessage(pg));
     PQclear(res);
     return ok ? 0 : -1;
+}
+
+/*
+ * For /metrics: batches and jobs migrated, and the lag (due -> migrated) of
+ * the most late job of the last batch.  Best effort: a failure is ignored.
+ */
+static void record_stats(pmq_redis *r, PGresult *res)
+{
+    double lag = 0, sum = 0;
+    int n = PQntuples(res);
+    for (int i = 0; i < n; i++) {
+        double l = atof(PQgetvalue(res, i, 5));
+        l = l < 0 ? 0 : l;
+        sum += l;
+        if (l > lag)
+            lag = l;
+    }
+    char key[512];
+    pmq_redis_key(r, key, sizeof key, "pmq:stats:migrator");
+    redisAppendCommand(r->c, "HINCRBY %s batches 1", key);
+    redisAppendCommand(r->c, "HINCRBY %s jobs %d", key, n);
+    redisAppendCommand(r->c, "HINCRBYFLOAT %s lag_sum %.6f", key, sum);
+    redisAppendCommand(r->c, "HSET %s last_lag %.6f last_batch %d", key, lag, n);
+    for (int i = 0; i < 4; i++) {
+        redisReply *rep = NULL;
+        if (redisGetReply(r->c, (void **)&rep) != REDIS_OK)
+            return;
+        freeReplyObject(rep);
+    }
 }
 
 int pmq_migrate_batch(PGconn *pg, pmq_redis *r, int batch)
@@ -126,6 +156,8 @@ int pmq_migrate_batch(PGconn *pg, pmq_redis *r, int batch)
             pmq_redis_reconnect(r);
     } else if (exec_ok(pg, "COMMIT") < 0) {
         rc = -1;
+    } else {
+        record_stats(r, res);
     }
     if (rep)
         freeReplyObject(rep);

@@ -67,6 +67,7 @@ int pmq_recover_worker(const pmq_config *cfg, PGconn *pg, pmq_redis *r, const ch
             const pmq_queue_config *qs = pmq_queue_settings(cfg, queue);
             o->delay_ms = pmq_backoff_ms(attempt, qs->backoff_base_ms, qs->backoff_max_ms, &seed);
             o->entry = pmq_xstrdup(entry);
+            o->queue = pmq_xstrdup(queue);
             o->progress = -1;
         } else if (pmq_claim_return(r, worker_id, queue, priority, entry) >= 0) {
             nreturned++;

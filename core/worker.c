@@ -51,8 +51,8 @@ static void sleep_ms(int64_t ms)
     nanosleep(&ts, NULL);
 }
 
-/* Seconds since the epoch of a PostgreSQL JSON timestamp (ISO 8601 + offset). */
-static time_t parse_timestamp(const char *s)
+/* Microseconds since the epoch of a PostgreSQL JSON timestamp (ISO 8601 + offset). */
+static int64_t parse_timestamp_us(const char *s)
 {
     struct tm tm = {0};
     int off_h = 0, off_m = 0;
@@ -61,7 +61,13 @@ static time_t parse_timestamp(const char *s)
         return 0;
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
+    int64_t us = 0;
     const char *z = s + 19;
+    if (*z == '.') {
+        int64_t scale = 100000;
+        for (z++; *z >= '0' && *z <= '9'; z++, scale /= 10)
+            us += (*z - '0') * scale;
+    }
     while (*z && *z != '+' && *z != '-' && *z != 'Z')
         z++;
     if (*z == '+' || *z == '-') {
@@ -69,11 +75,11 @@ static time_t parse_timestamp(const char *s)
         if (*z == '-')
             off_h = -off_h, off_m = -off_m;
     }
-    return timegm(&tm) - (off_h * 3600 + off_m * 60);
+    return ((int64_t)timegm(&tm) - (off_h * 3600 + off_m * 60)) * 1000000 + us;
 }
 
 /* Fill `job` from a claimed entry; -1 when it is not one of ours. */
-static int job_from_entry(pmq_job *job, const char *entry)
+static int job_from_entry(pmq_job *job, const char *entry, int64_t *created_us)
 {
     memset(job, 0, sizeof *job);
     json_object *root = json_tokener_parse(entry);
@@ -91,8 +97,9 @@ static int job_from_entry(pmq_job *job, const char *entry)
         json_object_object_get_ex(root, "max_attempts", &v) ? json_object_get_int(v) : 1;
     if (json_object_object_get_ex(root, "tenant_id", &v) && v)
         job->tenant = pmq_xstrdup(json_object_get_string(v));
-    if (json_object_object_get_ex(root, "created_at", &v))
-        job->created_at = parse_timestamp(json_object_get_string(v));
+    *created_us = json_object_object_get_ex(root, "created_at", &v)
+                      ? parse_timestamp_us(json_object_get_string(v)) : 0;
+    job->created_at = (time_t)(*created_us / 1000000);
     json_object *payload = NULL;
     if (!json_object_object_get_ex(root, "payload", &payload) || !payload)
         payload = NULL;
@@ -109,7 +116,8 @@ static void run_one(worker *w, int index, pmq_ctx_env *env, const char *entry, u
 {
     const pmq_worker_args *a = w->args;
     pmq_job job;
-    if (job_from_entry(&job, entry) < 0) {
+    int64_t created_us;
+    if (job_from_entry(&job, entry, &created_us) < 0) {
         /* Not a job pmq wrote: nothing can run it, and PostgreSQL still has the truth. */
         log_error("dropping a malformed entry from Redis: %.80s", entry);
         pmq_job_clear(&job);
@@ -164,6 +172,8 @@ static void run_one(worker *w, int index, pmq_ctx_env *env, const char *entry, u
         o.log[n - 1] = '\0';
     o.progress = ctx.progress;
     o.entry = pmq_xstrdup(entry);
+    o.queue = pmq_xstrdup(job.queue);
+    o.created_us = job.attempt == 1 ? created_us : 0;
     pmq_acker_submit(w->acker, &o);
     pmq_ctx_reset(&ctx);
     pmq_job_clear(&job);
@@ -173,7 +183,8 @@ static void run_one(worker *w, int index, pmq_ctx_env *env, const char *entry, u
 static void give_back(pmq_redis *r, const char *worker_id, const char *entry)
 {
     pmq_job job;
-    if (job_from_entry(&job, entry) == 0)
+    int64_t created_us;
+    if (job_from_entry(&job, entry, &created_us) == 0)
         pmq_claim_return(r, worker_id, job.queue, job.priority, entry);
     pmq_job_clear(&job);
 }

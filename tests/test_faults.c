@@ -318,8 +318,9 @@ START_TEST(flushall_midrun_requeues_from_postgres)
     pid_t pmqd = pmq_test_pmqd_start(cfg, log);
     wait_workers(2, log);
     long t0 = now_ms();
-    enqueue_n(pg, "t.ok", 5000, "{\"work_ms\": 1}");
+    enqueue_n(pg, "t.ok", 5000, "{\"work_ms\": 3}");
 
+    /* Flush when about a third is done and the rest waits in Redis. */
     long done = 0, deadline = now_ms() + 90000;
     while ((done = query_long(pg, "SELECT count(*) FROM jobs WHERE status = 'completed'")) <
                1667 &&
@@ -327,7 +328,18 @@ START_TEST(flushall_midrun_requeues_from_postgres)
         sleep_ms(5);
     ck_assert_msg(done >= 1667 && done < 5000, "%ld jobs done when the flush was due", done);
     redisContext *r = pmq_test_redis();
+    redisReply *rep = redis_cmd(r, "MULTI");
+    freeReplyObject(rep);
+    freeReplyObject(redis_cmd(r, "LLEN queue:t.ok"));
     freeReplyObject(redis_cmd(r, "FLUSHALL"));
+    rep = redis_cmd(r, "EXEC");
+    ck_assert_msg(rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+                      rep->element[0]->type == REDIS_REPLY_INTEGER,
+                  "MULTI LLEN FLUSHALL EXEC failed");
+    long lost = (long)rep->element[0]->integer;
+    freeReplyObject(rep);
+    /* The flush must drop work that only PostgreSQL then knows about. */
+    ck_assert_msg(lost >= 500, "only %ld ready jobs were in Redis at the flush", lost);
     long flushed_at = now_ms();
     long third_ms = flushed_at - t0; /* how long a third of the work took */
     ck_assert_msg(

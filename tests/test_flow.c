@@ -410,11 +410,7 @@ START_TEST(bands_run_in_priority_order)
     assert_sql(pg, "10000", "SELECT count(*) FROM jobs WHERE status = 'completed'"
                             " AND attempt_count = 1 AND started_at IS NOT NULL");
     /* The bands, in order, on the one thread. */
-    char *detail = sqlf(pg, "SELECT string_agg(format('priority %%s: %%s .. %%s', priority,"
-                            " min(started_at), max(started_at)), E'\\n' ORDER BY priority)"
-                            " FROM jobs GROUP BY priority");
-    free(detail);
-    detail = sqlf(pg, "SELECT string_agg(s, E'\\n' ORDER BY p) FROM (SELECT priority p,"
+    char *detail = sqlf(pg, "SELECT string_agg(s, E'\\n' ORDER BY p) FROM (SELECT priority p,"
                       " format('priority %%s: %%s .. %%s', priority, min(started_at),"
                       " max(started_at)) s FROM jobs GROUP BY priority) b");
     char *hi_before_normal =
@@ -643,8 +639,6 @@ START_TEST(failing_job_is_dead_lettered_and_replayed)
 
     /* Replay with pmqd stopped, to see the state it leaves. */
     stop_pmqd(pid, "dlq");
-    out = ctl_ok(config, "dlq replay");
-    free(out);
     char *cmd = pmq_asprintf("dlq replay %s", id);
     out = ctl_ok(config, cmd);
     ck_assert_msg(strstr(out, id) && strstr(out, "replayed"), "unexpected output:\n%s", out);
@@ -977,7 +971,9 @@ START_TEST(ctl_enqueue_bad_stdin)
     /* An unknown queue from stdin. */
     int st;
     char *args = pmq_asprintf("enqueue x < '%s/bad.json'", pmq_test_dir());
-    free(pmq_test_run(pmq_asprintf("echo '{\"n\": 1}' > '%s/bad.json'", pmq_test_dir()), &st));
+    char *gen = pmq_asprintf("echo '{\"n\": 1}' > '%s/bad.json'", pmq_test_dir());
+    free(pmq_test_run(gen, &st));
+    free(gen);
     char *out = ctl(config, args, &st);
     ck_assert_msg(st != 0, "enqueue on an unknown queue succeeded:\n%s", out);
     ck_assert_msg(strstr(out, "queue \"x\" does not exist"), "unexpected message:\n%s", out);
@@ -1101,31 +1097,36 @@ END_TEST
 
 /*--- the suite ---*/
 
+static TCase *flow_case(Suite *s, const char *name)
+{
+    TCase *tc = tcase_create(name);
+    tcase_set_timeout(tc, TEST_TIMEOUT_S);
+    tcase_add_unchecked_fixture(tc, pmq_test_migrate, NULL);
+    tcase_add_checked_fixture(tc, fixture, NULL);
+    suite_add_tcase(s, tc);
+    return tc;
+}
+
 static Suite *flow_suite(void)
 {
     Suite *s = suite_create("flow");
-    struct {
-        const char *name;
-        const TTest *tests[4];
-    } cases[] = {
-        {"bands", {bands_run_in_priority_order}},
-        {"delayed", {delayed_jobs_start_on_time}},
-        {"retry", {flaky_job_retries_with_backoff}},
-        {"deadletter",
-         {failing_job_is_dead_lettered_and_replayed, fatal_job_is_dead_lettered_at_once,
-          dlq_replay_all_and_purge, dlq_replay_unknown_id_fails}},
-        {"enqueue", {ctl_enqueue_single, ctl_enqueue_bulk_from_stdin, ctl_enqueue_bad_stdin}},
-        {"redis", {migrator_pushes_bands_idempotently}},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        TCase *tc = tcase_create(cases[i].name);
-        tcase_set_timeout(tc, TEST_TIMEOUT_S);
-        tcase_add_unchecked_fixture(tc, pmq_test_migrate, NULL);
-        tcase_add_checked_fixture(tc, fixture, NULL);
-        for (size_t t = 0; t < 4 && cases[i].tests[t]; t++)
-            _tcase_add_test(tc, cases[i].tests[t], 0, 0, 0, 1);
-        suite_add_tcase(s, tc);
-    }
+    TCase *tc = flow_case(s, "bands");
+    tcase_add_test(tc, bands_run_in_priority_order);
+    tc = flow_case(s, "delayed");
+    tcase_add_test(tc, delayed_jobs_start_on_time);
+    tc = flow_case(s, "retry");
+    tcase_add_test(tc, flaky_job_retries_with_backoff);
+    tc = flow_case(s, "deadletter");
+    tcase_add_test(tc, failing_job_is_dead_lettered_and_replayed);
+    tcase_add_test(tc, fatal_job_is_dead_lettered_at_once);
+    tcase_add_test(tc, dlq_replay_all_and_purge);
+    tcase_add_test(tc, dlq_replay_unknown_id_fails);
+    tc = flow_case(s, "enqueue");
+    tcase_add_test(tc, ctl_enqueue_single);
+    tcase_add_test(tc, ctl_enqueue_bulk_from_stdin);
+    tcase_add_test(tc, ctl_enqueue_bad_stdin);
+    tc = flow_case(s, "redis");
+    tcase_add_test(tc, migrator_pushes_bands_idempotently);
     return s;
 }
 
