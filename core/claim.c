@@ -11,17 +11,22 @@
 
 /*
  * ARGV: prefix, active key, max, worker id, now (ms), then the queues.
- * Bands are taken high first across all queues, then normal, then low.
+ * Bands are taken high first across all queues, then normal, then low;
+ * paused queues (set pmq:paused) are passed over.
  */
 static pmq_script claim_script = {
     "local p, active, max, worker, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]\n"
     "local bands = {':high', '', ':low'}\n"
+    "local queues = {}\n"
+    "for i = 6, #ARGV do\n"
+    "  if redis.call('SISMEMBER', p .. 'pmq:paused', ARGV[i]) == 0 then queues[#queues + 1] = ARGV[i] end\n"
+    "end\n"
     "local keys, total = {}, 0\n"
     "for _, b in ipairs(bands) do\n"
-    "  for i = 6, #ARGV do\n"
-    "    local k = p .. 'queue:' .. ARGV[i] .. b\n"
+    "  for _, q in ipairs(queues) do\n"
+    "    local k = p .. 'queue:' .. q .. b\n"
     "    local len = redis.call('LLEN', k)\n"
-    "    if len > 0 then keys[#keys + 1] = {k, len, ARGV[i]}; total = total + len end\n"
+    "    if len > 0 then keys[#keys + 1] = {k, len, q}; total = total + len end\n"
     "  end\n"
     "end\n"
     "if total == 0 then return {} end\n"
@@ -35,13 +40,14 @@ static pmq_script claim_script = {
     "  while #out < want do\n"
     "    local v = redis.call('RPOP', e[1])\n"
     "    if not v then break end\n"
-    "    redis.call('LPUSH', active, v)\n"
     "    local id = string.match(v, '^{\"id\"%s*:%s*\"([^\"]+)\"')\n"
-    "    if id then\n"
-    "      redis.call('HSET', p .. 'job:' .. id, 'status', 'running', 'worker_id', worker,\n"
-    "                 'started_at', now)\n"
+    "    local h = p .. 'job:' .. (id or '')\n"
+    /* A job cancelled while it waited is dropped here: it never runs. */
+    "    if not id or redis.call('HGET', h, 'cancelled') ~= '1' then\n"
+    "      redis.call('LPUSH', active, v)\n"
+    "      if id then redis.call('HSET', h, 'status', 'running', 'worker_id', worker, 'started_at', now) end\n"
+    "      out[#out + 1] = v\n"
     "    end\n"
-    "    out[#out + 1] = v\n"
     "  end\n"
     "  if redis.call('LLEN', e[1]) > 0 then left[e[3]] = true end\n"
     "end\n"

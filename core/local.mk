@@ -22,10 +22,14 @@ core_libpmqcore_la_SOURCES = \
 	core/worker.c core/worker.h \
 	core/maintenance.c core/maintenance.h \
 	core/deadletter.c core/deadletter.h \
-	core/health.c core/health.h
+	core/metrics.c core/metrics.h \
+	core/http.c core/http.h \
+	core/health.c core/health.h \
+	core/control.c core/control.h
 nodist_core_libpmqcore_la_SOURCES = core/schema_sql.c
-core_libpmqcore_la_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) $(HIREDIS_CFLAGS) $(JSONC_CFLAGS) $(INIH_CFLAGS)
-core_libpmqcore_la_LIBADD = $(LIBPQ_LIBS) $(HIREDIS_LIBS) $(JSONC_LIBS) $(INIH_LIBS)
+core_libpmqcore_la_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) $(HIREDIS_CFLAGS) $(JSONC_CFLAGS) $(INIH_CFLAGS) \
+	$(MHD_CFLAGS)
+core_libpmqcore_la_LIBADD = $(LIBPQ_LIBS) $(HIREDIS_LIBS) $(JSONC_LIBS) $(INIH_LIBS) $(MHD_LIBS)
 
 # The core schema is compiled into the binaries: no path to get wrong.
 core/schema_sql.c: $(CORE_SQL) $(srcdir)/build-aux/embed-sql.sh

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "control.h"
 #include "db.h"
 #include "log.h"
 #include "maintenance.h"
@@ -186,6 +187,7 @@ int pmq_maintenance_main(const pmq_config *cfg, volatile int *stopping)
                 int64_t now = pmq_now_ms();
                 if (lost || now - last_full >= FULL_PASS_MS) {
                     pmq_reconcile(pg, r, lost ? 0 : FULL_PASS_MIN_AGE_MS);
+                    pmq_sync_paused(pg, r);
                     last_full = now;
                 }
                 pmq_recover_lost_workers(cfg, pg, r);

@@ -10,10 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "config.h"
 #include "db.h"
+#include "control.h"
 #include "deadletter.h"
+#include "health.h"
 #include "errors.h"
 #include "migrate.h"
 #include "plugin_loader.h"
@@ -30,7 +33,7 @@ typedef struct ctl {
 
 typedef struct command {
     const char *name;
-    int (*run)(ctl *c, int argc, char **argv);
+    int (*run)(ctl *c, const struct command *self, int argc, char **argv);
     const char *usage;
     const char *summary;
 } command;
@@ -73,7 +76,7 @@ static PGconn *connect_pg(ctl *c)
 
 /*--- migrate ---*/
 
-static int cmd_migrate(ctl *c, int argc, char **argv)
+static int cmd_migrate(ctl *c, const command *self, int argc, char **argv)
 {
     (void)argc;
     (void)argv;
@@ -162,15 +165,13 @@ static int enqueue_stdin(ctl *c, PGconn *pg, const char *queue, const char *cons
     return rc;
 }
 
-static int cmd_enqueue(ctl *c, int argc, char **argv)
+static int cmd_enqueue(ctl *c, const command *self, int argc, char **argv)
 {
     static const struct option options[] = {
         {"priority", required_argument, NULL, 'p'}, {"delay", required_argument, NULL, 'd'},
         {"run-at", required_argument, NULL, 'r'},   {"max-attempts", required_argument, NULL, 'm'},
         {"unique-key", required_argument, NULL, 'u'}, {"tenant", required_argument, NULL, 't'},
         {NULL, 0, NULL, 0}};
-    extern const command commands[];
-    const command *self = &commands[1];
     const char *priority = NULL, *run_at = NULL, *max_attempts = NULL, *unique_key = NULL,
                *tenant = NULL;
     char delay[32] = "0";
@@ -277,7 +278,7 @@ static int dlq_list(ctl *c, PGconn *pg, const char *queue, int limit)
     return 0;
 }
 
-static int cmd_dlq(ctl *c, int argc, char **argv)
+static int cmd_dlq(ctl *c, const command *self, int argc, char **argv)
 {
     static const struct option options[] = {{"queue", required_argument, NULL, 'q'},
                                             {"all", no_argument, NULL, 'a'},
@@ -285,8 +286,6 @@ static int cmd_dlq(ctl *c, int argc, char **argv)
                                             {"limit", required_argument, NULL, 'l'},
                                             {"json", no_argument, NULL, 'j'},
                                             {NULL, 0, NULL, 0}};
-    extern const command commands[];
-    const command *self = &commands[2];
     if (argc < 2)
         return usage_error(self, "%s", "dlq needs an action: list, replay or purge");
     const char *action = argv[1];
@@ -363,9 +362,413 @@ static int cmd_dlq(ctl *c, int argc, char **argv)
     return rc < 0 ? fail(c) : 0;
 }
 
+/*--- health, stats, queues, workers, job show ---*/
+
+static void print_json(json_object *o)
+{
+    printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
+}
+
+/* Parse the shared read options (--json) of the commands without others. */
+static int read_options(ctl *c, const command *self, int argc, char **argv, int max_args)
+{
+    int nargs = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--json"))
+            c->json = 1;
+        else if (argv[i][0] == '-')
+            return usage_error(self, "unknown option \"%s\"", argv[i]);
+        else if (++nargs > max_args)
+            return usage_error(self, "unexpected argument \"%s\"", argv[i]);
+    }
+    return 0;
+}
+
+static const char *first_arg(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (argv[i][0] != '-')
+            return argv[i];
+    return NULL;
+}
+
+static int cmd_health(ctl *c, const command *self, int argc, char **argv)
+{
+    if (read_options(c, self, argc, argv, 0))
+        return 2;
+    if (load_config(c) < 0)
+        return fail(c);
+    pmq_health_level level;
+    json_object *h = pmq_health_report(c->cfg, &level);
+    if (c->json) {
+        print_json(h);
+    } else {
+        json_object *redis = json_object_object_get(h, "redis");
+        json_object *pg = json_object_object_get(h, "postgres");
+        json_object *workers = json_object_object_get(h, "workers");
+        printf("status      %s\n", json_object_get_string(json_object_object_get(h, "status")));
+        printf("timestamp   %s\n", json_object_get_string(json_object_object_get(h, "timestamp")));
+        printf("redis       %s", json_object_get_string(json_object_object_get(redis, "status")));
+        json_object *v;
+        if (json_object_object_get_ex(redis, "error", &v))
+            printf(" (%s)", json_object_get_string(v));
+        else
+            printf(" (memory %s, %d clients)",
+                   json_object_get_string(json_object_object_get(redis, "memory_used")),
+                   json_object_get_int(json_object_object_get(redis, "connected_clients")));
+        printf("\npostgres    %s", json_object_get_string(json_object_object_get(pg, "status")));
+        if (json_object_object_get_ex(pg, "error", &v))
+            printf(" (%s)", json_object_get_string(v));
+        printf("\nworkers     %d active\n",
+               json_object_get_int(json_object_object_get(workers, "active_workers")));
+        printf("\n%-40s %10s\n", "QUEUE", "DEPTH");
+        json_object_object_foreach(json_object_object_get(h, "queues"), key, val)
+            printf("%-40s %10s\n", key, json_object_get_string(val));
+        printf("\n%-40s %10s\n", "JOBS", "COUNT");
+        json_object_object_foreach(json_object_object_get(h, "jobs"), skey, sval)
+            printf("%-40s %10s\n", skey, json_object_get_string(sval));
+    }
+    json_object_put(h);
+    return (int)level;
+}
+
+/* Per queue: Redis depth per band, PostgreSQL counts per status, rate, oldest waiting. */
+static int cmd_stats(ctl *c, const command *self, int argc, char **argv)
+{
+    if (read_options(c, self, argc, argv, 1))
+        return 2;
+    const char *only = first_arg(argc, argv);
+    PGconn *pg = connect_pg(c);
+    pmq_redis *r = pg ? pmq_redis_connect(c->cfg, &c->errs) : NULL;
+    if (!r) {
+        PQfinish(pg);
+        return fail(c);
+    }
+    const char *params[1] = {only};
+    PGresult *res = PQexecParams(
+        pg,
+        "SELECT q.name, q.is_paused,"
+        " count(*) FILTER (WHERE j.status = 'queued'),"
+        " count(*) FILTER (WHERE j.status = 'migrated'),"
+        " count(*) FILTER (WHERE j.status = 'running'),"
+        " count(*) FILTER (WHERE j.status = 'completed'),"
+        " count(*) FILTER (WHERE j.status = 'failed'),"
+        " count(*) FILTER (WHERE j.status = 'cancelled'),"
+        " round(count(*) FILTER (WHERE j.status IN ('completed', 'failed')"
+        "   AND j.updated_at > now() - interval '1 minute') / 60.0, 2),"
+        " COALESCE(extract(epoch FROM now() - min(j.run_at) FILTER (WHERE j.status IN"
+        "   ('queued', 'migrated') AND j.run_at <= now())), 0)::numeric(12,3)"
+        " FROM job_queues q LEFT JOIN jobs j ON j.queue_name = q.name"
+        " WHERE $1::text IS NULL OR q.name = $1 GROUP BY q.name, q.is_paused ORDER BY q.name",
+        1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        pmq_db_error(&c->errs, pg, res, "could not read queue statistics");
+        PQclear(res);
+        pmq_redis_free(r);
+        PQfinish(pg);
+        return fail(c);
+    }
+    if (only && PQntuples(res) == 0) {
+        pmq_errors_add(&c->errs, "queue \"%s\" does not exist", only);
+        PQclear(res);
+        pmq_redis_free(r);
+        PQfinish(pg);
+        return fail(c);
+    }
+    static const char *const statuses[] = {"queued", "migrated", "running", "completed", "failed", "cancelled"};
+    static const char *const bands[] = {":high", "", ":low"};
+    static const char *const band_names[] = {"high", "normal", "low"};
+    json_object *all = json_object_new_array();
+    if (!c->json)
+        printf("%-24s %6s %6s %6s %8s %8s %8s %10s %8s %8s %9s %9s\n", "QUEUE", "HIGH", "NORMAL",
+               "LOW", "QUEUED", "MIGRATED", "RUNNING", "COMPLETED", "FAILED", "CANCELED", "JOBS/S",
+               "OLDEST(S)");
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *name = PQgetvalue(res, i, 0);
+        long depth[3];
+        char key[512];
+        for (int b = 0; b < 3; b++) {
+            redisReply *rep = pmq_redis_command(r, "LLEN %s", pmq_redis_key(r, key, sizeof key, "queue:%s%s", name, bands[b]));
+            depth[b] = rep && rep->type == REDIS_REPLY_INTEGER ? (long)rep->integer : -1;
+            if (rep)
+                freeReplyObject(rep);
+        }
+        if (c->json) {
+            json_object *q = json_object_new_object();
+            json_object_object_add(q, "queue", json_object_new_string(name));
+            json_object_object_add(q, "paused", json_object_new_boolean(PQgetvalue(res, i, 1)[0] == 't'));
+            json_object *d = json_object_new_object();
+            for (int b = 0; b < 3; b++)
+                json_object_object_add(d, band_names[b], json_object_new_int64(depth[b]));
+            json_object_object_add(q, "redis_depth", d);
+            json_object *st = json_object_new_object();
+            for (int k = 0; k < 6; k++)
+                json_object_object_add(st, statuses[k], json_object_new_int64(atol(PQgetvalue(res, i, 2 + k))));
+            json_object_object_add(q, "jobs", st);
+            json_object_object_add(q, "jobs_per_second", json_object_new_double(atof(PQgetvalue(res, i, 8))));
+            json_object_object_add(q, "oldest_waiting_seconds", json_object_new_double(atof(PQgetvalue(res, i, 9))));
+            json_object_array_add(all, q);
+        } else {
+            char label[64];
+            snprintf(label, sizeof label, "%s%s", name, PQgetvalue(res, i, 1)[0] == 't' ? " (paused)" : "");
+            printf("%-24s %6ld %6ld %6ld %8s %8s %8s %10s %8s %8s %9s %9s\n", label, depth[0],
+                   depth[1], depth[2], PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
+                   PQgetvalue(res, i, 4), PQgetvalue(res, i, 5), PQgetvalue(res, i, 6),
+                   PQgetvalue(res, i, 7), PQgetvalue(res, i, 8), PQgetvalue(res, i, 9));
+        }
+    }
+    if (c->json)
+        print_json(all);
+    json_object_put(all);
+    PQclear(res);
+    pmq_redis_free(r);
+    PQfinish(pg);
+    return 0;
+}
+
+static int cmd_queues(ctl *c, const command *self, int argc, char **argv)
+{
+    if (read_options(c, self, argc, argv, 0))
+        return 2;
+    PGconn *pg = connect_pg(c);
+    if (!pg)
+        return fail(c);
+    PGresult *res = PQexec(pg, "SELECT name, default_priority, max_attempts, max_payload_bytes,"
+                               " is_active, is_paused FROM job_queues ORDER BY name");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        pmq_db_error(&c->errs, pg, res, "could not list queues");
+        PQclear(res);
+        PQfinish(pg);
+        return fail(c);
+    }
+    json_object *all = json_object_new_array();
+    if (!c->json)
+        printf("%-32s %8s %12s %12s %7s %7s\n", "QUEUE", "PRIORITY", "MAX_ATTEMPTS", "MAX_PAYLOAD",
+               "ACTIVE", "PAUSED");
+    for (int i = 0; i < PQntuples(res); i++) {
+        int active = PQgetvalue(res, i, 4)[0] == 't', paused = PQgetvalue(res, i, 5)[0] == 't';
+        if (c->json) {
+            json_object *q = json_object_new_object();
+            json_object_object_add(q, "name", json_object_new_string(PQgetvalue(res, i, 0)));
+            json_object_object_add(q, "default_priority", json_object_new_int(atoi(PQgetvalue(res, i, 1))));
+            json_object_object_add(q, "max_attempts", json_object_new_int(atoi(PQgetvalue(res, i, 2))));
+            json_object_object_add(q, "max_payload_bytes", json_object_new_int(atoi(PQgetvalue(res, i, 3))));
+            json_object_object_add(q, "active", json_object_new_boolean(active));
+            json_object_object_add(q, "paused", json_object_new_boolean(paused));
+            json_object_array_add(all, q);
+        } else {
+            printf("%-32s %8s %12s %12s %7s %7s\n", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+                   PQgetvalue(res, i, 2), PQgetvalue(res, i, 3), active ? "yes" : "no",
+                   paused ? "yes" : "no");
+        }
+    }
+    if (c->json)
+        print_json(all);
+    json_object_put(all);
+    PQclear(res);
+    PQfinish(pg);
+    return 0;
+}
+
+static int pause_or_resume(ctl *c, const command *self, int argc, char **argv, int paused)
+{
+    if (read_options(c, self, argc, argv, 1))
+        return 2;
+    const char *queue = first_arg(argc, argv);
+    if (!queue)
+        return usage_error(self, "%s needs a queue name", self->name);
+    PGconn *pg = connect_pg(c);
+    pmq_redis *r = pg ? pmq_redis_connect(c->cfg, &c->errs) : NULL;
+    int rc = r ? pmq_queue_set_paused(pg, r, queue, paused, &c->errs) : -1;
+    if (rc == 0)
+        printf("queue \"%s\" %s\n", queue, paused ? "paused" : "resumed");
+    pmq_redis_free(r);
+    PQfinish(pg);
+    return rc < 0 ? fail(c) : 0;
+}
+
+static int cmd_pause(ctl *c, const command *self, int argc, char **argv)
+{
+    return pause_or_resume(c, self, argc, argv, 1);
+}
+
+static int cmd_resume(ctl *c, const command *self, int argc, char **argv)
+{
+    return pause_or_resume(c, self, argc, argv, 0);
+}
+
+static int cmd_cancel(ctl *c, const command *self, int argc, char **argv)
+{
+    if (read_options(c, self, argc, argv, 1))
+        return 2;
+    const char *id = first_arg(argc, argv);
+    if (!id)
+        return usage_error(self, "%s", "cancel needs a job id");
+    PGconn *pg = connect_pg(c);
+    pmq_redis *r = pg ? pmq_redis_connect(c->cfg, &c->errs) : NULL;
+    char was[16] = "";
+    int rc = r ? pmq_job_cancel(pg, r, id, was, &c->errs) : -1;
+    if (rc > 0) {
+        printf("cancelled %s (it was %s)\n", id, was);
+    } else if (rc == 0) {
+        pmq_errors_add(&c->errs, "job \"%s\" has already ended (%s)", id, was);
+        rc = -1;
+    }
+    pmq_redis_free(r);
+    PQfinish(pg);
+    return rc < 0 ? fail(c) : 0;
+}
+
+static int cmd_workers(ctl *c, const command *self, int argc, char **argv)
+{
+    if (read_options(c, self, argc, argv, 0))
+        return 2;
+    if (load_config(c) < 0)
+        return fail(c);
+    pmq_redis *r = pmq_redis_connect(c->cfg, &c->errs);
+    if (!r)
+        return fail(c);
+    char set[512], key[512];
+    redisReply *m = pmq_redis_command(r, "SMEMBERS %s", pmq_redis_key(r, set, sizeof set, "pmq:workers"));
+    json_object *all = json_object_new_array();
+    if (!c->json)
+        printf("%-40s %-16s %7s %-24s %-20s %s\n", "WORKER", "HOST", "PID", "QUEUES", "SINCE", "CURRENT JOBS");
+    static const char *const fields[] = {"host", "pid", "pool", "queues", "started_at", "beat_at", "current"};
+    for (size_t i = 0; m && m->type == REDIS_REPLY_ARRAY && i < m->elements; i++) {
+        const char *id = m->element[i]->str;
+        redisReply *h = pmq_redis_command(r, "HMGET %s host pid pool queues started_at beat_at current",
+                                          pmq_redis_key(r, key, sizeof key, "pmq:worker:%s", id));
+        if (!h || h->type != REDIS_REPLY_ARRAY || h->elements != 7 || h->element[0]->type != REDIS_REPLY_STRING) {
+            if (h)
+                freeReplyObject(h);
+            continue; /* heartbeat expired: not alive */
+        }
+        const char *v[7];
+        for (int k = 0; k < 7; k++)
+            v[k] = h->element[k]->type == REDIS_REPLY_STRING ? h->element[k]->str : "";
+        time_t since = (time_t)(atoll(v[4]) / 1000);
+        struct tm tm;
+        char when[32];
+        gmtime_r(&since, &tm);
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        if (c->json) {
+            json_object *o = json_object_new_object();
+            json_object_object_add(o, "id", json_object_new_string(id));
+            for (int k = 0; k < 7; k++) {
+                if (k == 1)
+                    json_object_object_add(o, fields[k], json_object_new_int(atoi(v[k])));
+                else if (k == 4)
+                    json_object_object_add(o, "since", json_object_new_string(when));
+                else if (k == 3 || k == 6) {
+                    json_object *arr = json_object_new_array();
+                    char *copy = pmq_xstrdup(v[k]), *save = NULL;
+                    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
+                        json_object_array_add(arr, json_object_new_string(t));
+                    free(copy);
+                    json_object_object_add(o, k == 3 ? "queues" : "current_jobs", arr);
+                } else if (k != 5)
+                    json_object_object_add(o, fields[k], json_object_new_string(v[k]));
+            }
+            json_object_array_add(all, o);
+        } else {
+            printf("%-40s %-16s %7s %-24s %-20s %s\n", id, v[0], v[1], v[3], when, v[6][0] ? v[6] : "-");
+        }
+        freeReplyObject(h);
+    }
+    if (m)
+        freeReplyObject(m);
+    if (c->json)
+        print_json(all);
+    json_object_put(all);
+    pmq_redis_free(r);
+    return 0;
+}
+
+static int cmd_job(ctl *c, const command *self, int argc, char **argv)
+{
+    if (read_options(c, self, argc, argv, 2))
+        return 2;
+    const char *action = first_arg(argc, argv);
+    const char *id = NULL;
+    for (int i = 1, seen = 0; i < argc; i++)
+        if (argv[i][0] != '-' && seen++ == 1)
+            id = argv[i];
+    if (!action || strcmp(action, "show") != 0 || !id)
+        return usage_error(self, "%s", "usage: job show ID");
+    PGconn *pg = connect_pg(c);
+    pmq_redis *r = pg ? pmq_redis_connect(c->cfg, &c->errs) : NULL;
+    if (!r) {
+        PQfinish(pg);
+        return fail(c);
+    }
+    const char *params[1] = {id};
+    PGresult *job = PQexecParams(pg,
+                                 "SELECT to_json(j)::text FROM jobs j WHERE id = $1::uuid",
+                                 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(job) != PGRES_TUPLES_OK || PQntuples(job) == 0) {
+        if (PQresultStatus(job) != PGRES_TUPLES_OK)
+            pmq_db_error(&c->errs, pg, job, "could not read job \"%s\"", id);
+        else
+            pmq_errors_add(&c->errs, "job \"%s\" does not exist", id);
+        PQclear(job);
+        pmq_redis_free(r);
+        PQfinish(pg);
+        return fail(c);
+    }
+    PGresult *logs = PQexecParams(pg,
+                                  "SELECT COALESCE(json_agg(json_build_object('attempt_number', attempt_number,"
+                                  " 'status', status, 'message', log_message, 'worker_id', worker_id,"
+                                  " 'started_at', started_at, 'finished_at', finished_at,"
+                                  " 'duration_ms', round(extract(epoch FROM duration) * 1000, 3))"
+                                  " ORDER BY created_at, attempt_number), '[]')::text"
+                                  " FROM job_logs WHERE job_id = $1::uuid",
+                                  1, NULL, params, NULL, NULL, 0);
+    char key[512];
+    redisReply *h = pmq_redis_command(r, "HGETALL %s", pmq_redis_key(r, key, sizeof key, "job:%s", id));
+    json_object *out = json_object_new_object();
+    json_object_object_add(out, "job", json_tokener_parse(PQgetvalue(job, 0, 0)));
+    json_object *redis = json_object_new_object();
+    for (size_t i = 0; h && h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2)
+        json_object_object_add(redis, h->element[i]->str, json_object_new_string(h->element[i + 1]->str));
+    json_object_object_add(out, "redis", redis);
+    json_object_object_add(out, "logs", PQresultStatus(logs) == PGRES_TUPLES_OK
+                                            ? json_tokener_parse(PQgetvalue(logs, 0, 0)) : json_object_new_array());
+    if (c->json) {
+        print_json(out);
+    } else {
+        json_object *j = json_object_object_get(out, "job");
+        json_object_object_foreach(j, k, v)
+            printf("%-20s %s\n", k, v ? json_object_get_string(v) : "");
+        printf("\nredis job:%s\n", id);
+        if (json_object_object_length(redis) == 0)
+            printf("  (no hash)\n");
+        json_object_object_foreach(redis, rk, rv)
+            printf("  %-18s %s\n", rk, json_object_get_string(rv));
+        printf("\n%-8s %-10s %-30s %10s  %s\n", "ATTEMPT", "STATUS", "FINISHED AT", "MS", "MESSAGE");
+        json_object *l = json_object_object_get(out, "logs");
+        for (size_t i = 0; i < json_object_array_length(l); i++) {
+            json_object *e = json_object_array_get_idx(l, i);
+            json_object *msg = json_object_object_get(e, "message");
+            printf("%-8s %-10s %-30s %10s  %s\n", json_object_get_string(json_object_object_get(e, "attempt_number")),
+                   json_object_get_string(json_object_object_get(e, "status")),
+                   json_object_get_string(json_object_object_get(e, "finished_at")),
+                   json_object_get_string(json_object_object_get(e, "duration_ms")),
+                   msg ? json_object_get_string(msg) : "");
+        }
+    }
+    json_object_put(out);
+    if (h)
+        freeReplyObject(h);
+    PQclear(logs);
+    PQclear(job);
+    pmq_redis_free(r);
+    PQfinish(pg);
+    return 0;
+}
+
 /*--- dispatch ---*/
 
-const command commands[] = {
+static const command commands[] = {
     {"migrate", cmd_migrate, "[-c FILE] migrate",
      "apply pending schema migrations (core and plugins) and declare the configured queues"},
     {"enqueue", cmd_enqueue,
@@ -377,6 +780,20 @@ const command commands[] = {
      "       pmqctl dlq replay ID | dlq replay --queue Q --all\n"
      "       pmqctl dlq purge --older-than DURATION",
      "list, replay or purge dead-lettered jobs"},
+    {"health", cmd_health, "[-c FILE] health [--json]",
+     "Redis, PostgreSQL, queue depths, workers and job counts; exit 0 healthy, 1 degraded, 2 down"},
+    {"stats", cmd_stats, "[-c FILE] stats [QUEUE] [--json]",
+     "per queue: Redis depth per band, jobs per status, jobs/s over the last minute, oldest wait"},
+    {"queues", cmd_queues, "[-c FILE] queues [--json]", "list the queues and their settings"},
+    {"pause", cmd_pause, "[-c FILE] pause QUEUE",
+     "stop migrating and claiming a queue's jobs (enqueue still works)"},
+    {"resume", cmd_resume, "[-c FILE] resume QUEUE", "undo pause"},
+    {"cancel", cmd_cancel, "[-c FILE] cancel ID",
+     "cancel a job: a waiting one never runs, a running one is told (pmq_cancelled)"},
+    {"workers", cmd_workers, "[-c FILE] workers [--json]",
+     "live workers from their heartbeats: host, pid, queues, since, current jobs"},
+    {"job", cmd_job, "[-c FILE] job show ID [--json]",
+     "a job's row, its Redis state and every attempt in job_logs"},
     {NULL, NULL, NULL, NULL}};
 
 static void usage(FILE *out)
@@ -422,7 +839,7 @@ int main(int argc, char **argv)
                 printf("Usage: pmqctl %s\n\n%s\n", cmd->usage, cmd->summary);
                 return 0;
             }
-        int rc = cmd->run(&c, argc - i, argv + i);
+        int rc = cmd->run(&c, cmd, argc - i, argv + i);
         pmq_config_free(c.cfg);
         pmq_errors_clear(&c.errs);
         return rc;

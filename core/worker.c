@@ -30,8 +30,16 @@
 #define ACK_BATCH 1000
 #define MAX_UNACKED 20000 /* stop claiming while this many outcomes wait */
 
+/* What a thread runs, for the heartbeat: current job, cancellation. */
+typedef struct running {
+    pthread_mutex_t mu;
+    pmq_ctx *ctx; /* NULL when idle */
+    char id[37];
+} running;
+
 typedef struct worker {
     const pmq_worker_args *args;
+    running *running; /* one per thread */
     pmq_registry *reg;
     pmq_acker *acker;
     char *conninfo;
@@ -142,11 +150,19 @@ static void run_one(worker *w, int index, pmq_ctx_env *env, const char *entry, u
             slot->timeout_ms = qs->timeout_ms;
             __atomic_store_n(&slot->deadline_ms, pmq_now_ms() + qs->timeout_ms, __ATOMIC_RELEASE);
         }
+        running *run = &w->running[index];
+        pthread_mutex_lock(&run->mu);
+        run->ctx = &ctx;
+        memcpy(run->id, job.id, 37);
+        pthread_mutex_unlock(&run->mu);
         if (!h->thread_safe)
             pthread_mutex_lock(&w->serial);
         pmq_status st = h->handler(&ctx, &job, h->state);
         if (!h->thread_safe)
             pthread_mutex_unlock(&w->serial);
+        pthread_mutex_lock(&run->mu);
+        run->ctx = NULL;
+        pthread_mutex_unlock(&run->mu);
         if (slot)
             __atomic_store_n(&slot->deadline_ms, 0, __ATOMIC_RELEASE);
         if (st != PMQ_DONE && st != PMQ_RETRY && st != PMQ_FAIL) {
@@ -257,10 +273,53 @@ typedef struct heartbeat {
     int stop;
 } heartbeat;
 
+/* Tell running handlers whose job an operator cancelled (job:<id> "cancelled"). */
+static void check_cancelled(pmq_redis *r, worker *w)
+{
+    int n = w->args->pool->threads > 0 ? w->args->pool->threads : 1;
+    for (int i = 0; i < n; i++) {
+        running *run = &w->running[i];
+        char id[37] = "";
+        pthread_mutex_lock(&run->mu);
+        if (run->ctx && !run->ctx->cancelled)
+            memcpy(id, run->id, 37);
+        pthread_mutex_unlock(&run->mu);
+        if (!id[0])
+            continue;
+        char key[512];
+        redisReply *rep = pmq_redis_command(r, "HGET %s cancelled",
+                                            pmq_redis_key(r, key, sizeof key, "job:%s", id));
+        int yes = rep && rep->type == REDIS_REPLY_STRING && !strcmp(rep->str, "1");
+        if (rep)
+            freeReplyObject(rep);
+        pthread_mutex_lock(&run->mu);
+        if (yes && run->ctx && !strcmp(run->id, id))
+            run->ctx->cancelled = 1;
+        pthread_mutex_unlock(&run->mu);
+    }
+}
+
+/* The jobs the threads run now, comma-separated, for `pmqctl workers`. */
+static void current_jobs(worker *w, char *buf, size_t size)
+{
+    int n = w->args->pool->threads > 0 ? w->args->pool->threads : 1;
+    buf[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        running *run = &w->running[i];
+        pthread_mutex_lock(&run->mu);
+        if (run->ctx && strlen(buf) + 38 < size) {
+            if (buf[0])
+                strcat(buf, ",");
+            strcat(buf, run->id);
+        }
+        pthread_mutex_unlock(&run->mu);
+    }
+}
+
 static void beat(pmq_redis *r, worker *w, int64_t started_ms)
 {
     const pmq_worker_args *a = w->args;
-    char key[512], set[512], queues[1024] = "", pid[16], started[32], now[32];
+    char key[512], set[512], queues[1024] = "", pid[16], started[32], now[32], jobs[2048];
     pmq_redis_key(r, key, sizeof key, "pmq:worker:%s", a->worker_id);
     pmq_redis_key(r, set, sizeof set, "pmq:workers");
     for (int i = 0; i < w->nqueues; i++) {
@@ -271,8 +330,10 @@ static void beat(pmq_redis *r, worker *w, int64_t started_ms)
     snprintf(pid, sizeof pid, "%d", (int)getpid());
     snprintf(started, sizeof started, "%lld", (long long)started_ms);
     snprintf(now, sizeof now, "%lld", (long long)(pmq_wall_us() / 1000));
-    redisAppendCommand(r->c, "HSET %s host %s pid %s pool %s queues %s started_at %s beat_at %s",
-                       key, a->cfg->daemon.host_id, pid, a->pool->name, queues, started, now);
+    current_jobs(w, jobs, sizeof jobs);
+    redisAppendCommand(r->c,
+                       "HSET %s host %s pid %s pool %s queues %s started_at %s beat_at %s current %s",
+                       key, a->cfg->daemon.host_id, pid, a->pool->name, queues, started, now, jobs);
     redisAppendCommand(r->c, "PEXPIRE %s %d", key, a->cfg->daemon.heartbeat_ttl_ms);
     redisAppendCommand(r->c, "SADD %s %s", set, a->worker_id);
     for (int i = 0; i < 3; i++) {
@@ -290,7 +351,8 @@ static void *heartbeat_main(void *arg)
     heartbeat *hb = arg;
     const pmq_worker_args *a = hb->w->args;
     int64_t started = pmq_wall_us() / 1000;
-    int64_t every = a->cfg->daemon.heartbeat_ttl_ms / 3;
+    int64_t beat_every = a->cfg->daemon.heartbeat_ttl_ms / 3, last_beat = 0;
+    int64_t every = beat_every < 500 ? beat_every : 500;
     pmq_redis *r = NULL;
     pthread_mutex_lock(&hb->mu);
     while (!hb->stop) {
@@ -300,8 +362,12 @@ static void *heartbeat_main(void *arg)
             r = pmq_redis_connect(a->cfg, &errs);
             pmq_errors_clear(&errs);
         }
-        if (r)
+        if (r && pmq_now_ms() - last_beat >= beat_every) {
             beat(r, hb->w, started);
+            last_beat = pmq_now_ms();
+        }
+        if (r)
+            check_cancelled(r, hb->w);
         pthread_mutex_lock(&hb->mu);
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -378,13 +444,16 @@ int pmq_worker_main(const pmq_worker_args *a)
     if (a->predecessor)
         recover_predecessor(&w);
 
+    int n = a->pool->threads > 0 ? a->pool->threads : 1;
+    w.running = pmq_xcalloc((size_t)n, sizeof *w.running);
+    for (int i = 0; i < n; i++)
+        pthread_mutex_init(&w.running[i].mu, NULL);
     w.acker = pmq_acker_start(a->cfg, a->worker_id, ACK_WINDOW_MS, ACK_BATCH);
     heartbeat hb = {.w = &w};
     pthread_mutex_init(&hb.mu, NULL);
     pthread_cond_init(&hb.cv, NULL);
     pthread_create(&hb.thread, NULL, heartbeat_main, &hb);
 
-    int n = a->pool->threads > 0 ? a->pool->threads : 1;
     pthread_t *threads = pmq_xcalloc((size_t)n, sizeof *threads);
     thread_arg *targs = pmq_xcalloc((size_t)n, sizeof *targs);
     for (int i = 0; i < n; i++) {
@@ -406,6 +475,9 @@ int pmq_worker_main(const pmq_worker_args *a)
     pthread_join(hb.thread, NULL);
 
     pmq_registry_free(w.reg);
+    for (int i = 0; i < n; i++)
+        pthread_mutex_destroy(&w.running[i].mu);
+    free(w.running);
     free(threads);
     free(targs);
     free(w.conninfo);
