@@ -33,7 +33,7 @@ core_libpmqcore_la_LIBADD = $(LIBPQ_LIBS) $(HIREDIS_LIBS) $(JSONC_LIBS) $(INIH_L
 
 # The core schema is compiled into the binaries: no path to get wrong.
 core/schema_sql.c: $(CORE_SQL) $(srcdir)/build-aux/embed-sql.sh
-	$(AM_V_GEN)$(SHELL) $(srcdir)/build-aux/embed-sql.sh pmq_core_sql $(CORE_SQL) > $@.tmp && mv $@.tmp $@
+	$(AM_V_GEN)$(SHELL) $(srcdir)/build-aux/embed-sql.sh pmq_migration migrate.h pmq_core_sql $(CORE_SQL) > $@.tmp && mv $@.tmp $@
 BUILT_SOURCES += core/schema_sql.c
 CLEANFILES += core/schema_sql.c
 EXTRA_DIST += build-aux/embed-sql.sh
