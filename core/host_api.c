@@ -5,6 +5,7 @@
  */
 #include <json-c/json.h>
 #include <libpq-fe.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +109,8 @@ static struct json_object *job_payload_json(const pmq_job *job)
         return job->payload_json;
     size_t len;
     const char *text = job_payload(job, &len);
+    if (len > INT_MAX)
+        return NULL;
     json_tokener *tok = json_tokener_new();
     if (!tok)
         return NULL;

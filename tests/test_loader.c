@@ -25,7 +25,8 @@
 
 /*--- fixtures and helpers ---*/
 
-static char tmpdir[] = "/tmp/pmq-loader-XXXXXX";
+static char basedir[] = "/tmp/pmq-loader-XXXXXX"; /* per test case, removed even on failure */
+static char tmpdir[sizeof basedir + 16];           /* per test, inside basedir */
 static char *ini_path;
 static pmq_config *cfg;
 static pmq_registry *reg;
@@ -88,9 +89,24 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return remove(path);
 }
 
+/* Unchecked: runs in the parent, so a failed test leaves nothing behind. */
+static void setup_case(void)
+{
+    strcpy(basedir, "/tmp/pmq-loader-XXXXXX");
+    if (!mkdtemp(basedir)) {
+        perror("mkdtemp");
+        exit(EXIT_FAILURE);
+    }
+}
+
+static void teardown_case(void)
+{
+    nftw(basedir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static void setup(void)
 {
-    strcpy(tmpdir, "/tmp/pmq-loader-XXXXXX");
+    snprintf(tmpdir, sizeof tmpdir, "%s/t-XXXXXX", basedir);
     ck_assert_msg(mkdtemp(tmpdir) != NULL, "mkdtemp: %s", strerror(errno));
     ini_path = in_tmp("pmqd.ini");
     cfg = NULL;
@@ -1164,6 +1180,7 @@ static Suite *loader_suite(void)
     Suite *s = suite_create("loader");
 
     TCase *tc = tcase_create("load");
+    tcase_add_unchecked_fixture(tc, setup_case, teardown_case);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_good_plugin_loads);
     tcase_add_test(tc, test_relative_path_uses_plugin_dir);
@@ -1187,6 +1204,7 @@ static Suite *loader_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("host_api");
+    tcase_add_unchecked_fixture(tc, setup_case, teardown_case);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_host_table);
     tcase_add_test(tc, test_ctx_init_and_reset);
@@ -1202,12 +1220,14 @@ static Suite *loader_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("postgres");
+    tcase_add_unchecked_fixture(tc, setup_case, teardown_case);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_enqueue_and_pg);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("pmqd");
+    tcase_add_unchecked_fixture(tc, setup_case, teardown_case);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_pmqd_version);
