@@ -16,14 +16,6 @@
 #include "plugin_loader.h"
 #include "util.h"
 
-/* Defined in plugin_loader.c, reached only through the table below. */
-int pmq_host_register_queue(pmq_host *host, const char *queue, pmq_handler_fn handler,
-                            void *state);
-int pmq_host_register_fini(pmq_host *host, pmq_fini_fn fini, void *state);
-int pmq_host_register_migration(pmq_host *host, int version, const char *name, const char *sql);
-void pmq_host_init_error(pmq_host *host, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
 /* A handler that logs in a loop must not exhaust the worker's memory. */
 #define CTX_LOG_MAX (64 * 1024)
 

@@ -14,17 +14,6 @@
 #include "plugin_loader.h"
 #include "util.h"
 
-/*
- * The registration half of pmq_api, called through host_api.c's table.  Not
- * in plugin_loader.h on purpose: nothing but the table may call them.
- */
-int pmq_host_register_queue(pmq_host *host, const char *queue, pmq_handler_fn handler,
-                            void *state);
-int pmq_host_register_fini(pmq_host *host, pmq_fini_fn fini, void *state);
-int pmq_host_register_migration(pmq_host *host, int version, const char *name, const char *sql);
-void pmq_host_init_error(pmq_host *host, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
 typedef struct fini_entry {
     pmq_fini_fn fn;
     void *state;

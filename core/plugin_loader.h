@@ -55,6 +55,14 @@ const char *pmq_plugin_name(const pmq_plugin *p);
 const char *pmq_plugin_version(const pmq_plugin *p);
 const char *pmq_plugin_path(const pmq_plugin *p);
 
+/* The registration calls of the host table, for host_api.c (init only). */
+int pmq_host_register_queue(pmq_host *host, const char *queue, pmq_handler_fn handler,
+                            void *state);
+int pmq_host_register_fini(pmq_host *host, pmq_fini_fn fini, void *state);
+int pmq_host_register_migration(pmq_host *host, int version, const char *name, const char *sql);
+void pmq_host_init_error(pmq_host *host, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* The host's function table, filled once (host_api.c). */
 const pmq_api *pmq_host_api(void);
 
