@@ -84,6 +84,25 @@ static void sb_sep(strbuf *b)
     sb_put(b, b->len > 1 ? "," : "", b->len > 1 ? 1 : 0);
 }
 
+/* Length of the valid UTF-8 sequence at `p`, or 0 when it is not one. */
+static size_t utf8_len(const unsigned char *p)
+{
+    if (p[0] < 0x80)
+        return 1;
+    size_t n = (p[0] & 0xE0) == 0xC0 ? 2 : (p[0] & 0xF0) == 0xE0 ? 3 : (p[0] & 0xF8) == 0xF0 ? 4 : 0;
+    if (n == 0 || (n == 2 && p[0] < 0xC2))
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    return n;
+}
+
+/*
+ * A quoted array element.  Bytes that are not UTF-8 (an SMTP reply in
+ * Latin-1, say) become '?': one bad message must not make PostgreSQL refuse
+ * the whole batch, which would hold every job in it.
+ */
 static void sb_text(strbuf *b, const char *s)
 {
     sb_sep(b);
@@ -92,10 +111,17 @@ static void sb_text(strbuf *b, const char *s)
         return;
     }
     sb_put(b, "\"", 1);
-    for (const char *p = s; *p; p++) {
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t n = utf8_len(p);
+        if (n == 0) {
+            sb_put(b, "?", 1);
+            p++;
+            continue;
+        }
         if (*p == '"' || *p == '\\')
             sb_put(b, "\\", 1);
-        sb_put(b, p, 1);
+        sb_put(b, (const char *)p, n);
+        p += n;
     }
     sb_put(b, "\"", 1);
 }

@@ -224,8 +224,10 @@ int pmq_migrator_main(const pmq_config *cfg, volatile int *stopping)
 
         int n = pmq_migrate_batch(pg, r, cfg->migrator.batch_size);
         if (n < 0) {
-            if (PQstatus(pg) != CONNECTION_OK)
-                PQreset(pg);
+            if (PQstatus(pg) != CONNECTION_OK) {
+                PQfinish(pg); /* reconnect above, LISTEN included */
+                pg = NULL;
+            }
             if (r->c->err)
                 pmq_redis_reconnect(r);
             struct pollfd none;
@@ -243,8 +245,10 @@ int pmq_migrator_main(const pmq_config *cfg, volatile int *stopping)
         int64_t due = next_due_ms(pg);
         if (due >= 0 && due < wait)
             wait = due < 1 ? 1 : due; /* ready rows locked by another migrator: retry soon */
-        if (wait_notify(pg, wait) < 0)
-            PQreset(pg);
+        if (wait_notify(pg, wait) < 0) {
+            PQfinish(pg);
+            pg = NULL;
+        }
     }
     PQfinish(pg);
     pmq_redis_free(r);

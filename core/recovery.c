@@ -22,6 +22,67 @@ static const char *running_reason(const pmq_death_note *note, const char *id)
     return NULL;
 }
 
+/* The attempt a claimed entry is for (its attempt_count + 1), or 0 when malformed. */
+static int entry_attempt(const char *entry, char id[37])
+{
+    json_object *j = json_tokener_parse(entry), *v;
+    int attempt = 0;
+    if (j && pmq_entry_id(entry, id) == 0)
+        attempt = json_object_object_get_ex(j, "attempt_count", &v) ? json_object_get_int(v) + 1
+                                                                    : 1;
+    json_object_put(j);
+    return attempt;
+}
+
+/*
+ * Which claimed entries PostgreSQL has already settled: the job is terminal,
+ * or the entry's attempt was recorded (the worker died after its outcome was
+ * committed, before it was removed from Redis).  Running one again would
+ * break I3.  Returns n flags (caller frees), or NULL on a server error.
+ */
+static char *settled_entries(PGconn *pg, const redisReply *rep)
+{
+    size_t n = rep->elements;
+    char(*ids)[37] = pmq_xcalloc(n ? n : 1, sizeof *ids);
+    int *attempts = pmq_xcalloc(n ? n : 1, sizeof *attempts);
+    char *id_arr = pmq_xmalloc(n * 38 + 3), *att_arr = pmq_xmalloc(n * 12 + 3);
+    size_t li = 0, la = 0;
+    id_arr[li++] = '{';
+    att_arr[la++] = '{';
+    for (size_t i = 0; i < n; i++) {
+        attempts[i] = entry_attempt(rep->element[i]->str, ids[i]);
+        if (attempts[i] > 0) {
+            li += (size_t)sprintf(id_arr + li, "%s%s", li > 1 ? "," : "", ids[i]);
+            la += (size_t)sprintf(att_arr + la, "%s%d", la > 1 ? "," : "", attempts[i]);
+        }
+    }
+    strcpy(id_arr + li, "}");
+    strcpy(att_arr + la, "}");
+    const char *params[2] = {id_arr, att_arr};
+    PGresult *res = PQexecParams(pg,
+                                 "SELECT e.id::text, e.attempt FROM unnest($1::uuid[], $2::int[])"
+                                 " AS e(id, attempt) JOIN jobs j ON j.id = e.id"
+                                 " WHERE j.status IN ('completed', 'failed', 'cancelled')"
+                                 " OR j.attempt_count >= e.attempt",
+                                 2, NULL, params, NULL, NULL, 0);
+    char *settled = NULL;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+        settled = pmq_xcalloc(n ? n : 1, 1);
+        for (int k = 0; k < PQntuples(res); k++)
+            for (size_t i = 0; i < n; i++)
+                settled[i] |= attempts[i] == atoi(PQgetvalue(res, k, 1)) &&
+                              !strcmp(ids[i], PQgetvalue(res, k, 0));
+    } else {
+        log_error("recovery: could not read the claimed jobs' state: %s", PQerrorMessage(pg));
+    }
+    PQclear(res);
+    free(ids);
+    free(attempts);
+    free(id_arr);
+    free(att_arr);
+    return settled;
+}
+
 int pmq_recover_worker(const pmq_config *cfg, PGconn *pg, pmq_redis *r, const char *worker_id,
                        const char *reason, const pmq_death_note *note, int charge)
 {
@@ -34,6 +95,11 @@ int pmq_recover_worker(const pmq_config *cfg, PGconn *pg, pmq_redis *r, const ch
         return -1;
     }
     size_t n = rep->elements;
+    char *settled = settled_entries(pg, rep);
+    if (!settled) {
+        freeReplyObject(rep);
+        return -1;
+    }
     pmq_outcome *charged = pmq_xcalloc(n ? n : 1, sizeof *charged);
     size_t ncharged = 0, nreturned = 0;
     unsigned seed = (unsigned)pmq_wall_us();
@@ -52,7 +118,17 @@ int pmq_recover_worker(const pmq_config *cfg, PGconn *pg, pmq_redis *r, const ch
         char id[37];
         if (!queue || pmq_entry_id(entry, id) < 0) {
             log_warning("dropping a malformed claimed entry of worker \"%s\"", worker_id);
-            pmq_redis_command(r, "LREM %s 1 %s", active, entry);
+            redisReply *rem = pmq_redis_command(r, "LREM %s 1 %s", active, entry);
+            if (rem)
+                freeReplyObject(rem);
+            json_object_put(j);
+            continue;
+        }
+        if (settled[i]) {
+            /* PostgreSQL already has this attempt's outcome: only Redis lagged. */
+            redisReply *rem = pmq_redis_command(r, "LREM %s 1 %s", active, entry);
+            if (rem)
+                freeReplyObject(rem);
             json_object_put(j);
             continue;
         }
@@ -77,6 +153,7 @@ int pmq_recover_worker(const pmq_config *cfg, PGconn *pg, pmq_redis *r, const ch
         json_object_put(j);
     }
     freeReplyObject(rep);
+    free(settled);
 
     if (ncharged && pmq_ack_apply(pg, r, worker_id, charged, ncharged) < 0)
         rc = -1;

@@ -27,6 +27,9 @@ typedef struct pmq_death_note {
  * Recover `worker_id`'s claimed jobs.  With `note`, only the jobs it lists
  * as running are charged an attempt; without, every claimed job is (nothing
  * is known).  `charge` = 0 charges none (a shutdown interrupted them).
+ * Entries PostgreSQL has already settled (a terminal job, or an attempt
+ * whose outcome was committed before the worker died) are dropped, never
+ * run again (DESIGN.md I3).
  * Returns the number of jobs recovered, or -1 on a server error (the claims
  * stay where they are, to be recovered later).
  */

@@ -23,6 +23,7 @@
 
 #include "db.h"
 #include "errors.h"
+#include "http.h"
 #include "log.h"
 #include "maintenance.h"
 #include "migrator.h"
@@ -32,7 +33,7 @@
 #include "util.h"
 #include "worker.h"
 
-typedef enum { ROLE_MIGRATOR, ROLE_MAINTENANCE, ROLE_WORKER } role;
+typedef enum { ROLE_MIGRATOR, ROLE_MAINTENANCE, ROLE_HTTP, ROLE_WORKER } role;
 
 typedef struct child {
     role role;
@@ -59,8 +60,10 @@ static size_t nchildren, capchildren;
 
 static const char *role_name(const child *c)
 {
-    return c->role == ROLE_MIGRATOR ? "migrator" : c->role == ROLE_MAINTENANCE ? "maintenance"
-                                                                               : "worker";
+    return c->role == ROLE_MIGRATOR      ? "migrator"
+           : c->role == ROLE_MAINTENANCE ? "maintenance"
+           : c->role == ROLE_HTTP        ? "http"
+                                         : "worker";
 }
 
 static void on_child_term(int sig)
@@ -108,6 +111,9 @@ static pid_t start_child(child *c)
     case ROLE_MAINTENANCE:
         rc = pmq_maintenance_main(c->cfg, &child_stopping);
         break;
+    case ROLE_HTTP:
+        rc = pmq_http_main(c->cfg, &child_stopping);
+        break;
     default: {
         char id[256];
         snprintf(id, sizeof id, "%s:%d:%s", c->cfg->daemon.host_id, (int)getpid(), c->pool->name);
@@ -149,6 +155,8 @@ static void add_generation(const pmq_config *cfg)
     if (cfg->migrator.enabled)
         add_child(ROLE_MIGRATOR, cfg, NULL, 0);
     add_child(ROLE_MAINTENANCE, cfg, NULL, 0);
+    if (cfg->http.listen)
+        add_child(ROLE_HTTP, cfg, NULL, 0);
     for (size_t p = 0; p < cfg->npools; p++)
         for (int i = 0; i < cfg->pools[p].processes; i++)
             add_child(ROLE_WORKER, cfg, &cfg->pools[p], i);
@@ -215,7 +223,9 @@ static void reap(int draining)
             }
             char why[256];
             describe_exit(status, why, sizeof why);
-            if (lived < 1000) {
+            /* A worker that died in a handler was serving: not a start-up failure. */
+            int was_serving = c->has_note && c->note.nrunning > 0;
+            if (lived < 1000 && !was_serving) {
                 /* Dying at start-up again and again: do not spin (Postfix's throttle). */
                 log_warning("%s (pid %d) died %lld ms after start (%s) -- throttling for %lld ms",
                             role_name(c), (int)pid, (long long)lived, why,

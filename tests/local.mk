@@ -16,3 +16,7 @@ include $(srcdir)/tests/loader.mk
 include $(srcdir)/tests/schema.mk
 include $(srcdir)/tests/flow.mk
 include $(srcdir)/tests/faults.mk
+include $(srcdir)/tests/http.mk
+include $(srcdir)/tests/bench/bench.mk
+include $(srcdir)/tests/analytics.mk
+include $(srcdir)/tests/ack.mk

@@ -1,0 +1,177 @@
+/*
+ * test_ack.c -- the outcome path (core/ack.c) against real servers: an
+ * outcome counts only for the attempt it belongs to (a late or duplicate
+ * one changes nothing, DESIGN.md I3), retries and dead letters land where
+ * the contract says, and a message that is not UTF-8 does not block a batch.
+ */
+#include <check.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ack.h"
+#include "config.h"
+#include "harness.h"
+#include "redis.h"
+#include "util.h"
+
+static pmq_config *cfg;
+static PGconn *pg;
+static pmq_redis *r;
+
+static void setup(void)
+{
+    pmq_test_reset();
+    char *path = pmq_test_write_config("ack", "[queue t.ack]\nmax_attempts = 2\n");
+    pmq_errors errs = PMQ_ERRORS_INIT;
+    cfg = pmq_config_load(path, &errs);
+    ck_assert_msg(cfg != NULL, "config: %s", errs.count ? errs.items[0].message : "?");
+    free(path);
+    r = pmq_redis_connect(cfg, &errs);
+    ck_assert_msg(r != NULL, "redis: %s", errs.count ? errs.items[0].message : "?");
+    pmq_errors_clear(&errs);
+    pg = pmq_test_pg();
+    pmq_test_exec(pg, "INSERT INTO job_queues (name, max_attempts) VALUES ('t.ack', 2)");
+}
+
+static void teardown(void)
+{
+    PQfinish(pg);
+    pmq_redis_free(r);
+    pmq_config_free(cfg);
+}
+
+/* A job as the migrator leaves it: migrated, attempt_count finished attempts. */
+static char *migrated_job(void)
+{
+    char *id = pmq_test_query1(pg, "SELECT pmq_enqueue('t.ack', '{\"n\": 1}')");
+    char sql[256];
+    snprintf(sql, sizeof sql, "UPDATE jobs SET status = 'migrated' WHERE id = '%s'", id);
+    pmq_test_exec(pg, sql);
+    return id;
+}
+
+static pmq_outcome outcome(const char *id, int attempt, pmq_status st, const char *error)
+{
+    pmq_outcome o = {0};
+    memcpy(o.id, id, 37);
+    o.attempt = attempt;
+    o.status = st;
+    o.error = error ? pmq_xstrdup(error) : NULL;
+    o.started_us = pmq_wall_us() - 1000;
+    o.finished_us = pmq_wall_us();
+    o.delay_ms = 0;
+    o.progress = -1;
+    o.queue = pmq_xstrdup("t.ack");
+    return o;
+}
+
+static char *q(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static char *q(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *sql = pmq_vasprintf(fmt, ap);
+    va_end(ap);
+    char *v = pmq_test_query1(pg, sql);
+    free(sql);
+    return v;
+}
+
+START_TEST(duplicate_outcome_changes_nothing)
+{
+    char *id = migrated_job();
+    pmq_outcome o = outcome(id, 1, PMQ_DONE, NULL);
+    ck_assert_int_eq(pmq_ack_apply(pg, r, "w1", &o, 1), 0);
+    pmq_outcome_clear(&o);
+    /* The same attempt again (a re-run after a loss): no second row, no change. */
+    o = outcome(id, 1, PMQ_RETRY, "late failure");
+    ck_assert_int_eq(pmq_ack_apply(pg, r, "w2", &o, 1), 0);
+    pmq_outcome_clear(&o);
+    char *v = q("SELECT status || '/' || attempt_count || '/' || worker_id FROM jobs WHERE id = '%s'", id);
+    ck_assert_str_eq(v, "completed/1/w1");
+    free(v);
+    v = q("SELECT count(*) FROM job_logs WHERE job_id = '%s'", id);
+    ck_assert_str_eq(v, "1");
+    free(v);
+    free(id);
+}
+END_TEST
+
+START_TEST(retry_then_dead_letter)
+{
+    char *id = migrated_job();
+    pmq_outcome o = outcome(id, 1, PMQ_RETRY, "first");
+    o.delay_ms = 60000;
+    ck_assert_int_eq(pmq_ack_apply(pg, r, "w1", &o, 1), 0);
+    pmq_outcome_clear(&o);
+    char *v = q("SELECT status || '/' || attempt_count || '/' || (run_at > now() + interval '50 s')"
+                " FROM jobs WHERE id = '%s'", id);
+    ck_assert_str_eq(v, "queued/1/true");
+    free(v);
+    /* An outcome for attempt 1 again, after the retry was recorded: ignored. */
+    o = outcome(id, 1, PMQ_DONE, NULL);
+    ck_assert_int_eq(pmq_ack_apply(pg, r, "w1", &o, 1), 0);
+    pmq_outcome_clear(&o);
+    v = q("SELECT status FROM jobs WHERE id = '%s'", id);
+    ck_assert_str_eq(v, "queued");
+    free(v);
+    /* Attempt 2 of 2 fails: dead letter, in PostgreSQL and in Redis. */
+    pmq_test_exec(pg, "UPDATE jobs SET status = 'migrated'");
+    o = outcome(id, 2, PMQ_RETRY, "second");
+    ck_assert_int_eq(pmq_ack_apply(pg, r, "w1", &o, 1), 0);
+    pmq_outcome_clear(&o);
+    v = q("SELECT status || '/' || attempt_count || '/' || last_error_message FROM jobs WHERE id = '%s'", id);
+    ck_assert_str_eq(v, "failed/2/second");
+    free(v);
+    v = q("SELECT string_agg(attempt_number || ':' || status, ',' ORDER BY attempt_number)"
+          " FROM job_logs WHERE job_id = '%s'", id);
+    ck_assert_str_eq(v, "1:retry,2:failed");
+    free(v);
+    redisContext *rc = pmq_test_redis();
+    redisReply *rep = redisCommand(rc, "LINDEX deadletter:queue 0");
+    ck_assert_int_eq(rep->type, REDIS_REPLY_STRING);
+    ck_assert_ptr_nonnull(strstr(rep->str, id));
+    ck_assert_ptr_nonnull(strstr(rep->str, "\"error\""));
+    freeReplyObject(rep);
+    redisFree(rc);
+    free(id);
+}
+END_TEST
+
+START_TEST(invalid_utf8_does_not_block_the_batch)
+{
+    char *a = migrated_job(), *b = migrated_job();
+    pmq_outcome o[2] = {outcome(a, 1, PMQ_FAIL, "550 \xE9\xE8 rejet\xE9"), outcome(b, 1, PMQ_DONE, NULL)};
+    ck_assert_int_eq(pmq_ack_apply(pg, r, "w1", o, 2), 0);
+    pmq_outcome_clear(&o[0]);
+    pmq_outcome_clear(&o[1]);
+    char *v = q("SELECT last_error_message FROM jobs WHERE id = '%s'", a);
+    ck_assert_str_eq(v, "550 ?? rejet?");
+    free(v);
+    v = q("SELECT status FROM jobs WHERE id = '%s'", b);
+    ck_assert_str_eq(v, "completed");
+    free(v);
+    free(a);
+    free(b);
+}
+END_TEST
+
+int main(void)
+{
+    pmq_test_servers_start();
+    Suite *s = suite_create("ack");
+    TCase *tc = tcase_create("ack");
+    tcase_add_unchecked_fixture(tc, pmq_test_migrate, NULL);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, duplicate_outcome_changes_nothing);
+    tcase_add_test(tc, retry_then_dead_letter);
+    tcase_add_test(tc, invalid_utf8_does_not_block_the_batch);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
