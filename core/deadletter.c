@@ -17,7 +17,8 @@ PGresult *pmq_dlq_list(PGconn *pg, const char *queue, int limit, pmq_errors *err
     const char *params[2] = {queue, lim};
     PGresult *res = PQexecParams(
         pg,
-        "SELECT id, queue_name, attempt_count, failed_at, last_error_message, payload"
+        "SELECT id, queue_name, attempt_count, to_json(failed_at) #>> '{}', last_error_message,"
+        " payload"
         " FROM jobs WHERE status = 'failed' AND ($1::text IS NULL OR queue_name = $1)"
         " ORDER BY failed_at DESC NULLS LAST, id LIMIT $2::int",
         2, NULL, params, NULL, NULL, 0);

@@ -15,8 +15,8 @@
 
 /*
  * Dead-lettered jobs, newest first, of `queue` (NULL: all).  Columns: id,
- * queue_name, attempt_count, failed_at, last_error_message, payload.  NULL
- * after adding the reason to `errs`.
+ * queue_name, attempt_count, failed_at (ISO 8601, as JSON writes it),
+ * last_error_message, payload.  NULL after adding the reason to `errs`.
  */
 PGresult *pmq_dlq_list(PGconn *pg, const char *queue, int limit, pmq_errors *errs);
 

@@ -107,8 +107,11 @@ static int print_ids(PGresult *res)
     return PQntuples(res);
 }
 
-/* Enqueue the JSON lines of stdin, a thousand per statement. */
-static int enqueue_stdin(ctl *c, PGconn *pg, const char *queue, const char *const opts[4])
+/*
+ * Enqueue the JSON lines of stdin, a thousand per statement; `opts` are
+ * priority, run_at, max_attempts, delay (ms) and tenant, for every line.
+ */
+static int enqueue_stdin(ctl *c, PGconn *pg, const char *queue, const char *const opts[5])
 {
     char *line = NULL;
     size_t cap = 0;
@@ -135,14 +138,14 @@ static int enqueue_stdin(ctl *c, PGconn *pg, const char *queue, const char *cons
             json_object_array_add(batch, o);
         }
         if (json_object_array_length(batch) >= 1000 || (len < 0 && json_object_array_length(batch))) {
-            const char *params[6] = {queue,
+            const char *params[7] = {queue,
                                      json_object_to_json_string_ext(batch, JSON_C_TO_STRING_PLAIN),
-                                     opts[0], opts[1], opts[2], opts[3]};
+                                     opts[0], opts[1], opts[2], opts[3], opts[4]};
             PGresult *res = PQexecParams(pg,
                                          "SELECT pmq_enqueue_many($1, $2::jsonb, $3::int,"
                                          " COALESCE($4::timestamptz, now() + $6::bigint"
-                                         " * interval '1 millisecond'), $5::int)",
-                                         6, NULL, params, NULL, NULL, 0);
+                                         " * interval '1 millisecond'), $5::int, $7)",
+                                         7, NULL, params, NULL, NULL, 0);
             if (PQresultStatus(res) != PGRES_TUPLES_OK) {
                 pmq_db_error(&c->errs, pg, res, "could not enqueue jobs on queue \"%s\"", queue);
                 PQclear(res);
@@ -216,13 +219,16 @@ static int cmd_enqueue(ctl *c, const command *self, int argc, char **argv)
     const char *payload = optind + 1 < argc ? argv[optind + 1] : NULL;
     if (optind + 2 < argc)
         return usage_error(self, "unexpected argument \"%s\"", argv[optind + 2]);
+    if (!payload && unique_key)
+        return usage_error(self, "%s", "--unique-key names one job: give its JSON as an argument, "
+                                       "not on standard input");
 
     PGconn *pg = connect_pg(c);
     if (!pg)
         return fail(c);
     int rc = 0;
     if (!payload) {
-        const char *opts[4] = {priority, run_at, max_attempts, delay};
+        const char *opts[5] = {priority, run_at, max_attempts, delay, tenant};
         rc = enqueue_stdin(c, pg, queue, opts) < 0;
     } else {
         const char *params[8] = {queue, payload, priority, run_at, max_attempts, unique_key, tenant,
@@ -268,9 +274,9 @@ static int dlq_list(ctl *c, PGconn *pg, const char *queue, int limit)
         printf("%s\n", json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
         json_object_put(arr);
     } else {
-        printf("%-36s  %-24s  %8s  %-29s  %s\n", "ID", "QUEUE", "ATTEMPTS", "FAILED AT", "ERROR");
+        printf("%-36s  %-24s  %8s  %-32s  %s\n", "ID", "QUEUE", "ATTEMPTS", "FAILED AT", "ERROR");
         for (int i = 0; i < n; i++)
-            printf("%-36s  %-24s  %8s  %-29s  %.60s\n", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+            printf("%-36s  %-24s  %8s  %-32s  %.60s\n", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
                    PQgetvalue(res, i, 2), PQgetvalue(res, i, 3), PQgetvalue(res, i, 4));
         printf("(%d job%s)\n", n, n == 1 ? "" : "s");
     }

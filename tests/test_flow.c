@@ -15,12 +15,12 @@
  * duration except the delayed-job latency bound the contract states.
  */
 
-#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,14 +41,15 @@
 /*--- pmqd left behind by a failed test ---*/
 
 /*
- * Check forks a process per test and a failed assertion _exits it at once,
- * so a pmqd it started would keep running into the next test.  The pid goes
- * into a file; the next test (and main) stop that pmqd first.
+ * Check forks a process per test, and a failed assertion _exits it at once,
+ * before the test could stop the pmqd it started.  Check then SIGKILLs the
+ * test's process group (pmqd and its children with it), but the next test
+ * may begin before they are gone, or run without fork (CK_FORK=no).  So the
+ * pid of the running pmqd lives in memory shared with main(), and the next
+ * test (and main) make sure that pmqd has ended first.  (No Check call may
+ * run outside a test: hence no pmq_test_dir() here.)
  */
-static char *pid_file(void)
-{
-    return pmq_asprintf("%s/flow-pmqd.pid", pmq_test_dir());
-}
+static volatile pid_t *running_pmqd;
 
 static int is_pmqd(pid_t pid)
 {
@@ -87,16 +88,9 @@ static void sleep_ms(long ms)
 
 static void stop_leftover_pmqd(void)
 {
-    char *path = pid_file();
-    FILE *f = fopen(path, "r");
-    int pid = 0;
-    if (f) {
-        if (fscanf(f, "%d", &pid) != 1)
-            pid = 0;
-        fclose(f);
-    }
+    pid_t pid = running_pmqd ? *running_pmqd : 0;
     if (pid > 0 && is_pmqd(pid) && !is_zombie_or_gone(pid)) {
-        fprintf(stderr, "test_flow: stopping pmqd %d left by a failed test\n", pid);
+        fprintf(stderr, "test_flow: stopping pmqd %d left by a failed test\n", (int)pid);
         kill(pid, SIGTERM);
         for (int i = 0; i < 1500 && !is_zombie_or_gone(pid); i++)
             sleep_ms(20);
@@ -104,8 +98,8 @@ static void stop_leftover_pmqd(void)
             kill(pid, SIGKILL);
         sleep_ms(200); /* its children follow it (PDEATHSIG) */
     }
-    unlink(path);
-    free(path);
+    if (running_pmqd)
+        *running_pmqd = 0;
 }
 
 /*--- running things ---*/
@@ -138,31 +132,42 @@ static char *setup(const char *name, const char *ini)
     return config;
 }
 
+/* pmqd's log for a test: <test dir>/flow-pmqd-NAME.log (not a server's log). */
+static const char *flow_log(const char *name)
+{
+    static char buf[128];
+    snprintf(buf, sizeof buf, "flow-pmqd-%s", name);
+    return buf;
+}
+
 static pid_t start_pmqd(const char *config, const char *log_name)
 {
-    pid_t pid = pmq_test_pmqd_start(config, log_name);
-    char *path = pid_file();
-    FILE *f = fopen(path, "w");
-    ck_assert_msg(f != NULL, "cannot write %s", path);
-    fprintf(f, "%d\n", (int)pid);
-    fclose(f);
-    free(path);
+    pid_t pid = pmq_test_pmqd_start(config, flow_log(log_name));
+    *running_pmqd = pid;
     return pid;
 }
 
+/*
+ * SIGTERM must end pmqd with status 0.  In the normal flow no child dies
+ * and no sanitizer speaks: its log must say neither.
+ */
 static void stop_pmqd(pid_t pid, const char *log_name)
 {
     int st = pmq_test_pmqd_stop(pid, SIGTERM, STOP_MS);
-    char *path = pid_file();
-    unlink(path);
-    free(path);
-    if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        char *log = pmq_test_pmqd_log(log_name);
+    *running_pmqd = 0;
+    char *log = pmq_test_pmqd_log(flow_log(log_name));
+    if (getenv("PMQ_TEST_VERBOSE"))
+        fprintf(stderr, "test_flow: %s.log:\n%s", log_name, log);
+    if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
         ck_abort_msg("pmqd did not exit with status 0 on SIGTERM (%s %d); its log:\n%s",
                      st == -1 ? "still running after the timeout, wait status"
                      : WIFSIGNALED(st) ? "killed by signal" : "exit status",
                      st == -1 ? -1 : WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st), log);
-    }
+    static const char *const bad[] = {"Sanitizer", "runtime error", "restarting it",
+                                      "throttling"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(!strstr(log, bad[i]), "pmqd's log says \"%s\":\n%s", bad[i], log);
+    free(log);
 }
 
 /* Wait for `sql` to return `want`; the failure shows the last value and the log. */
@@ -171,7 +176,7 @@ static void wait_sql(PGconn *pg, const char *sql, const char *want, const char *
     if (pmq_test_wait_sql(pg, sql, want, WAIT_MS))
         return;
     char *last = pmq_test_query1(pg, sql);
-    char *log = log_name ? pmq_test_pmqd_log(log_name) : pmq_xstrdup("");
+    char *log = log_name ? pmq_test_pmqd_log(flow_log(log_name)) : pmq_xstrdup("");
     ck_abort_msg("waited %d ms for\n  %s\nto return \"%s\"; it returns \"%s\".\npmqd log:\n%s",
                  WAIT_MS, sql, want, last ? last : "(null)", log);
 }
@@ -471,6 +476,9 @@ START_TEST(delayed_jobs_start_on_time)
     ck_assert_int_eq(PQntuples(res), 3);
     for (int i = 0; i < 3; i++) {
         double lag = strtod(PQgetvalue(res, i, 1), NULL);
+        if (getenv("PMQ_TEST_VERBOSE"))
+            fprintf(stderr, "test_flow: the job due after %s ms started %.3f ms after its run_at\n",
+                    PQgetvalue(res, i, 0), lag);
         ck_assert_msg(lag >= 0, "the job due after %s ms started %.3f ms early (started %s, run_at %s)",
                       PQgetvalue(res, i, 0), -lag, PQgetvalue(res, i, 2), PQgetvalue(res, i, 3));
         ck_assert_msg(lag < 100, "the job due after %s ms started %.3f ms late (started %s, run_at %s)",
@@ -614,6 +622,7 @@ START_TEST(failing_job_is_dead_lettered_and_replayed)
     json_object *e[4];
     ck_assert_int_eq(deadletter_entries(r, id, e, 4), 1);
     assert_deadletter_entry(pg, e[0], id, "t.fail", payload, 3, "always fails (attempt 3)");
+    char *redis_failed_at = pmq_xstrdup(jstr(e[0], "failed_at"));
     json_object_put(e[0]);
     char *key = pmq_asprintf("job:%s", id);
     wait_hash(r, key, "status", "failed");
@@ -634,6 +643,9 @@ START_TEST(failing_job_is_dead_lettered_and_replayed)
     ck_assert_int_eq(json_object_array_length(arr), 1);
     json_object *j = json_object_array_get_idx(arr, 0);
     assert_deadletter_entry(pg, j, id, "t.fail", payload, 3, "always fails (attempt 3)");
+    /* The same timestamp, in the same (ISO 8601) form, as the Redis entry. */
+    ck_assert_str_eq(jstr(j, "failed_at"), redis_failed_at);
+    free(redis_failed_at);
     json_object_put(arr);
     free(out);
 
@@ -644,7 +656,7 @@ START_TEST(failing_job_is_dead_lettered_and_replayed)
     ck_assert_msg(strstr(out, id) && strstr(out, "replayed"), "unexpected output:\n%s", out);
     free(out);
     free(cmd);
-    assert_sql(pg, "queued 0 t t", "SELECT status || ' ' || attempt_count || ' '"
+    assert_sql(pg, "queued 0 true true", "SELECT status || ' ' || attempt_count || ' '"
                                    " || (failed_at IS NULL) || ' ' || (last_error_message IS NULL)"
                                    " FROM jobs WHERE id = '%s'", id);
     assert_sql(pg, "1:retry 2:retry 3:failed replayed", "%s", hist);
@@ -872,7 +884,7 @@ START_TEST(ctl_enqueue_single)
     out = ctl_ok(config, "enqueue t.ok '{}'");
     ck_assert_int_eq(count_lines_matching_uuid(out), 1);
     out[36] = '\0';
-    assert_sql(pg, "100 t", "SELECT priority || ' ' || (run_at <= now()) FROM jobs WHERE id = '%s'",
+    assert_sql(pg, "100 true", "SELECT priority || ' ' || (run_at <= now()) FROM jobs WHERE id = '%s'",
                out);
     free(out);
 
@@ -897,7 +909,9 @@ START_TEST(ctl_enqueue_bulk_from_stdin)
 {
     char *config = setup("enqn", NULL);
     PGconn *pg = pmq_test_pg();
-    char *args = pmq_asprintf("enqueue t.ok --priority 20 < '%s/lines.json'", pmq_test_dir());
+    /* Ids on stdout, the summary on stderr: read them apart. */
+    char *args = pmq_asprintf("enqueue t.ok --priority 20 < '%s/lines.json' 2> '%s/summary.txt'",
+                              pmq_test_dir(), pmq_test_dir());
     char *gen = pmq_asprintf("(seq 1 2500 | sed 's/.*/{\"n\": &}/'; echo) > '%s/lines.json'",
                              pmq_test_dir());
     int st;
@@ -907,7 +921,11 @@ START_TEST(ctl_enqueue_bulk_from_stdin)
     char *out = ctl_ok(config, args);
     free(args);
     ck_assert_int_eq(count_lines_matching_uuid(out), 2500);
-    ck_assert_msg(strstr(out, "enqueued 2500 jobs on \"t.ok\""), "no summary in the output");
+    char *cat = pmq_asprintf("cat '%s/summary.txt'", pmq_test_dir());
+    char *summary = pmq_test_run(cat, NULL);
+    ck_assert_msg(strstr(summary, "enqueued 2500 jobs on \"t.ok\""), "no summary in:\n%s", summary);
+    free(summary);
+    free(cat);
     assert_sql(pg, "2500", "SELECT count(*) FROM jobs WHERE priority = 20 AND status = 'queued'");
     /* The k-th id printed is the job of line k. */
     PGresult *res = PQexec(pg, "SELECT id, payload->>'n' FROM jobs");
@@ -929,6 +947,28 @@ START_TEST(ctl_enqueue_bulk_from_stdin)
     ck_assert_int_eq(mismatches, 0);
     PQclear(res);
     free(out);
+
+    /* Options that apply to every line: --tenant, --max-attempts, --delay. */
+    pmq_test_exec(pg, "DELETE FROM jobs");
+    args = pmq_asprintf("enqueue t.ok --tenant acme --max-attempts 9 --delay 1h"
+                        " < '%s/lines.json' 2>/dev/null", pmq_test_dir());
+    out = ctl_ok(config, args);
+    free(args);
+    ck_assert_int_eq(count_lines_matching_uuid(out), 2500);
+    free(out);
+    assert_sql(pg, "2500", "SELECT count(*) FROM jobs WHERE tenant_id = 'acme' AND max_attempts = 9"
+                           " AND run_at - created_at = interval '1 hour'");
+
+    /* One unique key cannot name many jobs: refused, nothing enqueued. */
+    pmq_test_exec(pg, "DELETE FROM jobs");
+    int status;
+    args = pmq_asprintf("enqueue t.ok --unique-key k < '%s/lines.json'", pmq_test_dir());
+    out = ctl(config, args, &status);
+    free(args);
+    ck_assert_msg(status != 0 && strstr(out, "--unique-key"),
+                  "--unique-key with jobs on stdin: status %d:\n%s", status, out);
+    free(out);
+    assert_sql(pg, "0", "SELECT count(*) FROM jobs");
     PQfinish(pg);
     free(config);
 }
@@ -1025,7 +1065,7 @@ static void assert_bands(PGconn *pg, redisContext *r)
             ck_assert_str_eq(jstr(o, "queue_name"), "t.flaky");
             ck_assert_int_eq(jint(o, "attempt_count"), 0);
             ck_assert_int_eq(jint(o, "max_attempts"), 4);
-            assert_sql(pg, "migrated t t", "SELECT status || ' ' || (priority = %d) || ' '"
+            assert_sql(pg, "migrated true true", "SELECT status || ' ' || (priority = %d) || ' '"
                                            " || (created_at = '%s'::timestamptz) FROM jobs"
                                            " WHERE id = '%s'",
                        priority, jstr(o, "created_at"), id);
@@ -1133,6 +1173,13 @@ static Suite *flow_suite(void)
 int main(void)
 {
     pmq_test_servers_start();
+    running_pmqd = mmap(NULL, sizeof *running_pmqd, PROT_READ | PROT_WRITE,
+                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (running_pmqd == MAP_FAILED) {
+        perror("test_flow: mmap");
+        return 99;
+    }
+    *running_pmqd = 0;
     SRunner *sr = srunner_create(flow_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
