@@ -351,7 +351,10 @@ static void *heartbeat_main(void *arg)
     heartbeat *hb = arg;
     const pmq_worker_args *a = hb->w->args;
     int64_t started = pmq_wall_us() / 1000;
+    /* Every second at most, so `pmqctl workers` shows current jobs. */
     int64_t beat_every = a->cfg->daemon.heartbeat_ttl_ms / 3, last_beat = 0;
+    if (beat_every > 1000)
+        beat_every = 1000;
     int64_t every = beat_every < 500 ? beat_every : 500;
     pmq_redis *r = NULL;
     pthread_mutex_lock(&hb->mu);

@@ -20,3 +20,5 @@ include $(srcdir)/tests/http.mk
 include $(srcdir)/tests/bench/bench.mk
 include $(srcdir)/tests/analytics.mk
 include $(srcdir)/tests/ack.mk
+include $(srcdir)/tests/email.mk
+include $(srcdir)/tests/pmqctl.mk

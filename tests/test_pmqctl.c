@@ -1,0 +1,299 @@
+/*
+ * test_pmqctl.c -- the operator's commands against real servers and a real
+ * pmqd: health, stats, queues, pause/resume, cancel, workers, job show, each
+ * in its table form and with --json.  (enqueue, migrate and dlq are in
+ * test_flow.c.)
+ */
+#include <check.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "daemon.h"
+#include "harness.h"
+#include "util.h"
+
+#define WAIT_MS 60000
+
+static char *ctl(const char *config, int *status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* `pmqctl -c CONFIG ARGS`: stdout and stderr, and the exit status. */
+static char *ctl(const char *config, int *status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *args = pmq_vasprintf(fmt, ap);
+    va_end(ap);
+    char *cmd = pmq_asprintf("'%s/core/pmqctl' -c '%s' %s", getenv("top_builddir"), config, args);
+    int st;
+    char *out = pmq_test_run(cmd, &st);
+    if (status)
+        *status = st;
+    else
+        ck_assert_msg(st == 0, "pmqctl %s exited with %d:\n%s", args, st, out);
+    free(cmd);
+    free(args);
+    return out;
+}
+
+static json_object *ctl_json(const char *config, const char *args)
+{
+    char *out = ctl(config, NULL, "%s --json", args);
+    json_object *o = json_tokener_parse(out);
+    ck_assert_msg(o != NULL, "pmqctl %s --json printed no JSON:\n%s", args, out);
+    free(out);
+    return o;
+}
+
+static json_object *get(json_object *o, const char *path)
+{
+    char *copy = pmq_xstrdup(path), *save = NULL;
+    for (char *k = strtok_r(copy, "/", &save); k && o; k = strtok_r(NULL, "/", &save))
+        if (!json_object_object_get_ex(o, k, &o))
+            o = NULL;
+    free(copy);
+    ck_assert_msg(o != NULL, "no \"%s\" in the JSON", path);
+    return o;
+}
+
+static char *setup(const char *name, const char *ini)
+{
+    pmq_test_reset();
+    char *config = pmq_test_behave_config(name, ini);
+    free(ctl(config, NULL, "migrate"));
+    return config;
+}
+
+static const char pool_ini[] = "[pool t]\nqueues = t.ok, t.fatal\nprocesses = 1\nthreads = 2\n";
+
+START_TEST(health_table_and_json)
+{
+    char *config = setup("health", pool_ini);
+    PGconn *pg = pmq_test_pg();
+    pmq_test_exec(pg, "SELECT pmq_enqueue('t.ok', '{}') FROM generate_series(1, 3)");
+
+    /* No pmqd: jobs wait and nobody serves them -> degraded, exit 1. */
+    int st;
+    char *out = ctl(config, &st, "health");
+    ck_assert_msg(st == 1, "health without workers exited %d:\n%s", st, out);
+    ck_assert_ptr_nonnull(strstr(out, "status      degraded"));
+    ck_assert_ptr_nonnull(strstr(out, "redis       healthy"));
+    free(out);
+
+    pid_t pid = pmq_test_pmqd_start(config, "pmqctl-health");
+    ck_assert(pmq_test_wait_sql(pg, "SELECT count(*) FROM jobs WHERE status = 'completed'", "3", WAIT_MS));
+    out = ctl(config, NULL, "health");
+    ck_assert_ptr_nonnull(strstr(out, "status      healthy"));
+    ck_assert_ptr_nonnull(strstr(out, "queue:t.ok:high"));
+    free(out);
+    json_object *h = ctl_json(config, "health");
+    ck_assert_str_eq(json_object_get_string(get(h, "status")), "healthy");
+    ck_assert_str_eq(json_object_get_string(get(h, "redis/status")), "healthy");
+    ck_assert_str_eq(json_object_get_string(get(h, "redis/ping")), "PONG");
+    get(h, "redis/memory_used");
+    ck_assert_int_ge(json_object_get_int(get(h, "redis/connected_clients")), 1);
+    ck_assert_int_eq(json_object_get_int(get(h, "queues/queue:t.ok")), 0);
+    ck_assert_int_eq(json_object_get_int(get(h, "workers/active_workers")), 1);
+    ck_assert_int_eq(json_object_array_length(get(h, "workers/worker_ids")), 1);
+    ck_assert_int_eq(json_object_get_int(get(h, "jobs/completed")), 3);
+    get(h, "timestamp");
+    json_object_put(h);
+    ck_assert_int_eq(pmq_test_pmqd_stop(pid, SIGTERM, 30000), 0);
+
+    /* Redis down (nothing listens at the socket): exit 2, at once. */
+    char *down = pmq_test_write_config("health-down", "");
+    char *cmd = pmq_asprintf("sed -i 's|^socket = .*|socket = %s/nothing.sock|' '%s'", pmq_test_dir(), down);
+    free(pmq_test_run(cmd, NULL));
+    free(cmd);
+    out = ctl(down, &st, "health");
+    ck_assert_msg(st == 2, "health with Redis down exited %d:\n%s", st, out);
+    ck_assert_ptr_nonnull(strstr(out, "status      down"));
+    free(out);
+    h = NULL;
+    out = ctl(down, &st, "health --json");
+    h = json_tokener_parse(out);
+    ck_assert_ptr_nonnull(h);
+    ck_assert_str_eq(json_object_get_string(get(h, "redis/status")), "unhealthy");
+    get(h, "redis/error");
+    json_object_put(h);
+    free(out);
+    free(down);
+    PQfinish(pg);
+    free(config);
+}
+END_TEST
+
+START_TEST(stats_queues_pause_resume)
+{
+    char *config = setup("stats", pool_ini);
+    PGconn *pg = pmq_test_pg();
+    free(ctl(config, NULL, "pause t.ok"));
+    pmq_test_exec(pg, "SELECT pmq_enqueue('t.ok', '{}') FROM generate_series(1, 5)");
+    pid_t pid = pmq_test_pmqd_start(config, "pmqctl-stats");
+    pmq_test_exec(pg, "SELECT pmq_enqueue('t.fatal', '{}')");
+    ck_assert(pmq_test_wait_sql(pg, "SELECT count(*) FROM jobs WHERE status = 'failed'", "1", WAIT_MS));
+
+    /* Paused: enqueue works, nothing is migrated or run. */
+    char *v = pmq_test_query1(pg, "SELECT count(*) FROM jobs WHERE queue_name = 't.ok' AND status = 'queued'");
+    ck_assert_str_eq(v, "5");
+    free(v);
+    char *out = ctl(config, NULL, "queues");
+    ck_assert_ptr_nonnull(strstr(out, "QUEUE"));
+    ck_assert_msg(strstr(out, "t.ok") && strstr(out, "yes"), "%s", out);
+    free(out);
+    json_object *qs = ctl_json(config, "queues");
+    int seen = 0;
+    for (size_t i = 0; i < json_object_array_length(qs); i++) {
+        json_object *q = json_object_array_get_idx(qs, i);
+        if (!strcmp(json_object_get_string(get(q, "name")), "t.ok")) {
+            ck_assert(json_object_get_boolean(get(q, "paused")));
+            seen = 1;
+        }
+    }
+    ck_assert(seen);
+    json_object_put(qs);
+
+    out = ctl(config, NULL, "stats");
+    ck_assert_ptr_nonnull(strstr(out, "t.ok (paused)"));
+    free(out);
+    json_object *st = ctl_json(config, "stats t.ok");
+    ck_assert_int_eq(json_object_array_length(st), 1);
+    json_object *q = json_object_array_get_idx(st, 0);
+    ck_assert_int_eq(json_object_get_int(get(q, "jobs/queued")), 5);
+    ck_assert(json_object_get_boolean(get(q, "paused")));
+    ck_assert(json_object_get_double(get(q, "oldest_waiting_seconds")) > 0);
+    get(q, "redis_depth/high");
+    json_object_put(st);
+
+    free(ctl(config, NULL, "resume t.ok"));
+    ck_assert(pmq_test_wait_sql(pg, "SELECT count(*) FROM jobs WHERE status = 'completed'", "5", WAIT_MS));
+    st = ctl_json(config, "stats t.ok");
+    q = json_object_array_get_idx(st, 0);
+    ck_assert_int_eq(json_object_get_int(get(q, "jobs/completed")), 5);
+    ck_assert(!json_object_get_boolean(get(q, "paused")));
+    json_object_put(st);
+    int status;
+    out = ctl(config, &status, "pause no.such.queue");
+    ck_assert_int_ne(status, 0);
+    ck_assert_ptr_nonnull(strstr(out, "queue \"no.such.queue\" does not exist"));
+    free(out);
+    ck_assert_int_eq(pmq_test_pmqd_stop(pid, SIGTERM, 30000), 0);
+    PQfinish(pg);
+    free(config);
+}
+END_TEST
+
+START_TEST(cancel_workers_job_show)
+{
+    char *config = setup("cancel", "[pool t]\nqueues = t.ok\nprocesses = 1\nthreads = 1\n");
+    PGconn *pg = pmq_test_pg();
+    /* A long job holds the only thread; the next one waits in Redis. */
+    char *busy = pmq_test_query1(pg, "SELECT pmq_enqueue('t.ok', '{\"work_ms\": 3000}', priority => 10)");
+    char *waiting = pmq_test_query1(pg, "SELECT pmq_enqueue('t.ok', '{}', priority => 100)");
+    char *later = pmq_test_query1(pg, "SELECT pmq_enqueue('t.ok', '{}', run_at => now() + interval '1 hour')");
+    pid_t pid = pmq_test_pmqd_start(config, "pmqctl-cancel");
+    char *sql = pmq_asprintf("SELECT status FROM jobs WHERE id = '%s'", waiting);
+    ck_assert(pmq_test_wait_sql(pg, sql, "migrated", WAIT_MS));
+    free(sql);
+
+    /* workers: the table and the JSON show the running job. */
+    json_object *ws = NULL;
+    for (int i = 0; i < 100; i++) {
+        json_object_put(ws);
+        ws = ctl_json(config, "workers");
+        if (json_object_array_length(ws) == 1 &&
+            json_object_array_length(get(json_object_array_get_idx(ws, 0), "current_jobs")) == 1)
+            break;
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    ck_assert_int_eq(json_object_array_length(ws), 1);
+    json_object *w = json_object_array_get_idx(ws, 0);
+    ck_assert_str_eq(json_object_get_string(json_object_array_get_idx(get(w, "current_jobs"), 0)), busy);
+    ck_assert_int_gt(json_object_get_int(get(w, "pid")), 0);
+    ck_assert_str_eq(json_object_get_string(json_object_array_get_idx(get(w, "queues"), 0)), "t.ok");
+    json_object_put(ws);
+    char *out = ctl(config, NULL, "workers");
+    ck_assert_ptr_nonnull(strstr(out, busy));
+    free(out);
+
+    /* cancel: the waiting job (already in Redis) and the delayed one never run. */
+    out = ctl(config, NULL, "cancel %s", waiting);
+    ck_assert_ptr_nonnull(strstr(out, "it was migrated"));
+    free(out);
+    out = ctl(config, NULL, "cancel %s", later);
+    ck_assert_ptr_nonnull(strstr(out, "it was queued"));
+    free(out);
+    sql = pmq_asprintf("SELECT status FROM jobs WHERE id = '%s'", busy);
+    ck_assert(pmq_test_wait_sql(pg, sql, "completed", WAIT_MS));
+    free(sql);
+    /* The worker is idle again and the cancelled job is gone from Redis. */
+    redisContext *r = pmq_test_redis();
+    for (int i = 0; i < 100; i++) {
+        redisReply *rep = redisCommand(r, "LLEN queue:t.ok");
+        long long n = rep->integer;
+        freeReplyObject(rep);
+        if (n == 0)
+            break;
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    redisFree(r);
+    sql = pmq_asprintf("SELECT status || '/' || attempt_count FROM jobs WHERE id = '%s'", waiting);
+    char *v = pmq_test_query1(pg, sql);
+    ck_assert_str_eq(v, "cancelled/0");
+    free(v);
+    free(sql);
+    int status;
+    out = ctl(config, &status, "cancel %s", busy);
+    ck_assert_int_ne(status, 0);
+    ck_assert_ptr_nonnull(strstr(out, "has already ended (completed)"));
+    free(out);
+
+    /* job show: the row, the Redis hash, every attempt. */
+    out = ctl(config, NULL, "job show %s", busy);
+    ck_assert_ptr_nonnull(strstr(out, "completed"));
+    ck_assert_ptr_nonnull(strstr(out, "ATTEMPT"));
+    ck_assert_ptr_nonnull(strstr(out, "ok on attempt 1"));
+    free(out);
+    char *args = pmq_asprintf("job show %s", busy);
+    json_object *j = ctl_json(config, args);
+    free(args);
+    ck_assert_str_eq(json_object_get_string(get(j, "job/status")), "completed");
+    ck_assert_str_eq(json_object_get_string(get(j, "redis/status")), "completed");
+    json_object *logs = get(j, "logs");
+    ck_assert_int_eq(json_object_array_length(logs), 1);
+    ck_assert_int_eq(json_object_get_int(get(json_object_array_get_idx(logs, 0), "attempt_number")), 1);
+    json_object_put(j);
+    free(busy);
+    free(waiting);
+    free(later);
+    ck_assert_int_eq(pmq_test_pmqd_stop(pid, SIGTERM, 30000), 0);
+    PQfinish(pg);
+    free(config);
+}
+END_TEST
+
+int main(void)
+{
+    pmq_test_servers_start();
+    Suite *s = suite_create("pmqctl");
+    TCase *tc = tcase_create("pmqctl");
+    tcase_add_unchecked_fixture(tc, pmq_test_migrate, NULL);
+    tcase_set_timeout(tc, 180);
+    tcase_add_test(tc, health_table_and_json);
+    tcase_add_test(tc, stats_queues_pause_resume);
+    tcase_add_test(tc, cancel_workers_job_show);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
