@@ -185,7 +185,7 @@ static const section_spec sections[S_COUNT] = {
 
 #define NAME_MAX_LEN 63
 #define NAME_DETAIL                                                                        \
-    "A name of 1 to 63 letters, digits, \"_\", \"-\" or \".\" is expected."
+    "A name of 1 to 63 letters, digits, \"_\", \"-\", \".\" or \":\" is expected."
 
 /*--- the loader's state ---*/
 
@@ -346,7 +346,7 @@ static int valid_name(const char *s)
 {
     size_t n = 0;
     for (; s[n]; n++)
-        if (!isalnum((unsigned char)s[n]) && !strchr("_-.", s[n]))
+        if (!isalnum((unsigned char)s[n]) && !strchr("_-.:", s[n]))
             return 0;
     return n >= 1 && n <= NAME_MAX_LEN;
 }
@@ -915,7 +915,7 @@ static void set_queues(loader *L, const raw_section *rs, pmq_pool_config *pool, 
         if (!valid_name(q)) {
             bad_value(L, rs, e,
                       "A list of queue names separated by commas or spaces is expected; \"%s\" is "
-                      "not a name of 1 to 63 letters, digits, \"_\", \"-\" or \".\".",
+                      "not a name of 1 to 63 letters, digits, \"_\", \"-\", \".\" or \":\".",
                       q);
             ok = 0;
             break;

@@ -180,6 +180,20 @@ static int64_t next_due_ms(PGconn *pg)
 /* Wait for a NOTIFY or `timeout_ms`; -1 when the connection broke. */
 static int wait_notify(PGconn *pg, int64_t timeout_ms)
 {
+    /*
+     * A NOTIFY that came in with the last query's results is already in
+     * libpq's buffer, and the socket will not wake poll() for it: look first.
+     */
+    if (pg) {
+        int pending = 0;
+        PGnotify *n;
+        while ((n = PQnotifies(pg)) != NULL) {
+            PQfreemem(n);
+            pending = 1;
+        }
+        if (pending)
+            return 0;
+    }
     struct pollfd pfd = {PQsocket(pg), POLLIN, 0};
     int rc = poll(&pfd, 1, (int)timeout_ms);
     if (rc < 0 && errno != EINTR)

@@ -437,7 +437,7 @@ START_TEST(test_section_headers)
                            "[pool]\n"               /* 2 */
                            "queues = a\n"           /* 3 */
                            "[redis main]\n"         /* 4 */
-                           "[queue a:b]\n"          /* 5 */
+                           "[queue a/b]\n"          /* 5 */
                            "[queue ok]\n"           /* 6 */
                            "this is not a pair\n"   /* 7 */
                            "[plugin p\n"            /* 8 */
@@ -451,7 +451,7 @@ START_TEST(test_section_headers)
                 "Write it as \"[pool NAME]\".");
     expect_hint(expect_error("%s:4: section \"[redis main]\" takes no name", path),
                 "Write it as \"[redis]\".");
-    expect_detail_has(expect_error("%s:5: invalid name \"a:b\" in section \"[queue a:b]\"", path),
+    expect_detail_has(expect_error("%s:5: invalid name \"a/b\" in section \"[queue a/b]\"", path),
                       "letters, digits");
     expect_error("%s:7: [queue ok] could not parse line \"this is not a pair\"", path);
     expect_detail_has(expect_error("%s:8: invalid section header \"[plugin p\"", path),
@@ -1119,13 +1119,13 @@ END_TEST
 
 START_TEST(test_queue_names)
 {
-    char *path = main_file("[pool p]\nqueues = email, bad:name\n[pool r]\nqueues = ,\n"
+    char *path = main_file("[pool p]\nqueues = email, bad/name\n[pool r]\nqueues = ,\n"
                            "[schedule s]\ncron = * * * * *\nqueue = a b\n");
     ck_assert_ptr_null(load(path));
     ck_assert_uint_eq(errs.count, 3);
     expect_detail_has(
-        expect_error("%s:2: [pool p] invalid value \"email, bad:name\" for \"queues\"", path),
-                      "\"bad:name\"");
+        expect_error("%s:2: [pool p] invalid value \"email, bad/name\" for \"queues\"", path),
+                      "\"bad/name\"");
     expect_error("%s:4: [pool r] invalid value \",\" for \"queues\"", path);
     expect_error("%s:7: [schedule s] invalid value \"a b\" for \"queue\"", path);
 }

@@ -1,0 +1,1114 @@
+/*
+ * test_http.c -- pmqd's HTTP endpoint: GET /metrics (Prometheus text) and
+ * GET /health, against the private PostgreSQL and Redis of tests/harness.c,
+ * with the real pmqd and the "behave" test plugin.
+ *
+ * Covered: the metrics renderer on hand-filled Redis hashes (label
+ * escaping, cumulative buckets, the key prefix, each server down in turn);
+ * after a real workload, pmq_jobs_finished_total per queue and outcome
+ * equals what PostgreSQL recorded and every histogram counts each attempt;
+ * every exposition passes `promtool check metrics`; /health's JSON shape and
+ * status codes; with Redis hung and then gone, /health answers 503 and
+ * /metrics still serves PostgreSQL's numbers, and `pmqctl health` exits 2.
+ *
+ * The HTTP client is a plain socket (HTTP/1.0), so the test needs no library
+ * beyond the daemon's.  promtool (Debian package prometheus) is required:
+ * without it the tests fail rather than skip.
+ */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <hiredis/hiredis.h>
+#include <json-c/json.h>
+#include <libpq-fe.h>
+
+#include "ack.h"
+#include "config.h"
+#include "daemon.h"
+#include "errors.h"
+#include "harness.h"
+#include "metrics.h"
+#include "redis.h"
+#include "util.h"
+
+#define WAIT_MS 60000          /* any wait for pmqd to do something */
+#define STOP_MS 60000          /* SIGTERM to exit */
+#define HTTP_TIMEOUT_MS 60000  /* generous: only "it answers" is asserted */
+#define TEST_TIMEOUT_S 240     /* per test (sanitizer builds are slow) */
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/*--- failure messages ---*/
+
+/*
+ * Check caps a message at a few kilobytes: a long text (an exposition, a
+ * log) is shown by its head (or tail, for logs), and saved whole in a file
+ * the message names.
+ */
+static char *shown_part(const char *text, int tail)
+{
+    static int n;
+    size_t len = strlen(text);
+    if (len <= 1500)
+        return pmq_xstrdup(text);
+    char *path = pmq_asprintf("%s/shown-%d.txt", pmq_test_dir(), ++n);
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+    char *s = tail ? pmq_asprintf("[... %zu bytes in all: %s]\n%s", len, path, text + len - 1500)
+                   : pmq_asprintf("%.1500s\n[... %zu bytes in all: %s]", text, len, path);
+    free(path);
+    return s;
+}
+
+static char *shown(const char *text)
+{
+    return shown_part(text, 0);
+}
+
+static char *shown_log(const char *log_name)
+{
+    return shown_part(pmq_test_pmqd_log(log_name), 1);
+}
+
+/*--- processes left behind by a failed test ---*/
+
+/*
+ * A failed assertion _exits Check's test process at once, so a pmqd or a
+ * redis-server it started would outlive it.  Their pids go into files; the
+ * next test (and main) stop them first.  The files live beside the private
+ * servers' sockets: main() may not call pmq_test_dir(), whose ck_assert
+ * needs a running test.
+ */
+static char *pid_file(const char *what)
+{
+    const char *dir = getenv("PMQ_PG_SOCKET_DIR");
+    return pmq_asprintf("%s/http-%s.pid", dir ? dir : "/nonexistent", what);
+}
+
+static void remember(const char *what, pid_t pid)
+{
+    char *path = pid_file(what);
+    FILE *f = fopen(path, "w");
+    ck_assert_msg(f != NULL, "cannot write %s", path);
+    fprintf(f, "%d\n", (int)pid);
+    fclose(f);
+    free(path);
+}
+
+static void forget(const char *what)
+{
+    char *path = pid_file(what);
+    unlink(path);
+    free(path);
+}
+
+static int is_program(pid_t pid, const char *name)
+{
+    char path[64], buf[256] = "";
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *base = strrchr(buf, '/');
+    base = base ? base + 1 : buf;
+    return !strncmp(base, name, strlen(name)) || (!strncmp(base, "lt-", 3) &&
+                                                  !strncmp(base + 3, name, strlen(name)));
+}
+
+static int is_gone(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' && p[2] == 'Z';
+}
+
+static void stop_leftover(const char *what, const char *program)
+{
+    char *path = pid_file(what);
+    FILE *f = fopen(path, "r");
+    int pid = 0;
+    if (f) {
+        if (fscanf(f, "%d", &pid) != 1)
+            pid = 0;
+        fclose(f);
+    }
+    if (pid > 0 && is_program(pid, program) && !is_gone(pid)) {
+        fprintf(stderr, "test_http: stopping %s %d left by a failed test\n", program, pid);
+        kill(pid, SIGCONT);
+        kill(pid, SIGTERM);
+        for (int i = 0; i < 1500 && !is_gone(pid); i++)
+            sleep_ms(20);
+        if (!is_gone(pid))
+            kill(pid, SIGKILL);
+        sleep_ms(200); /* pmqd's children follow it (PDEATHSIG) */
+    }
+    unlink(path);
+    free(path);
+}
+
+static void fixture(void)
+{
+    stop_leftover("pmqd", "pmqd");
+    stop_leftover("redis", "redis-server");
+}
+
+/*--- running things ---*/
+
+static char *ctl(const char *config, const char *args, int *status)
+{
+    const char *builddir = getenv("top_builddir");
+    ck_assert_msg(builddir != NULL, "top_builddir is not set (run through make check)");
+    char *cmd = pmq_asprintf("'%s/core/pmqctl' -c '%s' %s", builddir, config, args);
+    char *out = pmq_test_run(cmd, status);
+    free(cmd);
+    return out;
+}
+
+static void ctl_ok(const char *config, const char *args)
+{
+    int st;
+    char *out = ctl(config, args, &st);
+    ck_assert_msg(st == 0, "pmqctl %s exited with %d:\n%s", args, st, shown(out));
+    free(out);
+}
+
+static pid_t start_pmqd(const char *config, const char *log_name)
+{
+    pid_t pid = pmq_test_pmqd_start(config, log_name);
+    remember("pmqd", pid);
+    return pid;
+}
+
+/* SIGTERM; pmqd must exit within STOP_MS, with status 0 when `clean`. */
+static void stop_pmqd(pid_t pid, const char *log_name, int clean)
+{
+    int st = pmq_test_pmqd_stop(pid, SIGTERM, STOP_MS);
+    forget("pmqd");
+    int ok = st != -1 && (!clean || (WIFEXITED(st) && WEXITSTATUS(st) == 0));
+    if (!ok) {
+        ck_abort_msg("pmqd did not stop as expected on SIGTERM (wait status %d); its log:\n%s",
+                     st, shown_log(log_name));
+    }
+}
+
+static void wait_sql(PGconn *pg, const char *sql, const char *want, const char *log_name)
+{
+    if (pmq_test_wait_sql(pg, sql, want, WAIT_MS))
+        return;
+    char *last = pmq_test_query1(pg, sql);
+    ck_abort_msg("waited %d ms for\n  %s\nto return \"%s\"; it returns \"%s\".\npmqd log:\n%s",
+                 WAIT_MS, sql, want, last ? last : "(null)", shown_log(log_name));
+}
+
+static long long sql_ll(PGconn *pg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static long long sql_ll(PGconn *pg, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *sql = pmq_vasprintf(fmt, ap);
+    va_end(ap);
+    char *v = pmq_test_query1(pg, sql);
+    ck_assert_msg(v != NULL, "%s returned no value", sql);
+    long long n = strtoll(v, NULL, 10);
+    free(v);
+    free(sql);
+    return n;
+}
+
+/*
+ * A configuration for the private PostgreSQL, the Redis at `redis_socket`
+ * (the harness's when NULL) with `redis_extra` keys, the behave plugin, and
+ * `extra`.  Returns the path (caller frees).
+ */
+static char *write_config(const char *name, const char *redis_socket, const char *redis_extra,
+                          const char *extra)
+{
+    const char *builddir = getenv("top_builddir");
+    ck_assert_msg(builddir != NULL, "top_builddir is not set (run through make check)");
+    char *path = pmq_asprintf("%s/%s.ini", pmq_test_dir(), name);
+    FILE *f = fopen(path, "w");
+    ck_assert_msg(f != NULL, "cannot write %s: %s", path, strerror(errno));
+    fprintf(f,
+            "[pmqd]\nlog_level = info\n\n"
+            "[database]\nhost = %s\nport = %s\ndbname = pmq\nuser = postgres\n\n"
+            "[redis]\nsocket = %s\n%s\n"
+            "[plugin behave]\npath = %s/tests/plugins/.libs/behave.so\n\n%s",
+            getenv("PMQ_PG_SOCKET_DIR"), getenv("PMQ_PG_PORT"),
+            redis_socket ? redis_socket : pmq_test_redis_socket(),
+            redis_extra ? redis_extra : "", builddir, extra ? extra : "");
+    ck_assert_msg(fclose(f) == 0, "cannot write %s: %s", path, strerror(errno));
+    return path;
+}
+
+static pmq_config *load_config(const char *path)
+{
+    pmq_errors errs = PMQ_ERRORS_INIT;
+    pmq_config *cfg = pmq_config_load(path, &errs);
+    ck_assert_msg(cfg != NULL, "%s: %s", path, errs.count ? errs.items[0].message : "?");
+    pmq_errors_clear(&errs);
+    return cfg;
+}
+
+/*--- a small HTTP client ---*/
+
+/* A TCP port nobody listens on right now (bind port 0, read it, close). */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_msg(bind(fd, (struct sockaddr *)&a, sizeof a) == 0, "bind: %s", strerror(errno));
+    socklen_t len = sizeof a;
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+typedef struct reply {
+    int status;         /* 0 when there was no answer */
+    char *content_type; /* "" when absent */
+    char *body;
+    char error[256];    /* why there was no answer */
+    long elapsed_ms;
+} reply;
+
+static void reply_free(reply *r)
+{
+    free(r->content_type);
+    free(r->body);
+    memset(r, 0, sizeof *r);
+}
+
+/* `method path` on 127.0.0.1:port over HTTP/1.0, read to EOF within timeout_ms. */
+static reply http(int port, const char *method, const char *path, int timeout_ms)
+{
+    reply r = {0};
+    int64_t t0 = pmq_now_ms(), deadline = t0 + timeout_ms;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        snprintf(r.error, sizeof r.error, "connect to port %d: %s", port, strerror(errno));
+        close(fd);
+        return r;
+    }
+    char *req = pmq_asprintf("%s %s HTTP/1.0\r\nHost: 127.0.0.1:%d\r\nContent-Length: 0\r\n\r\n",
+                             method, path, port);
+    ssize_t sent = send(fd, req, strlen(req), MSG_NOSIGNAL);
+    ck_assert_int_eq(sent, (ssize_t)strlen(req));
+    free(req);
+
+    size_t len = 0, cap = 65536;
+    char *buf = pmq_xmalloc(cap);
+    int eof = 0;
+    while (!eof) {
+        int64_t left = deadline - pmq_now_ms();
+        struct pollfd p = {fd, POLLIN, 0};
+        if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
+            snprintf(r.error, sizeof r.error, "no complete answer within %d ms (%zu bytes)",
+                     timeout_ms, len);
+            break;
+        }
+        if (cap - len < 4096)
+            buf = pmq_xrealloc(buf, cap *= 2);
+        ssize_t n = recv(fd, buf + len, cap - len - 1, 0);
+        if (n < 0) {
+            snprintf(r.error, sizeof r.error, "recv: %s", strerror(errno));
+            break;
+        }
+        eof = n == 0;
+        len += (size_t)n;
+    }
+    close(fd);
+    buf[len] = '\0';
+    r.elapsed_ms = (long)(pmq_now_ms() - t0);
+    if (eof) {
+        char *end = strstr(buf, "\r\n\r\n");
+        if (strncmp(buf, "HTTP/1.", 7) != 0 || !end) {
+            snprintf(r.error, sizeof r.error, "not an HTTP response: %.80s", buf);
+        } else {
+            r.status = atoi(buf + 9);
+            *end = '\0';
+            r.content_type = pmq_xstrdup("");
+            for (char *h = strstr(buf, "\r\n"); h && h < end; h = strstr(h + 2, "\r\n")) {
+                if (!strncasecmp(h + 2, "Content-Type:", 13)) {
+                    const char *v = h + 15 + strspn(h + 15, " \t");
+                    free(r.content_type);
+                    r.content_type = pmq_xstrdup(v);
+                    r.content_type[strcspn(r.content_type, "\r\n")] = '\0';
+                }
+            }
+            r.body = pmq_xstrdup(end + 4);
+        }
+    }
+    free(buf);
+    if (!r.body)
+        r.body = pmq_xstrdup("");
+    if (!r.content_type)
+        r.content_type = pmq_xstrdup("");
+    return r;
+}
+
+/* GET that must answer `want` (status). */
+static reply get_ok(int port, const char *path, int want)
+{
+    reply r = http(port, "GET", path, HTTP_TIMEOUT_MS);
+    ck_assert_msg(r.status == want, "GET %s: status %d, expected %d (%s)\n%s", path, r.status,
+                  want, r.error, shown(r.body));
+    return r;
+}
+
+/* Poll GET `path` until it answers `want`. */
+static reply wait_status(int port, const char *path, int want, const char *log_name)
+{
+    reply r = {0};
+    for (int64_t deadline = pmq_now_ms() + WAIT_MS;;) {
+        reply_free(&r);
+        r = http(port, "GET", path, HTTP_TIMEOUT_MS);
+        if (r.status == want || pmq_now_ms() > deadline)
+            break;
+        sleep_ms(50);
+    }
+    if (r.status != want) {
+        ck_abort_msg("GET %s kept answering %d (%s), expected %d\n%s\npmqd log:\n%s", path,
+                     r.status, r.error, want, shown(r.body), shown_log(log_name));
+    }
+    return r;
+}
+
+/*--- reading the exposition ---*/
+
+/* The value of sample `series` (name{labels}) in `text`; 0 when absent. */
+static int sample(const char *text, const char *series, double *v)
+{
+    size_t n = strlen(series);
+    for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        if (!strncmp(p, series, n) && p[n] == ' ') {
+            *v = strtod(p + n + 1, NULL);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static double value_of(const char *text, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The value of a formatted series, which must be there. */
+static double value_of(const char *text, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *series = pmq_vasprintf(fmt, ap);
+    va_end(ap);
+    double v = 0;
+    ck_assert_msg(sample(text, series, &v), "no sample %s in:\n%s", series, shown(text));
+    free(series);
+    return v;
+}
+
+static int has_series(const char *text, const char *series)
+{
+    double v;
+    return sample(text, series, &v);
+}
+
+/* Any sample of family `name` ("name" or "name{"). */
+static int has_family(const char *text, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        if (!strncmp(p, name, n) && (p[n] == ' ' || p[n] == '{'))
+            return 1;
+    return 0;
+}
+
+static void assert_line(const char *text, const char *line)
+{
+    char *want = pmq_asprintf("\n%s\n", line);
+    ck_assert_msg(strstr(text, want) != NULL, "no line\n  %s\nin:\n%s", line, shown(text));
+    free(want);
+}
+
+/* `promtool check metrics` must accept `text` (Debian package prometheus). */
+static void promtool_check(const char *text, const char *name)
+{
+    const char *tool = getenv("PROMTOOL");
+    char *found = NULL;
+    if (!tool || !*tool) {
+        int st;
+        found = pmq_test_run("command -v promtool", &st);
+        found[strcspn(found, "\n")] = '\0';
+        ck_assert_msg(st == 0 && *found,
+                      "promtool not found: install the Debian package prometheus"
+                      " (scripts/install-deps does), or set PROMTOOL");
+        tool = found;
+    }
+    char *path = pmq_asprintf("%s/%s.prom", pmq_test_dir(), name);
+    FILE *f = fopen(path, "w");
+    ck_assert_msg(f != NULL, "cannot write %s", path);
+    fputs(text, f);
+    fclose(f);
+    char *cmd = pmq_asprintf("'%s' check metrics < '%s'", tool, path);
+    int st;
+    char *out = pmq_test_run(cmd, &st);
+    ck_assert_msg(st == 0, "promtool check metrics rejects %s (exit %d):\n%s\n--- the text:\n%s",
+                  path, st, shown(out), shown(text));
+    free(out);
+    free(cmd);
+    free(path);
+    free(found);
+}
+
+/*
+ * Every histogram of `name` for `queue` is well formed: buckets at exactly
+ * pmq_stat_buckets then +Inf, never decreasing, +Inf equal to _count.
+ * Returns _count.
+ */
+static long long histogram_count(const char *text, const char *name, const char *queue)
+{
+    double prev = 0;
+    for (int b = 0; b < PMQ_STAT_NBUCKETS; b++) {
+        double v = value_of(text, "%s_bucket{queue=\"%s\",le=\"%g\"}", name, queue,
+                            pmq_stat_buckets[b]);
+        ck_assert_msg(v >= prev, "%s{queue=\"%s\"}: bucket le=%g (%g) below the one before (%g)",
+                      name, queue, pmq_stat_buckets[b], v, prev);
+        prev = v;
+    }
+    double inf = value_of(text, "%s_bucket{queue=\"%s\",le=\"+Inf\"}", name, queue);
+    double count = value_of(text, "%s_count{queue=\"%s\"}", name, queue);
+    ck_assert_msg(inf >= prev && inf == count, "%s{queue=\"%s\"}: +Inf bucket %g, _count %g", name,
+                  queue, inf, count);
+    value_of(text, "%s_sum{queue=\"%s\"}", name, queue);
+    return (long long)count;
+}
+
+/*--- 1. the renderer, from hand-filled Redis ---*/
+
+static redisReply *rcmd(redisContext *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *rep = redisvCommand(r, fmt, ap);
+    va_end(ap);
+    ck_assert_msg(rep != NULL, "Redis command %s failed: %s", fmt, r->errstr);
+    ck_assert_msg(rep->type != REDIS_REPLY_ERROR, "Redis command %s: %s", fmt, rep->str);
+    return rep;
+}
+
+#define rdo(r, ...) freeReplyObject(rcmd((r), __VA_ARGS__))
+
+/* A queue name that needs every escape: ", \ and a newline. */
+static const char weird[] = "we\"ird\\q\nx";
+#define WEIRD_LABEL "queue=\"we\\\"ird\\\\q\\nx\""
+
+/*
+ * pmq:stats:<queue> filled by hand (prefixed, as [redis] key_prefix says):
+ * the counters come out as they are, the plain per-bucket counts come out
+ * cumulative, label values are escaped, and the unprefixed decoy is not read.
+ */
+START_TEST(renderer_escapes_and_accumulates)
+{
+    pmq_test_reset();
+    char *path = write_config("unit", NULL, "key_prefix = pfx:\n",
+                              "[queue t.ok]\n\n[pool t]\nqueues = t.ok, t.fail\n");
+    pmq_config *cfg = load_config(path);
+    PGconn *pg = pmq_test_pg();
+    const char *params[1] = {weird};
+    PGresult *res = PQexecParams(pg, "INSERT INTO job_queues (name) VALUES ($1), ('t.ok')", 1, NULL,
+                                 params, NULL, NULL, 0);
+    ck_assert_msg(PQresultStatus(res) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(res));
+    PQclear(res);
+    res = PQexecParams(pg,
+                       "INSERT INTO jobs (queue_name, status, payload)"
+                       " SELECT $1, s, '{}' FROM unnest(array['completed', 'completed',"
+                       " 'completed', 'failed', 'queued', 'queued']) s",
+                       1, NULL, params, NULL, NULL, 0);
+    ck_assert_msg(PQresultStatus(res) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(res));
+    PQclear(res);
+
+    redisContext *rc = pmq_test_redis();
+    rdo(rc, "HSET pfx:pmq:stats:%s completed 7 retried 2 failed 1 duration_0 3 duration_5 4"
+            " duration_16 3 duration_sum 12.5 latency_2 5 latency_sum 0.75", weird);
+    rdo(rc, "HSET pmq:stats:t.ok completed 999"); /* no prefix: not ours */
+    rdo(rc, "RPUSH pfx:queue:%s:high a b", weird);
+    rdo(rc, "RPUSH pfx:queue:%s c", weird);
+    rdo(rc, "RPUSH pfx:queue:%s:low d e f", weird);
+    rdo(rc, "RPUSH pfx:queue:t.ok:low g");
+    rdo(rc, "RPUSH pfx:deadletter:queue x y");
+    rdo(rc, "HSET pfx:pmq:stats:migrator batches 5 jobs 42 lag_sum 1.5 last_lag 0.25"
+            " last_batch 9");
+    rdo(rc, "SADD pfx:pmq:workers w1 w2 w3");
+    rdo(rc, "SET pfx:pmq:worker:w1 alive");
+    rdo(rc, "HSET pfx:pmq:worker:w3 host h"); /* w2 has no heartbeat: not counted */
+
+    pmq_errors errs = PMQ_ERRORS_INIT;
+    pmq_redis *r = pmq_redis_connect(cfg, &errs);
+    ck_assert_msg(r != NULL, "%s", errs.count ? errs.items[0].message : "?");
+
+    /* Both servers up. */
+    char *t = pmq_metrics_render_with(cfg, pg, r);
+    assert_line(t, "pmq_redis_up 1");
+    assert_line(t, "pmq_postgres_up 1");
+    assert_line(t, "# TYPE pmq_jobs_finished_total counter");
+    assert_line(t, "pmq_jobs_finished_total{" WEIRD_LABEL ",outcome=\"completed\"} 7");
+    assert_line(t, "pmq_jobs_finished_total{" WEIRD_LABEL ",outcome=\"retried\"} 2");
+    assert_line(t, "pmq_jobs_finished_total{" WEIRD_LABEL ",outcome=\"failed\"} 1");
+    assert_line(t, "pmq_jobs_finished_total{queue=\"t.ok\",outcome=\"completed\"} 0");
+    /* Only job_queues' names when PostgreSQL answers. */
+    ck_assert_msg(!strstr(t, "queue=\"t.fail\""), "t.fail is not in job_queues:\n%s", shown(t));
+
+    assert_line(t, "# TYPE pmq_job_duration_seconds histogram");
+    static const long long duration_cum[PMQ_STAT_NBUCKETS] = {3, 3, 3, 3, 3, 7, 7, 7,
+                                                              7, 7, 7, 7, 7, 7, 7, 7};
+    static const long long latency_cum[PMQ_STAT_NBUCKETS] = {0, 0, 5, 5, 5, 5, 5, 5,
+                                                             5, 5, 5, 5, 5, 5, 5, 5};
+    for (int b = 0; b < PMQ_STAT_NBUCKETS; b++) {
+        char *line = pmq_asprintf("pmq_job_duration_seconds_bucket{" WEIRD_LABEL ",le=\"%g\"} %lld",
+                                  pmq_stat_buckets[b], duration_cum[b]);
+        assert_line(t, line);
+        free(line);
+        line = pmq_asprintf("pmq_job_start_latency_seconds_bucket{" WEIRD_LABEL ",le=\"%g\"} %lld",
+                            pmq_stat_buckets[b], latency_cum[b]);
+        assert_line(t, line);
+        free(line);
+    }
+    assert_line(t, "pmq_job_duration_seconds_bucket{" WEIRD_LABEL ",le=\"+Inf\"} 10");
+    assert_line(t, "pmq_job_duration_seconds_sum{" WEIRD_LABEL "} 12.5");
+    assert_line(t, "pmq_job_duration_seconds_count{" WEIRD_LABEL "} 10");
+    assert_line(t, "pmq_job_start_latency_seconds_bucket{" WEIRD_LABEL ",le=\"+Inf\"} 5");
+    assert_line(t, "pmq_job_start_latency_seconds_sum{" WEIRD_LABEL "} 0.75");
+    assert_line(t, "pmq_job_start_latency_seconds_count{" WEIRD_LABEL "} 5");
+    assert_line(t, "pmq_job_duration_seconds_count{queue=\"t.ok\"} 0");
+
+    assert_line(t, "pmq_queue_depth{" WEIRD_LABEL ",band=\"high\"} 2");
+    assert_line(t, "pmq_queue_depth{" WEIRD_LABEL ",band=\"normal\"} 1");
+    assert_line(t, "pmq_queue_depth{" WEIRD_LABEL ",band=\"low\"} 3");
+    assert_line(t, "pmq_queue_depth{queue=\"t.ok\",band=\"low\"} 1");
+    assert_line(t, "pmq_deadletter_depth 2");
+    assert_line(t, "# TYPE pmq_migrator_batches_total counter");
+    assert_line(t, "pmq_migrator_batches_total 5");
+    assert_line(t, "pmq_migrator_jobs_total 42");
+    assert_line(t, "# TYPE pmq_migrator_lag_seconds gauge");
+    assert_line(t, "pmq_migrator_lag_seconds 0.25");
+    assert_line(t, "pmq_migrator_last_batch_size 9");
+    assert_line(t, "pmq_workers_active 2");
+    assert_line(t, "# TYPE pmq_jobs gauge");
+    assert_line(t, "pmq_jobs{" WEIRD_LABEL ",status=\"completed\"} 3");
+    assert_line(t, "pmq_jobs{" WEIRD_LABEL ",status=\"failed\"} 1");
+    assert_line(t, "pmq_jobs{" WEIRD_LABEL ",status=\"queued\"} 2");
+    assert_line(t, "pmq_jobs{" WEIRD_LABEL ",status=\"running\"} 0");
+    assert_line(t, "pmq_jobs{queue=\"t.ok\",status=\"completed\"} 0");
+    ck_assert_msg(!strstr(t, "999"), "the unprefixed decoy was read:\n%s", shown(t));
+    promtool_check(t, "unit-both");
+    free(t);
+
+    /* PostgreSQL down: the INI's queues ([queue] and [pool] sections), Redis' numbers. */
+    t = pmq_metrics_render_with(cfg, NULL, r);
+    assert_line(t, "pmq_redis_up 1");
+    assert_line(t, "pmq_postgres_up 0");
+    ck_assert_msg(!has_family(t, "pmq_jobs"), "pmq_jobs without PostgreSQL:\n%s", shown(t));
+    ck_assert_msg(!strstr(t, "we\\\""), "a queue only PostgreSQL knows:\n%s", shown(t));
+    assert_line(t, "pmq_queue_depth{queue=\"t.ok\",band=\"low\"} 1");
+    assert_line(t, "pmq_jobs_finished_total{queue=\"t.fail\",outcome=\"retried\"} 0");
+    assert_line(t, "pmq_deadletter_depth 2");
+    assert_line(t, "pmq_workers_active 2");
+    promtool_check(t, "unit-nopg");
+    free(t);
+
+    /* Redis down: PostgreSQL's numbers only. */
+    t = pmq_metrics_render_with(cfg, pg, NULL);
+    assert_line(t, "pmq_redis_up 0");
+    assert_line(t, "pmq_postgres_up 1");
+    assert_line(t, "pmq_jobs{" WEIRD_LABEL ",status=\"completed\"} 3");
+    static const char *const redis_families[] = {
+        "pmq_jobs_finished_total",      "pmq_job_duration_seconds_bucket",
+        "pmq_queue_depth",              "pmq_deadletter_depth",
+        "pmq_migrator_jobs_total",      "pmq_workers_active"};
+    for (size_t i = 0; i < sizeof redis_families / sizeof *redis_families; i++)
+        ck_assert_msg(!has_family(t, redis_families[i]), "%s without Redis:\n%s",
+                      redis_families[i], shown(t));
+    promtool_check(t, "unit-noredis");
+    free(t);
+
+    /* Redis answering errors (here WRONGTYPE) counts as down: no half-true numbers. */
+    rdo(rc, "DEL pfx:pmq:stats:migrator");
+    rdo(rc, "SET pfx:pmq:stats:migrator oops");
+    t = pmq_metrics_render_with(cfg, pg, r);
+    assert_line(t, "pmq_redis_up 0");
+    ck_assert_msg(!has_family(t, "pmq_queue_depth"), "depths from an erring Redis:\n%s",
+                  shown(t));
+    free(t);
+
+    /* Both down. */
+    t = pmq_metrics_render_with(cfg, NULL, NULL);
+    assert_line(t, "pmq_redis_up 0");
+    assert_line(t, "pmq_postgres_up 0");
+    promtool_check(t, "unit-none");
+    free(t);
+
+    pmq_redis_free(r);
+    redisFree(rc);
+    PQfinish(pg);
+    pmq_config_free(cfg);
+    free(path);
+}
+END_TEST
+
+/*--- 2. /metrics after a real workload ---*/
+
+static const char *const work_queues[] = {"t.ok", "t.fail", "t.fatal"};
+
+/* Write the configuration with [http] on a free port; declare its queues. */
+static char *work_config(const char *name, int *port)
+{
+    *port = free_port();
+    char *ini = pmq_asprintf("[http]\nlisten = 127.0.0.1:%d\n\n%s", *port,
+                             "[queue t.fail]\nmax_attempts = 2\nbackoff_base = 10ms\n"
+                             "backoff_max = 50ms\n\n"
+                             "[queue t.fatal]\nmax_attempts = 5\n\n"
+                             "[pool t]\nqueues = t.ok, t.fail, t.fatal\nprocesses = 2\n"
+                             "threads = 4\n");
+    char *config = write_config(name, NULL, NULL, ini);
+    free(ini);
+    ctl_ok(config, "migrate");
+    return config;
+}
+
+/* `counts[i]` jobs on work_queues[i], in one bulk call each. */
+static void enqueue_work(PGconn *pg, int ok, int fail, int fatal)
+{
+    const int counts[3] = {ok, fail, fatal};
+    for (int q = 0; q < 3; q++) {
+        if (!counts[q])
+            continue;
+        char *sql = pmq_asprintf("SELECT count(*) FROM pmq_enqueue_many('%s', (SELECT jsonb_agg("
+                                 "jsonb_build_object('n', g)) FROM generate_series(1, %d) g))",
+                                 work_queues[q], counts[q]);
+        char *n = pmq_test_query1(pg, sql);
+        ck_assert_msg(n && atoi(n) == counts[q], "enqueued %s jobs on %s, expected %d", n,
+                      work_queues[q], counts[q]);
+        free(n);
+        free(sql);
+    }
+}
+
+/* PostgreSQL's record of `queue`: rows per final status, retry attempts. */
+static long long pg_outcome(PGconn *pg, const char *queue, int outcome)
+{
+    if (outcome == 1)
+        return sql_ll(pg, "SELECT count(*) FROM job_logs l JOIN jobs j ON j.id = l.job_id"
+                          " WHERE j.queue_name = '%s' AND l.status = 'retry'", queue);
+    return sql_ll(pg, "SELECT count(*) FROM jobs WHERE queue_name = '%s' AND status = '%s'", queue,
+                  outcome == 0 ? "completed" : "failed");
+}
+
+static const char *const outcome_names[] = {"completed", "retried", "failed"};
+
+static int sample_is(const char *text, long long want, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int sample_is(const char *text, long long want, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *series = pmq_vasprintf(fmt, ap);
+    va_end(ap);
+    double v = -1;
+    int found = sample(text, series, &v);
+    free(series);
+    return found && (long long)v == want;
+}
+
+/*
+ * Has Redis caught up with PostgreSQL?  Acks write their counters just after
+ * the commit (outcomes first, histograms next) and the migrator its own just
+ * after its: poll for all of them before asserting any.
+ */
+static int caught_up(const char *text, const long long want[3][3], const long long jobs[3],
+                     long long attempts)
+{
+    for (int q = 0; q < 3; q++) {
+        for (int o = 0; o < 3; o++)
+            if (!sample_is(text, want[q][o],
+                           "pmq_jobs_finished_total{queue=\"%s\",outcome=\"%s\"}",
+                           work_queues[q], outcome_names[o]))
+                return 0;
+        if (!sample_is(text, want[q][0] + want[q][1] + want[q][2],
+                       "pmq_job_duration_seconds_count{queue=\"%s\"}", work_queues[q]) ||
+            !sample_is(text, jobs[q], "pmq_job_start_latency_seconds_count{queue=\"%s\"}",
+                       work_queues[q]))
+            return 0;
+    }
+    return sample_is(text, attempts, "pmq_migrator_jobs_total");
+}
+
+/*
+ * 200 t.ok, 20 t.fail (max_attempts 2) and 10 t.fatal: once PostgreSQL holds
+ * them all finished, /metrics counts exactly the completed rows, the retry
+ * job_logs rows and the failed rows per queue; each histogram counts every
+ * attempt (duration) or every job's first attempt (latency); the depths,
+ * dead letter, jobs per status, migrator and workers agree with the servers;
+ * promtool accepts it.
+ */
+START_TEST(metrics_match_postgres_after_workload)
+{
+    pmq_test_reset();
+    int port;
+    char *config = work_config("work", &port);
+    PGconn *pg = pmq_test_pg();
+    enqueue_work(pg, 200, 20, 10);
+    pid_t pid = start_pmqd(config, "work");
+    wait_sql(pg, "SELECT count(*) FROM jobs WHERE status IN ('completed', 'failed')", "230",
+             "work");
+    ck_assert_int_eq(sql_ll(pg, "SELECT count(*) FROM jobs WHERE status = 'completed'"), 200);
+
+    long long want[3][3];
+    for (int q = 0; q < 3; q++)
+        for (int o = 0; o < 3; o++)
+            want[q][o] = pg_outcome(pg, work_queues[q], o);
+    ck_assert_int_eq(want[1][1], 20); /* one retry each before the second, last attempt */
+
+    long long jobs[3];
+    for (int q = 0; q < 3; q++)
+        jobs[q] = sql_ll(pg, "SELECT count(*) FROM jobs WHERE queue_name = '%s'", work_queues[q]);
+    /* Each attempt was migrated once: 230 first attempts and 20 retries. */
+    long long attempts = sql_ll(pg, "SELECT count(*) FROM job_logs");
+    ck_assert_int_eq(attempts, 250);
+
+    reply r = {0};
+    for (int64_t deadline = pmq_now_ms() + WAIT_MS;;) {
+        reply_free(&r);
+        r = get_ok(port, "/metrics", 200);
+        if (caught_up(r.body, want, jobs, attempts) || pmq_now_ms() > deadline)
+            break;
+        sleep_ms(50);
+    }
+    const char *t = r.body;
+    for (int q = 0; q < 3; q++)
+        for (int o = 0; o < 3; o++) {
+            double v = value_of(t, "pmq_jobs_finished_total{queue=\"%s\",outcome=\"%s\"}",
+                                work_queues[q], outcome_names[o]);
+            ck_assert_msg((long long)v == want[q][o],
+                          "pmq_jobs_finished_total{queue=\"%s\",outcome=\"%s\"} is %g;"
+                          " PostgreSQL has %lld", work_queues[q], outcome_names[o], v,
+                          want[q][o]);
+        }
+    ck_assert_msg(!strncmp(r.content_type, "text/plain; version=0.0.4", 25),
+                  "Content-Type \"%s\"", r.content_type);
+    assert_line(t, "pmq_redis_up 1");
+    assert_line(t, "pmq_postgres_up 1");
+
+    for (int q = 0; q < 3; q++) {
+        const char *queue = work_queues[q];
+        long long ended = want[q][0] + want[q][1] + want[q][2];
+        long long d = histogram_count(t, "pmq_job_duration_seconds", queue);
+        ck_assert_msg(d == ended, "pmq_job_duration_seconds_count{queue=\"%s\"} is %lld;"
+                      " %lld attempts ended", queue, d, ended);
+        long long l = histogram_count(t, "pmq_job_start_latency_seconds", queue);
+        ck_assert_msg(l == jobs[q], "pmq_job_start_latency_seconds_count{queue=\"%s\"} is %lld;"
+                      " %lld jobs had a first attempt", queue, l, jobs[q]);
+        for (int b = 0; b < 3; b++) {
+            static const char *const bands[] = {"high", "normal", "low"};
+            double v = value_of(t, "pmq_queue_depth{queue=\"%s\",band=\"%s\"}", queue, bands[b]);
+            ck_assert_msg(v == 0, "pmq_queue_depth{queue=\"%s\",band=\"%s\"} is %g, all done",
+                          queue, bands[b], v);
+        }
+        static const char *const statuses[] = {"completed", "failed", "queued"};
+        for (int s = 0; s < 3; s++) {
+            long long n = sql_ll(pg, "SELECT count(*) FROM jobs WHERE queue_name = '%s'"
+                                     " AND status = '%s'", queue, statuses[s]);
+            double v = value_of(t, "pmq_jobs{queue=\"%s\",status=\"%s\"}", queue, statuses[s]);
+            ck_assert_msg((long long)v == n, "pmq_jobs{queue=\"%s\",status=\"%s\"} is %g;"
+                          " PostgreSQL has %lld", queue, statuses[s], v, n);
+        }
+    }
+    redisContext *rc = pmq_test_redis();
+    redisReply *dl = rcmd(rc, "LLEN deadletter:queue");
+    ck_assert_int_eq(dl->integer, 30);
+    ck_assert_int_eq((long long)value_of(t, "pmq_deadletter_depth"), dl->integer);
+    freeReplyObject(dl);
+    redisFree(rc);
+    ck_assert_int_eq((long long)value_of(t, "pmq_migrator_jobs_total"), attempts);
+    double batches = value_of(t, "pmq_migrator_batches_total");
+    ck_assert_msg(batches >= 1 && batches <= attempts, "pmq_migrator_batches_total %g", batches);
+    ck_assert_int_eq((long long)value_of(t, "pmq_workers_active"), 2);
+    promtool_check(t, "work");
+    reply_free(&r);
+
+    stop_pmqd(pid, "work", 1);
+    PQfinish(pg);
+    free(config);
+}
+END_TEST
+
+/*--- 3. /health ---*/
+
+static json_object *member(json_object *o, const char *key, json_type type)
+{
+    json_object *v = NULL;
+    ck_assert_msg(json_object_object_get_ex(o, key, &v) && v != NULL, "no \"%s\" in %s", key,
+                  shown(json_object_to_json_string(o)));
+    ck_assert_msg(json_object_is_type(v, type), "\"%s\" has the wrong type in %s", key,
+                  shown(json_object_to_json_string(o)));
+    return v;
+}
+
+/*
+ * With both servers up and the work done: 200, application/json, the
+ * guide's shape (timestamp, redis, queues per band, workers, jobs per
+ * status) with the right numbers.  Unknown paths get 404, other methods 405.
+ */
+START_TEST(health_reports_guide_shape)
+{
+    pmq_test_reset();
+    int port;
+    char *config = work_config("health", &port);
+    PGconn *pg = pmq_test_pg();
+    enqueue_work(pg, 20, 2, 1);
+    pid_t pid = start_pmqd(config, "health");
+    wait_sql(pg, "SELECT count(*) FROM jobs WHERE status IN ('completed', 'failed')", "23",
+             "health");
+
+    reply r = wait_status(port, "/health", 200, "health");
+    ck_assert_msg(!strncmp(r.content_type, "application/json", 16), "Content-Type \"%s\"",
+                  r.content_type);
+    json_object *h = json_tokener_parse(r.body);
+    ck_assert_msg(h != NULL, "/health is not JSON:\n%s", shown(r.body));
+    const char *ts = json_object_get_string(member(h, "timestamp", json_type_string));
+    ck_assert_msg(strlen(ts) == 20 && ts[10] == 'T' && ts[19] == 'Z', "timestamp \"%s\"", ts);
+    ck_assert_str_eq(json_object_get_string(member(h, "status", json_type_string)), "healthy");
+
+    json_object *redis = member(h, "redis", json_type_object);
+    ck_assert_str_eq(json_object_get_string(member(redis, "status", json_type_string)), "healthy");
+    ck_assert_str_eq(json_object_get_string(member(redis, "ping", json_type_string)), "PONG");
+    ck_assert_msg(*json_object_get_string(member(redis, "memory_used", json_type_string)),
+                  "empty memory_used");
+    ck_assert_int_ge(json_object_get_int(member(redis, "connected_clients", json_type_int)), 1);
+
+    json_object *queues = member(h, "queues", json_type_object);
+    for (int q = 0; q < 3; q++) {
+        static const char *const bands[] = {":high", "", ":low"};
+        for (int b = 0; b < 3; b++) {
+            char key[64];
+            snprintf(key, sizeof key, "queue:%s%s", work_queues[q], bands[b]);
+            ck_assert_int_eq(json_object_get_int(member(queues, key, json_type_int)), 0);
+        }
+    }
+    json_object *workers = member(h, "workers", json_type_object);
+    ck_assert_int_eq(json_object_get_int(member(workers, "active_workers", json_type_int)), 2);
+    ck_assert_int_eq(json_object_array_length(member(workers, "worker_ids", json_type_array)), 2);
+    json_object *jobs = member(h, "jobs", json_type_object);
+    ck_assert_int_eq(json_object_get_int(member(jobs, "completed", json_type_int)), 20);
+    ck_assert_int_eq(json_object_get_int(member(jobs, "failed", json_type_int)), 3);
+    json_object_put(h);
+    reply_free(&r);
+
+    r = get_ok(port, "/nowhere", 404);
+    reply_free(&r);
+    r = http(port, "POST", "/metrics", HTTP_TIMEOUT_MS);
+    ck_assert_msg(r.status == 405, "POST /metrics: status %d (%s)", r.status, r.error);
+    reply_free(&r);
+    /* HEAD works as GET without a body (what some probes send). */
+    r = http(port, "HEAD", "/health", HTTP_TIMEOUT_MS);
+    ck_assert_msg(r.status == 200 && !*r.body, "HEAD /health: status %d, body \"%s\"", r.status,
+                  r.body);
+    reply_free(&r);
+
+    stop_pmqd(pid, "health", 1);
+    PQfinish(pg);
+    free(config);
+}
+END_TEST
+
+/*--- 4. Redis down ---*/
+
+static const char *redis_server(void)
+{
+    const char *s = getenv("REDIS_SERVER");
+    return s && *s ? s : "redis-server";
+}
+
+/* A second, private redis-server on `sock`, so that the harness's keeps running. */
+static pid_t start_own_redis(const char *sock)
+{
+    char *logfile = pmq_asprintf("%s/http-redis.log", pmq_test_dir());
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        execlp(redis_server(), "redis-server", "--port", "0", "--unixsocket", sock,
+               "--unixsocketperm", "700", "--daemonize", "no", "--dir", pmq_test_dir(),
+               "--save", "", "--appendonly", "no", "--maxmemory-policy", "noeviction",
+               "--logfile", logfile, (char *)NULL);
+        _exit(127);
+    }
+    remember("redis", pid);
+    for (int i = 0;; i++) {
+        redisContext *c = redisConnectUnix(sock);
+        int up = c && !c->err;
+        redisFree(c);
+        if (up)
+            break;
+        ck_assert_msg(i < 500, "the second redis-server did not start; see %s", logfile);
+        sleep_ms(20);
+    }
+    free(logfile);
+    return pid;
+}
+
+/*
+ * pmqd on its own Redis ([redis] timeout = 1s).  Hung (SIGSTOP): /health
+ * still answers, 503, and /metrics serves PostgreSQL's numbers with
+ * pmq_redis_up 0.  Gone (SHUTDOWN NOSAVE): the same, and `pmqctl health`
+ * exits 2.
+ */
+START_TEST(health_503_when_redis_down)
+{
+    pmq_test_reset();
+    char *sock = pmq_asprintf("%s/http-redis.sock", pmq_test_dir());
+    pid_t redis = start_own_redis(sock);
+    int port = free_port();
+    char *ini = pmq_asprintf("[http]\nlisten = 127.0.0.1:%d\n\n"
+                             "[pool t]\nqueues = t.ok\nprocesses = 1\nthreads = 2\n",
+                             port);
+    char *config = write_config("down", sock, "timeout = 1s\n", ini);
+    free(ini);
+    ctl_ok(config, "migrate");
+    PGconn *pg = pmq_test_pg();
+    enqueue_work(pg, 5, 0, 0);
+    pid_t pid = start_pmqd(config, "down");
+    wait_sql(pg, "SELECT count(*) FROM jobs WHERE status = 'completed'", "5", "down");
+    reply r = wait_status(port, "/health", 200, "down");
+    reply_free(&r);
+
+    /* Hung: connections are accepted, commands never answered. */
+    ck_assert_int_eq(kill(redis, SIGSTOP), 0);
+    r = http(port, "GET", "/health", HTTP_TIMEOUT_MS);
+    ck_assert_msg(r.status == 503, "GET /health with Redis hung: status %d after %ld ms (%s)\n%s",
+                  r.status, r.elapsed_ms, r.error, shown(r.body));
+    fprintf(stderr, "test_http: /health answered 503 in %ld ms with Redis hung\n", r.elapsed_ms);
+    json_object *h = json_tokener_parse(r.body);
+    ck_assert_msg(h != NULL, "/health is not JSON:\n%s", shown(r.body));
+    ck_assert_str_eq(json_object_get_string(member(h, "status", json_type_string)), "down");
+    ck_assert_str_eq(json_object_get_string(member(member(h, "redis", json_type_object), "status",
+                                                   json_type_string)),
+                     "unhealthy");
+    json_object_put(h);
+    reply_free(&r);
+    r = get_ok(port, "/metrics", 200);
+    assert_line(r.body, "pmq_redis_up 0");
+    assert_line(r.body, "pmq_postgres_up 1");
+    ck_assert_int_eq((long long)value_of(r.body, "pmq_jobs{queue=\"t.ok\",status=\"completed\"}"),
+                     5);
+    promtool_check(r.body, "down-hung");
+    reply_free(&r);
+
+    /* Gone. */
+    ck_assert_int_eq(kill(redis, SIGCONT), 0);
+    redisContext *c = redisConnectUnix(sock);
+    ck_assert_msg(c && !c->err, "cannot reach the second Redis again");
+    redisReply *bye = redisCommand(c, "SHUTDOWN NOSAVE");
+    if (bye)
+        freeReplyObject(bye);
+    redisFree(c);
+    int st;
+    ck_assert_int_eq(waitpid(redis, &st, 0), redis);
+    forget("redis");
+
+    r = http(port, "GET", "/health", HTTP_TIMEOUT_MS);
+    ck_assert_msg(r.status == 503, "GET /health with Redis gone: status %d after %ld ms (%s)\n%s",
+                  r.status, r.elapsed_ms, r.error, shown(r.body));
+    reply_free(&r);
+    r = get_ok(port, "/metrics", 200);
+    assert_line(r.body, "pmq_redis_up 0");
+    assert_line(r.body, "pmq_postgres_up 1");
+    ck_assert_int_eq((long long)value_of(r.body, "pmq_jobs{queue=\"t.ok\",status=\"completed\"}"),
+                     5);
+    ck_assert_msg(!has_series(r.body, "pmq_workers_active"), "workers without Redis:\n%s",
+                  shown(r.body));
+    reply_free(&r);
+
+    char *out = ctl(config, "health", &st);
+    ck_assert_msg(st == 2, "pmqctl health with Redis down exited with %d, expected 2:\n%s", st,
+                  shown(out));
+    free(out);
+
+    /* With Redis gone pmqd's drain may log failures; it must still stop. */
+    stop_pmqd(pid, "down", 0);
+    PQfinish(pg);
+    free(config);
+    free(sock);
+}
+END_TEST
+
+/*--- the suite ---*/
+
+static TCase *http_case(Suite *s, const char *name)
+{
+    TCase *tc = tcase_create(name);
+    tcase_set_timeout(tc, TEST_TIMEOUT_S);
+    tcase_add_unchecked_fixture(tc, pmq_test_migrate, NULL);
+    tcase_add_checked_fixture(tc, fixture, NULL);
+    suite_add_tcase(s, tc);
+    return tc;
+}
+
+static Suite *http_suite(void)
+{
+    Suite *s = suite_create("http");
+    TCase *tc = http_case(s, "renderer");
+    tcase_add_test(tc, renderer_escapes_and_accumulates);
+    tc = http_case(s, "metrics");
+    tcase_add_test(tc, metrics_match_postgres_after_workload);
+    tc = http_case(s, "health");
+    tcase_add_test(tc, health_reports_guide_shape);
+    tcase_add_test(tc, health_503_when_redis_down);
+    return s;
+}
+
+int main(void)
+{
+    pmq_test_servers_start();
+    SRunner *sr = srunner_create(http_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    fixture();
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
