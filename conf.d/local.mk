@@ -2,5 +2,5 @@
 # each plugin's file to $(sysconfdir)/pmq/conf.d, where pmqd reads them.
 pmqconf_DATA = conf.d/pmqd.ini
 pmqconfddir = $(pmqconfdir)/conf.d
-pmqconfd_DATA = conf.d/example.ini
+pmqconfd_DATA = conf.d/example.ini conf.d/analytics.ini conf.d/warmup.ini
 EXTRA_DIST += $(pmqconf_DATA) $(pmqconfd_DATA)
