@@ -39,3 +39,52 @@ plugins/warmup/warmup_sql.c: $(WARMUP_SQL) $(srcdir)/build-aux/embed-sql.sh
 BUILT_SOURCES += plugins/warmup/warmup_sql.c
 CLEANFILES += plugins/warmup/warmup_sql.c
 EXTRA_DIST += $(WARMUP_SQL) conf.d/warmup.ini
+
+# email: sends over SMTP (libcurl), stores received messages (GMime).  The
+# MIME half is a convenience library that tests/test_email links too.
+EMAIL_SQL = $(srcdir)/plugins/email/sql/001_email.sql
+noinst_LTLIBRARIES += plugins/email/libemailmime.la
+plugins_email_libemailmime_la_SOURCES = plugins/email/compose.c plugins/email/compose.h \
+	plugins/email/inbound.c plugins/email/inbound.h
+plugins_email_libemailmime_la_CFLAGS = $(AM_CFLAGS) $(GMIME_CFLAGS) $(JSONC_CFLAGS)
+plugins_email_libemailmime_la_LIBADD = $(GMIME_LIBS) $(JSONC_LIBS)
+plugins_LTLIBRARIES += plugins/email/email.la
+plugins_email_email_la_SOURCES = plugins/email/email.c plugins/email/schema.h \
+	plugins/email/smtp.c plugins/email/smtp.h plugins/email/store.c plugins/email/store.h
+nodist_plugins_email_email_la_SOURCES = plugins/email/email_sql.c
+plugins_email_email_la_CFLAGS = $(AM_CFLAGS) $(GMIME_CFLAGS) $(LIBCURL_CFLAGS) $(LIBPQ_CFLAGS) \
+	$(JSONC_CFLAGS) -I$(top_srcdir)/core -I$(top_srcdir)/plugins/email
+plugins_email_email_la_LDFLAGS = $(plugin_ldflags)
+plugins_email_email_la_LIBADD = plugins/email/libemailmime.la $(GMIME_LIBS) $(LIBCURL_LIBS) \
+	$(LIBPQ_LIBS) $(JSONC_LIBS)
+plugins/email/email_sql.c: $(EMAIL_SQL) $(srcdir)/build-aux/embed-sql.sh
+	$(AM_V_GEN)$(MKDIR_P) $(@D) && $(SHELL) $(srcdir)/build-aux/embed-sql.sh email_migration \
+	schema.h email_schema $(EMAIL_SQL) > $@.tmp && mv $@.tmp $@
+BUILT_SOURCES += plugins/email/email_sql.c
+CLEANFILES += plugins/email/email_sql.c
+EXTRA_DIST += $(EMAIL_SQL) conf.d/email.ini
+
+# bounce: reads DSNs and providers' failure notices (GMime), suppresses
+# hard-bounced addresses.  The reading half is a convenience library that
+# tests/test_email links too.
+BOUNCE_SQL = $(srcdir)/plugins/bounce/sql/001_bounce.sql
+noinst_LTLIBRARIES += plugins/bounce/libbouncereport.la
+plugins_bounce_libbouncereport_la_SOURCES = plugins/bounce/report.c plugins/bounce/report.h \
+	plugins/bounce/classify.c plugins/bounce/classify.h
+plugins_bounce_libbouncereport_la_CFLAGS = $(AM_CFLAGS) $(GMIME_CFLAGS)
+plugins_bounce_libbouncereport_la_LIBADD = $(GMIME_LIBS)
+plugins_LTLIBRARIES += plugins/bounce/bounce.la
+plugins_bounce_bounce_la_SOURCES = plugins/bounce/bounce.c plugins/bounce/schema.h \
+	plugins/bounce/store.c plugins/bounce/store.h
+nodist_plugins_bounce_bounce_la_SOURCES = plugins/bounce/bounce_sql.c
+plugins_bounce_bounce_la_CFLAGS = $(AM_CFLAGS) $(GMIME_CFLAGS) $(LIBPQ_CFLAGS) $(JSONC_CFLAGS) \
+	-I$(top_srcdir)/core -I$(top_srcdir)/plugins/bounce
+plugins_bounce_bounce_la_LDFLAGS = $(plugin_ldflags)
+plugins_bounce_bounce_la_LIBADD = plugins/bounce/libbouncereport.la $(GMIME_LIBS) $(LIBPQ_LIBS) \
+	$(JSONC_LIBS)
+plugins/bounce/bounce_sql.c: $(BOUNCE_SQL) $(srcdir)/build-aux/embed-sql.sh
+	$(AM_V_GEN)$(MKDIR_P) $(@D) && $(SHELL) $(srcdir)/build-aux/embed-sql.sh bounce_migration \
+	schema.h bounce_schema $(BOUNCE_SQL) > $@.tmp && mv $@.tmp $@
+BUILT_SOURCES += plugins/bounce/bounce_sql.c
+CLEANFILES += plugins/bounce/bounce_sql.c
+EXTRA_DIST += $(BOUNCE_SQL) conf.d/bounce.ini
