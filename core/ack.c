@@ -17,7 +17,8 @@
 /*
  * One statement for the whole batch.  The WHERE clause makes an outcome
  * count only for the attempt it belongs to: a late or duplicate outcome
- * (a job re-run after a loss) changes nothing (DESIGN.md I3).
+ * (a job re-run after a loss) changes nothing (DESIGN.md I3).  The
+ * "= ANY ($1)" lets the planner use the primary key without statistics.
  */
 static const char apply_sql[] =
     "WITH o AS ("
@@ -38,7 +39,7 @@ static const char apply_sql[] =
     "  last_error_message = CASE WHEN o.outcome = 'done' THEN j.last_error_message ELSE o.err END,"
     "  progress = COALESCE(o.progress, j.progress),"
     "  worker_id = $10, updated_at = now()"
-    "  FROM o WHERE j.id = o.id AND j.attempt_count = o.attempt - 1"
+    "  FROM o WHERE j.id = o.id AND j.id = ANY ($1::uuid[]) AND j.attempt_count = o.attempt - 1"
     "   AND j.status IN ('queued', 'migrated', 'running')"
     "  RETURNING j.id, j.status, j.queue_name, j.payload, j.attempt_count, j.failed_at,"
     "   o.outcome, o.err, o.log, o.started_us, o.finished_us),"

@@ -47,14 +47,17 @@ static pmq_script push_script = {
 /*
  * The JSON pushed is the guide's RedisJobPayload, built by PostgreSQL, with
  * "id" first so that the claim script can read it without decoding JSON.
+ * "id = ANY (ARRAY(...))" rather than a join: the update then goes through
+ * the primary key even on a table without statistics (a join was planned as
+ * a sequential scan after a TRUNCATE; see doc/performance.md).
  */
 static const char claim_sql[] =
-    "WITH c AS ("
-    " SELECT id FROM jobs"
-    " WHERE status = 'queued' AND run_at <= now()"
-    "   AND queue_name NOT IN (SELECT name FROM job_queues WHERE is_paused)"
-    " ORDER BY priority, created_at LIMIT $1 FOR UPDATE SKIP LOCKED),"
-    " u AS (UPDATE jobs j SET status = 'migrated', updated_at = now() FROM c WHERE j.id = c.id"
+    "WITH u AS (UPDATE jobs j SET status = 'migrated', updated_at = now()"
+    " WHERE j.id = ANY (ARRAY("
+    "  SELECT id FROM jobs"
+    "  WHERE status = 'queued' AND run_at <= now()"
+    "    AND queue_name NOT IN (SELECT name FROM job_queues WHERE is_paused)"
+    "  ORDER BY priority, created_at LIMIT $1 FOR UPDATE SKIP LOCKED))"
     " RETURNING j.id, j.attempt_count, j.queue_name, j.priority, j.created_at, j.run_at,"
     " json_build_object('id', j.id, 'queue_name', j.queue_name, 'priority', j.priority,"
     "  'payload', j.payload, 'created_at', j.created_at, 'attempt_count', j.attempt_count,"
