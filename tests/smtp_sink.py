@@ -15,7 +15,7 @@ AUTH (PLAIN, LOGIN) is offered without TLS: user "pmq" with password
 "s3cret" is accepted, anything else gets 535; each attempt is logged in
 connections.log as "AUTH <user> ok|refused".  Clients that do not
 authenticate may send all the same.
-Exits when its parent dies (the test program) or on SIGTERM.
+Exits when its parent dies (the test program; not with --stay) or on SIGTERM.
 """
 import argparse
 import asyncio
@@ -103,7 +103,7 @@ async def serve(args):
     stop = loop.create_future()
     loop.add_signal_handler(signal.SIGTERM, lambda: stop.done() or stop.set_result(None))
     while not stop.done():
-        if os.getppid() != parent:  # the test program is gone
+        if not args.stay and os.getppid() != parent:  # the test program is gone
             break
         try:
             await asyncio.wait_for(asyncio.shield(stop), 0.5)
@@ -116,6 +116,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dir", required=True, help="where received messages go")
     p.add_argument("--port-file", required=True, help="gets the port once listening")
+    p.add_argument("--stay", action="store_true",
+                   help="keep running after the parent exits (scripts/pmq-demo)")
     args = p.parse_args()
     os.makedirs(args.dir, exist_ok=True)
     asyncio.run(serve(args))
