@@ -194,7 +194,7 @@ START_TEST(cancel_workers_job_show)
     char *config = setup("cancel", "[pool t]\nqueues = t.ok\nprocesses = 1\nthreads = 1\n");
     PGconn *pg = pmq_test_pg();
     /* A long job holds the only thread; the next one waits in Redis. */
-    char *busy = pmq_test_query1(pg, "SELECT pmq_enqueue('t.ok', '{\"work_ms\": 3000}', priority => 10)");
+    char *busy = pmq_test_query1(pg, "SELECT pmq_enqueue('t.ok', '{\"work_ms\": 10000}', priority => 10)");
     char *waiting = pmq_test_query1(pg, "SELECT pmq_enqueue('t.ok', '{}', priority => 100)");
     char *later = pmq_test_query1(pg, "SELECT pmq_enqueue('t.ok', '{}', run_at => now() + interval '1 hour')");
     pid_t pid = pmq_test_pmqd_start(config, "pmqctl-cancel");
@@ -202,6 +202,13 @@ START_TEST(cancel_workers_job_show)
     ck_assert(pmq_test_wait_sql(pg, sql, "migrated", WAIT_MS));
     free(sql);
 
+    /* cancel: the waiting job (already in Redis) and the delayed one never run. */
+    char *out = ctl(config, NULL, "cancel %s", waiting);
+    ck_assert_ptr_nonnull(strstr(out, "it was migrated"));
+    free(out);
+    out = ctl(config, NULL, "cancel %s", later);
+    ck_assert_ptr_nonnull(strstr(out, "it was queued"));
+    free(out);
     /* workers: the table and the JSON show the running job. */
     json_object *ws = NULL;
     for (int i = 0; i < 100; i++) {
@@ -219,17 +226,10 @@ START_TEST(cancel_workers_job_show)
     ck_assert_int_gt(json_object_get_int(get(w, "pid")), 0);
     ck_assert_str_eq(json_object_get_string(json_object_array_get_idx(get(w, "queues"), 0)), "t.ok");
     json_object_put(ws);
-    char *out = ctl(config, NULL, "workers");
+    out = ctl(config, NULL, "workers");
     ck_assert_ptr_nonnull(strstr(out, busy));
     free(out);
 
-    /* cancel: the waiting job (already in Redis) and the delayed one never run. */
-    out = ctl(config, NULL, "cancel %s", waiting);
-    ck_assert_ptr_nonnull(strstr(out, "it was migrated"));
-    free(out);
-    out = ctl(config, NULL, "cancel %s", later);
-    ck_assert_ptr_nonnull(strstr(out, "it was queued"));
-    free(out);
     sql = pmq_asprintf("SELECT status FROM jobs WHERE id = '%s'", busy);
     ck_assert(pmq_test_wait_sql(pg, sql, "completed", WAIT_MS));
     free(sql);
