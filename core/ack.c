@@ -254,7 +254,8 @@ static void release_in_redis(pmq_redis *r, const char *worker_id, pmq_outcome *o
     size_t sent = 0;
     for (size_t i = 0; i < n; i++) {
         if (o[i].entry) {
-            redisAppendCommand(r->c, "LREM %s 1 %s", active, o[i].entry);
+            /* From the tail: the oldest claims are there, and finish first. */
+            redisAppendCommand(r->c, "LREM %s -1 %s", active, o[i].entry);
             sent++;
         }
     }
