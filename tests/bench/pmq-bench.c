@@ -1094,7 +1094,7 @@ static void run_throughput(void)
     pmqd_rss(&b, "worker_rss_mb");
     /* The last acks' Redis clean-up runs after their commit: wait until the
      * active lists stop shrinking (at most 3 s) before reading what is left. */
-    long left = active_left();
+    long left = O.backlog == O.jobs ? active_left() : -1; /* with a backlog, work goes on */
     for (double until = mono_ms() + 3000; left > 0 && mono_ms() < until;) {
         sleep_ms(100);
         long now_left = active_left();
@@ -1104,7 +1104,7 @@ static void run_throughput(void)
     }
     stop_pmqd();
     log_problems(&b);
-    jb_num(&b, "redis_active_left", (double)left);
+    jb_num(&b, "redis_active_left", left < 0 ? NAN : (double)left);
 
     /* --- what PostgreSQL holds --- */
     PGresult *r = sql(admin,
@@ -1159,6 +1159,13 @@ static void run_throughput(void)
     jb_num(&b, "job_logs_completed", (double)logs);
     jb_num(&b, "jobs_with_log", (double)logged_jobs);
     jb_num(&b, "completed_without_log", (double)unlogged);
+    /* Where the rest of a --backlog is: queued in PostgreSQL or moved to Redis. */
+    jb_open(&b, "status_counts", '{');
+    r = sql(admin, "SELECT status, count(*) FROM jobs GROUP BY status ORDER BY status", 0, NULL);
+    for (int i = 0; i < PQntuples(r); i++)
+        jb_num(&b, PQgetvalue(r, i, 0), atof(PQgetvalue(r, i, 1)));
+    PQclear(r);
+    jb_close(&b, '}');
     jb_close(&b, '}');
     double la[3];
     loadavg(la);
