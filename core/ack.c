@@ -20,7 +20,7 @@
  * (a job re-run after a loss) changes nothing (DESIGN.md I3).  The
  * "= ANY ($1)" lets the planner use the primary key without statistics.
  */
-static const char apply_sql[] =
+static const pmq_stmt apply_stmt = {"pmq_ack_apply", 
     "WITH o AS ("
     " SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[],"
     "  $6::bigint[], $7::bigint[], $8::bigint[], $9::real[])"
@@ -51,7 +51,7 @@ static const char apply_sql[] =
     "   (finished_us - started_us) * interval '1 microsecond' FROM u)"
     " SELECT id, status, CASE WHEN status = 'failed' THEN json_build_object('id', id,"
     "  'queue_name', queue_name, 'payload', payload, 'error', err, 'failed_at', failed_at,"
-    "  'attempt_count', attempt_count)::text END, queue_name FROM u";
+    "  'attempt_count', attempt_count)::text END, queue_name FROM u", 10};
 
 void pmq_outcome_clear(pmq_outcome *o)
 {
@@ -246,8 +246,13 @@ static size_t append_stats(pmq_redis *r, const pmq_outcome *o, size_t n, PGresul
     return sent;
 }
 
-static void release_in_redis(pmq_redis *r, const char *worker_id, pmq_outcome *o, size_t n,
-                             PGresult *res)
+/*
+ * Send the idempotent part of the release: the LREMs and the job hashes
+ * (and, first time only, the dead-letter list and the counters, which would
+ * count twice if sent again).  Returns the number of replies to read.
+ */
+static size_t append_release(pmq_redis *r, const char *worker_id, const pmq_outcome *o, size_t n,
+                             PGresult *res, int first)
 {
     char key[512], active[512];
     pmq_redis_key(r, active, sizeof active, "pmq:active:%s", worker_id);
@@ -276,22 +281,43 @@ static void release_in_redis(pmq_redis *r, const char *worker_id, pmq_outcome *o
             /* The guide's dead-letter entry; deadletter:<id> keeps it for replay. */
             const char *entry = PQgetvalue(res, i, 2);
             char dl[512];
-            pmq_redis_key(r, dl, sizeof dl, "deadletter:queue");
-            redisAppendCommand(r->c, "LPUSH %s %s", dl, entry);
             pmq_redis_key(r, dl, sizeof dl, "deadletter:%s", id);
             redisAppendCommand(r->c, "SET %s %s", dl, entry);
-            sent += 2;
+            sent++;
+            if (first) {
+                pmq_redis_key(r, dl, sizeof dl, "deadletter:queue");
+                redisAppendCommand(r->c, "LPUSH %s %s", dl, entry);
+                sent++;
+            }
         }
     }
-    sent += append_stats(r, o, n, res);
-    for (size_t i = 0; i < sent; i++) {
-        redisReply *rep = NULL;
-        if (redisGetReply(r->c, (void **)&rep) != REDIS_OK) {
-            log_warning("could not release %zu jobs in Redis: %s", n, r->c->errstr);
-            pmq_redis_reconnect(r);
-            return;
+    if (first)
+        sent += append_stats(r, o, n, res);
+    return sent;
+}
+
+/*
+ * After the commit: drop the claims from pmq:active and settle job:<id>.
+ * A broken connection gets one more try on a new one; if that fails too,
+ * the claims stay in pmq:active, where recovery finds them settled in
+ * PostgreSQL and only drops them (recovery.c).
+ */
+static void release_in_redis(pmq_redis *r, const char *worker_id, pmq_outcome *o, size_t n,
+                             PGresult *res)
+{
+    for (int first = 1; first >= 0; first--) {
+        size_t sent = append_release(r, worker_id, o, n, res, first), got = 0;
+        for (; got < sent; got++) {
+            redisReply *rep = NULL;
+            if (redisGetReply(r->c, (void **)&rep) != REDIS_OK)
+                break;
+            freeReplyObject(rep);
         }
-        freeReplyObject(rep);
+        if (got == sent)
+            return;
+        log_warning("could not release %zu jobs in Redis%s: %s", n,
+                    first ? ", trying again" : "", r->c->errstr);
+        pmq_redis_reconnect(r);
     }
 }
 
@@ -324,7 +350,7 @@ int pmq_ack_apply(PGconn *pg, pmq_redis *r, const char *worker_id, pmq_outcome *
     for (size_t i = 0; i < n; i++)
         any_retry |= o[i].status == PMQ_RETRY;
 
-    PGresult *res = PQexecParams(pg, apply_sql, 10, NULL, params, NULL, NULL, 0);
+    PGresult *res = pmq_db_exec_stmt(pg, &apply_stmt, params);
     int rc = 0;
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         log_error("could not record %zu outcomes: %s", n, PQerrorMessage(pg));
@@ -386,10 +412,16 @@ static void *acker_run(void *arg)
             ts.tv_nsec %= 1000000000L;
             pthread_cond_timedwait(&a->cv, &a->mu, &ts);
         }
-        batch = a->pending;
-        nbatch = a->npending;
-        a->pending = NULL;
-        a->npending = a->cap = 0;
+        /*
+         * At most max_batch: a bounded statement and a bounded Redis
+         * pipeline, however far PostgreSQL has fallen behind.  The rest is
+         * already due, so the next round starts at once.
+         */
+        nbatch = a->npending < (size_t)a->max_batch ? a->npending : (size_t)a->max_batch;
+        batch = pmq_xmalloc(nbatch * sizeof *batch);
+        memcpy(batch, a->pending, nbatch * sizeof *batch);
+        a->npending -= nbatch;
+        memmove(a->pending, a->pending + nbatch, a->npending * sizeof *a->pending);
         pthread_mutex_unlock(&a->mu);
 
         for (;;) {

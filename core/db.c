@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libpq-events.h>
 #include <libpq-fe.h>
 
 #include "config.h"
@@ -154,4 +155,70 @@ pmq_error *pmq_db_error(pmq_errors *errs, PGconn *conn, const PGresult *res, con
     free(line);
     free(what);
     return err;
+}
+
+/*--- prepared statements, remembered per connection ---*/
+
+#define MAX_STMTS 16
+
+typedef struct prepared_set {
+    const pmq_stmt *done[MAX_STMTS];
+    int n;
+} prepared_set;
+
+/* Keeps a connection's prepared_set in step with its server session. */
+static int prepared_events(PGEventId id, void *info, void *arg)
+{
+    (void)arg;
+    if (id == PGEVT_CONNRESET) {
+        prepared_set *set = PQinstanceData(((PGEventConnReset *)info)->conn, prepared_events);
+        if (set)
+            set->n = 0; /* a new session has none */
+    } else if (id == PGEVT_CONNDESTROY) {
+        free(PQinstanceData(((PGEventConnDestroy *)info)->conn, prepared_events));
+    }
+    return 1;
+}
+
+static prepared_set *prepared_of(PGconn *pg)
+{
+    prepared_set *set = PQinstanceData(pg, prepared_events);
+    if (!set) {
+        if (!PQregisterEventProc(pg, prepared_events, "pmq prepared statements", NULL))
+            return NULL;
+        set = pmq_xcalloc(1, sizeof *set);
+        PQsetInstanceData(pg, prepared_events, set);
+    }
+    return set;
+}
+
+PGresult *pmq_db_exec_stmt(PGconn *pg, const pmq_stmt *st, const char *const *params)
+{
+    prepared_set *set = prepared_of(pg);
+    int known = 0;
+    for (int i = 0; set && i < set->n && !known; i++)
+        known = set->done[i] == st;
+    if (!known && set && set->n < MAX_STMTS) {
+        PGresult *res;
+        if (set->n == 0) {
+            /*
+             * These statements take arrays of ids.  A custom plan costs 1,000
+             * ids as 1,000 index probes and may pick a sequential scan of the
+             * whole table; the generic plan keeps to the primary key, and is
+             * planned once.  (Inside a transaction that rolls back, the
+             * setting goes too: then PostgreSQL's own choice applies.)
+             */
+            res = PQexec(pg, "SELECT set_config('plan_cache_mode', 'force_generic_plan', false)");
+            PQclear(res);
+        }
+        res = PQprepare(pg, st->name, st->sql, st->nparams, NULL);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            return res; /* the caller reports it like any failed statement */
+        PQclear(res);
+        set->done[set->n++] = st;
+        known = 1;
+    }
+    if (!known) /* no event memory, or too many statements: plain and correct */
+        return PQexecParams(pg, st->sql, st->nparams, NULL, params, NULL, NULL, 0);
+    return PQexecPrepared(pg, st->name, st->nparams, params, NULL, NULL, 0);
 }

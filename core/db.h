@@ -21,4 +21,18 @@ PGconn *pmq_db_connect(const pmq_config *cfg, pmq_errors *errs);
 pmq_error *pmq_db_error(pmq_errors *errs, PGconn *conn, const PGresult *res, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/*
+ * A statement pmqd runs on every batch.  pmq_db_exec_stmt() prepares it on
+ * first use on each connection (again after PQreset), then only executes it:
+ * planning one of these costs more than running it for a small batch.
+ */
+typedef struct pmq_stmt {
+    const char *name; /* unique among pmq's statements */
+    const char *sql;
+    int nparams;
+} pmq_stmt;
+
+/* Like PQexecParams(pg, st->sql, ...) with text parameters. */
+PGresult *pmq_db_exec_stmt(PGconn *pg, const pmq_stmt *st, const char *const *params);
+
 #endif /* PMQ_DB_H */

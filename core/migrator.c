@@ -20,12 +20,16 @@
 #include "queue_settings.h"
 #include "util.h"
 
-/* ARGV: prefix, now, then (id, attempt, queue, band suffix, json) per job. */
+/*
+ * ARGV: prefix, now, lag sum, max lag, then (id, attempt, queue, band
+ * suffix, json) per job.  Also counts, for /metrics, the batches and jobs
+ * moved, the lag (due -> migrated) summed and the worst of the batch.
+ */
 static pmq_script push_script = {
     "local p = ARGV[1]\n"
     "local pushed = 0\n"
     "local woke = {}\n"
-    "for i = 3, #ARGV, 5 do\n"
+    "for i = 5, #ARGV, 5 do\n"
     "  local id, attempt, q = ARGV[i], ARGV[i + 1], ARGV[i + 2]\n"
     "  local h = p .. 'job:' .. id\n"
     "  if redis.call('HGET', h, 'pushed_attempt') ~= attempt then\n"
@@ -41,6 +45,11 @@ static pmq_script push_script = {
     "  local w = p .. 'pmq:wake:' .. q\n"
     "  if redis.call('LLEN', w) == 0 then redis.call('LPUSH', w, '1') end\n"
     "end\n"
+    "local st = p .. 'pmq:stats:migrator'\n"
+    "redis.call('HINCRBY', st, 'batches', 1)\n"
+    "redis.call('HINCRBY', st, 'jobs', pushed)\n"
+    "redis.call('HINCRBYFLOAT', st, 'lag_sum', ARGV[3])\n"
+    "redis.call('HSET', st, 'last_lag', ARGV[4], 'last_batch', pushed)\n"
     "return pushed\n",
     ""};
 
@@ -51,7 +60,7 @@ static pmq_script push_script = {
  * the primary key even on a table without statistics (a join was planned as
  * a sequential scan after a TRUNCATE; see doc/performance.md).
  */
-static const char claim_sql[] =
+static const pmq_stmt claim_stmt = {"pmq_migrator_claim", 
     "WITH u AS (UPDATE jobs j SET status = 'migrated', updated_at = now()"
     " WHERE j.id = ANY (ARRAY("
     "  SELECT id FROM jobs"
@@ -64,7 +73,7 @@ static const char claim_sql[] =
     "  'max_attempts', j.max_attempts, 'tenant_id', j.tenant_id)::text)"
     " SELECT id, attempt_count + 1, queue_name, priority, json_build_object,"
     "  extract(epoch FROM now() - run_at) FROM u"
-    " ORDER BY priority, created_at";
+    " ORDER BY priority, created_at", 1};
 
 /* Milliseconds until the next delayed job is due; -1 when none is waiting. */
 static const char next_sql[] =
@@ -81,35 +90,6 @@ static int exec_ok(PGconn *pg, const char *sql)
     return ok ? 0 : -1;
 }
 
-/*
- * For /metrics: batches and jobs migrated, and the lag (due -> migrated) of
- * the most late job of the last batch.  Best effort: a failure is ignored.
- */
-static void record_stats(pmq_redis *r, PGresult *res)
-{
-    double lag = 0, sum = 0;
-    int n = PQntuples(res);
-    for (int i = 0; i < n; i++) {
-        double l = atof(PQgetvalue(res, i, 5));
-        l = l < 0 ? 0 : l;
-        sum += l;
-        if (l > lag)
-            lag = l;
-    }
-    char key[512];
-    pmq_redis_key(r, key, sizeof key, "pmq:stats:migrator");
-    redisAppendCommand(r->c, "HINCRBY %s batches 1", key);
-    redisAppendCommand(r->c, "HINCRBY %s jobs %d", key, n);
-    redisAppendCommand(r->c, "HINCRBYFLOAT %s lag_sum %.6f", key, sum);
-    redisAppendCommand(r->c, "HSET %s last_lag %.6f last_batch %d", key, lag, n);
-    for (int i = 0; i < 4; i++) {
-        redisReply *rep = NULL;
-        if (redisGetReply(r->c, (void **)&rep) != REDIS_OK)
-            return;
-        freeReplyObject(rep);
-    }
-}
-
 int pmq_migrate_batch(PGconn *pg, pmq_redis *r, int batch)
 {
     if (exec_ok(pg, "BEGIN") < 0)
@@ -117,7 +97,7 @@ int pmq_migrate_batch(PGconn *pg, pmq_redis *r, int batch)
     char limit[16];
     snprintf(limit, sizeof limit, "%d", batch);
     const char *params[1] = {limit};
-    PGresult *res = PQexecParams(pg, claim_sql, 1, NULL, params, NULL, NULL, 0);
+    PGresult *res = pmq_db_exec_stmt(pg, &claim_stmt, params);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         log_error("migrator: could not claim jobs: %s", PQerrorMessage(pg));
         PQclear(res);
@@ -130,15 +110,26 @@ int pmq_migrate_batch(PGconn *pg, pmq_redis *r, int batch)
         return exec_ok(pg, "COMMIT") < 0 ? -1 : 0;
     }
 
-    int nargs = 2 + 5 * n;
+    int nargs = 4 + 5 * n;
     const char **args = pmq_xmalloc((size_t)nargs * sizeof *args);
     size_t *lens = pmq_xmalloc((size_t)nargs * sizeof *lens);
-    char now[32];
+    double lag_sum = 0, lag_max = 0;
+    for (int i = 0; i < n; i++) {
+        double l = atof(PQgetvalue(res, i, 5));
+        l = l < 0 ? 0 : l;
+        lag_sum += l;
+        lag_max = l > lag_max ? l : lag_max;
+    }
+    char now[32], sum[32], max[32];
     snprintf(now, sizeof now, "%lld", (long long)(pmq_wall_us() / 1000));
+    snprintf(sum, sizeof sum, "%.6f", lag_sum);
+    snprintf(max, sizeof max, "%.6f", lag_max);
     args[0] = r->prefix;
     args[1] = now;
+    args[2] = sum;
+    args[3] = max;
     for (int i = 0; i < n; i++) {
-        int a = 2 + 5 * i;
+        int a = 4 + 5 * i;
         args[a] = PQgetvalue(res, i, 0);
         args[a + 1] = PQgetvalue(res, i, 1);
         args[a + 2] = PQgetvalue(res, i, 2);
@@ -159,8 +150,6 @@ int pmq_migrate_batch(PGconn *pg, pmq_redis *r, int batch)
             pmq_redis_reconnect(r);
     } else if (exec_ok(pg, "COMMIT") < 0) {
         rc = -1;
-    } else {
-        record_stats(r, res);
     }
     if (rep)
         freeReplyObject(rep);

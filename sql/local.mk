@@ -1,3 +1,3 @@
 # sql/local.mk -- core schema migrations, applied in order by `pmqctl migrate`.
-CORE_SQL = $(srcdir)/sql/001_init.sql
+CORE_SQL = $(srcdir)/sql/001_init.sql $(srcdir)/sql/002_lean_ack.sql
 EXTRA_DIST += $(CORE_SQL)

@@ -636,6 +636,27 @@ START_TEST(enqueue_many_is_one_statement)
 }
 END_TEST
 
+/* job_logs has no foreign key (sql/002): a trigger deletes a job's attempts with it. */
+START_TEST(deleting_a_job_deletes_its_attempts)
+{
+    PGconn *conn = pmq_test_pg();
+    pmq_test_exec(conn, "INSERT INTO job_queues (name) VALUES ('d')");
+    pmq_test_exec(conn, "INSERT INTO jobs (queue_name, payload) SELECT 'd', '{}'"
+                        " FROM generate_series(1, 3)");
+    pmq_test_exec(conn, "INSERT INTO job_logs (job_id, status, attempt_number)"
+                        " SELECT id, 'retry', a FROM jobs, generate_series(1, 2) AS a");
+    ck_assert_int_eq(query_long(conn, "SELECT count(*) FROM job_logs"), 6);
+    pmq_test_exec(conn, "DELETE FROM jobs WHERE id = (SELECT min(id::text)::uuid FROM jobs)");
+    ck_assert_int_eq(query_long(conn, "SELECT count(*) FROM job_logs"), 4);
+    ck_assert_int_eq(query_long(conn, "SELECT count(*) FROM job_logs l"
+                                      " WHERE NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = l.job_id)"),
+                     0);
+    pmq_test_exec(conn, "DELETE FROM jobs");
+    ck_assert_int_eq(query_long(conn, "SELECT count(*) FROM job_logs"), 0);
+    PQfinish(conn);
+}
+END_TEST
+
 /*--- indexes ---*/
 
 /* The plan of `sql`, one line per row. */
@@ -958,6 +979,7 @@ static Suite *schema_suite(void)
     tcase_add_test(tc, enqueue_rejects_bad_input);
     tcase_add_test(tc, enqueue_unique_key_is_idempotent);
     tcase_add_test(tc, enqueue_many_is_one_statement);
+    tcase_add_test(tc, deleting_a_job_deletes_its_attempts);
     tcase_add_test(tc, claim_query_uses_the_indexes);
     tcase_add_test(tc, sync_queues_upserts_configured_values);
     tcase_add_test(tc, sync_queues_from_a_config_file);

@@ -1,8 +1,8 @@
 #!/bin/sh
 # tests/bench/explain.sh -- EXPLAIN (ANALYZE, BUFFERS) of the two statements
 # every job goes through, on the benchmark's database: the migrator's claim
-# (claim_sql in core/migrator.c) and the ack's batch UPDATE + job_logs INSERT
-# (apply_sql in core/ack.c), both taken verbatim from the C sources.
+# (claim_stmt in core/migrator.c) and the ack's batch UPDATE + job_logs INSERT
+# (apply_stmt in core/ack.c), both taken verbatim from the C sources.
 #
 #   tests/bench/explain.sh [QUEUED [BATCH [ACK]]]     (100000 500 1000)
 #
@@ -22,17 +22,17 @@ ACK=${3:-1000}
 URL=${PEERBENCH_PG_URL:-postgres://postgres@127.0.0.1:55432/peerbench}
 SRC=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 
-# A C string constant (adjacent literals) -> SQL text.
+# The SQL of a pmq_stmt constant (its adjacent literals after the name).
 c_string() { # file name
     python3 - "$1" "$2" <<'EOF'
 import ast, re, sys
 src = open(sys.argv[1]).read()
-m = re.search(r'static const char ' + sys.argv[2] + r'\[\] =(.*?);\n', src, re.S)
-print(''.join(ast.literal_eval(s) for s in re.findall(r'"(?:[^"\\]|\\.)*"', m.group(1))))
+m = re.search(r'static const pmq_stmt ' + sys.argv[2] + r' = \{(.*?)\};\n', src, re.S)
+print(''.join(ast.literal_eval(s) for s in re.findall(r'"(?:[^"\\]|\\.)*"', m.group(1))[1:]))
 EOF
 }
-CLAIM=$(c_string "$SRC/core/migrator.c" claim_sql)
-APPLY=$(c_string "$SRC/core/ack.c" apply_sql)
+CLAIM=$(c_string "$SRC/core/migrator.c" claim_stmt)
+APPLY=$(c_string "$SRC/core/ack.c" apply_stmt)
 
 ack_block() {
     cat <<EOSQL
