@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,6 +236,40 @@ char *pmq_test_query1(PGconn *conn, const char *sql)
         v = pmq_xstrdup(PQgetvalue(res, 0, 0));
     PQclear(res);
     return v;
+}
+
+char *pmq_test_sqlf(PGconn *conn, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *sql = pmq_vasprintf(fmt, ap);
+    va_end(ap);
+    char *v = pmq_test_query1(conn, sql);
+    free(sql);
+    return v;
+}
+
+void pmq_test_execf(PGconn *conn, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *sql = pmq_vasprintf(fmt, ap);
+    va_end(ap);
+    pmq_test_exec(conn, sql);
+    free(sql);
+}
+
+void pmq_test_assert_sql(PGconn *conn, const char *want, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *sql = pmq_vasprintf(fmt, ap);
+    va_end(ap);
+    char *v = pmq_test_query1(conn, sql);
+    ck_assert_msg(v && !strcmp(v, want), "%s\nreturned \"%s\",\nexpected \"%s\"", sql,
+                  v ? v : "(null)", want);
+    free(v);
+    free(sql);
 }
 
 /*--- fixtures ---*/

@@ -1,7 +1,8 @@
 /*
  * harness.h -- what integration tests share: a private PostgreSQL and Redis
  * per test program (scripts/pmq-servers in a temporary directory), client
- * connections to them, config files pointing at them, and a shell runner.
+ * connections and queries to them, config files pointing at them, and a
+ * shell runner.
  * Owns no pmq logic beyond calling pmq_migrate().
  */
 #ifndef PMQ_TEST_HARNESS_H
@@ -54,5 +55,12 @@ void pmq_test_exec(PGconn *conn, const char *sql);
 /* The first column of the first row, or NULL for no row/NULL (caller frees);
  * the test fails unless the query succeeds. */
 char *pmq_test_query1(PGconn *conn, const char *sql);
+
+/* pmq_test_query1() and pmq_test_exec() of a query formatted from `fmt`. */
+char *pmq_test_sqlf(PGconn *conn, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void pmq_test_execf(PGconn *conn, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The first value of a formatted query must be `want`, or the test fails. */
+void pmq_test_assert_sql(PGconn *conn, const char *want, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif /* PMQ_TEST_HARNESS_H */

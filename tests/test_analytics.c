@@ -21,15 +21,9 @@
  * warmup's jobs stay in PostgreSQL to be counted.
  */
 
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <check.h>
 #include <libpq-fe.h>
@@ -38,8 +32,6 @@
 #include "harness.h"
 #include "util.h"
 
-#define WAIT_MS 60000      /* any wait for pmqd to do something */
-#define STOP_MS 60000      /* SIGTERM to exit */
 #define TEST_TIMEOUT_S 180 /* per test (sanitizer builds are slow) */
 
 /* The email plugin's table, as agreed with it (plugins issue, part 1). */
@@ -52,71 +44,6 @@ static const char email_messages_ddl[] =
     " smtp_response text, bounce_type text, job_id uuid,"
     " sent_at timestamptz, created_at timestamptz, updated_at timestamptz)";
 
-/*--- pmqd left behind by a failed test (as in test_flow.c) ---*/
-
-/*
- * A failed assertion _exits Check's test process at once, so a pmqd it
- * started would keep running into the next test: its pid lives in memory
- * shared with main(), and the next test (and main) stop it first.
- */
-static volatile pid_t *running_pmqd;
-
-static int is_pmqd(pid_t pid)
-{
-    char path[64], buf[256] = "";
-    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *base = strrchr(buf, '/');
-    base = base ? base + 1 : buf;
-    return !strcmp(base, "pmqd") || !strcmp(base, "lt-pmqd");
-}
-
-static int is_zombie_or_gone(pid_t pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')');
-    return p && p[1] == ' ' && p[2] == 'Z';
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static void stop_leftover_pmqd(void)
-{
-    pid_t pid = running_pmqd ? *running_pmqd : 0;
-    if (pid > 0 && is_pmqd(pid) && !is_zombie_or_gone(pid)) {
-        fprintf(stderr, "test_analytics: stopping pmqd %d left by a failed test\n", (int)pid);
-        kill(pid, SIGTERM);
-        for (int i = 0; i < 1500 && !is_zombie_or_gone(pid); i++)
-            sleep_ms(20);
-        if (!is_zombie_or_gone(pid))
-            kill(pid, SIGKILL);
-        sleep_ms(200); /* its children follow it (PDEATHSIG) */
-    }
-    if (running_pmqd)
-        *running_pmqd = 0;
-}
-
-static void fixture(void)
-{
-    stop_leftover_pmqd();
-}
-
 /*--- running things ---*/
 
 static const char *builddir(void)
@@ -124,23 +51,6 @@ static const char *builddir(void)
     const char *b = getenv("top_builddir");
     ck_assert_msg(b != NULL, "top_builddir is not set (run through make check)");
     return b;
-}
-
-/* `pmqctl -c CONFIG ARGS`; output (stdout and stderr) and exit status. */
-static char *ctl(const char *config, const char *args, int *status)
-{
-    char *cmd = pmq_asprintf("'%s/core/pmqctl' -c '%s' %s", builddir(), config, args);
-    char *out = pmq_test_run(cmd, status);
-    free(cmd);
-    return out;
-}
-
-static char *ctl_ok(const char *config, const char *args)
-{
-    int st;
-    char *out = ctl(config, args, &st);
-    ck_assert_msg(st == 0, "pmqctl %s exited with %d:\n%s", args, st, out);
-    return out;
 }
 
 #define ANALYTICS_QUEUES                                                                        \
@@ -175,7 +85,7 @@ static char *setup(const char *name, const char *analytics_keys, const char *war
 {
     pmq_test_reset();
     char *config = plugins_config(name, analytics_keys, warmup_keys, NULL);
-    free(ctl_ok(config, "migrate"));
+    free(pmq_test_ctl(config, NULL, "migrate"));
     PGconn *pg = pmq_test_pg();
     char *has = pmq_test_query1(pg, "SELECT to_regclass('email_messages') IS NOT NULL");
     if (!has || strcmp(has, "t") != 0)
@@ -189,60 +99,6 @@ static char *setup(const char *name, const char *analytics_keys, const char *war
                       " ON CONFLICT (name) DO NOTHING");
     PQfinish(pg);
     return config;
-}
-
-static pid_t start_pmqd(const char *config, const char *log_name)
-{
-    pid_t pid = pmq_test_pmqd_start(config, log_name);
-    *running_pmqd = pid;
-    return pid;
-}
-
-static void stop_pmqd(pid_t pid, const char *log_name)
-{
-    int st = pmq_test_pmqd_stop(pid, SIGTERM, STOP_MS);
-    *running_pmqd = 0;
-    if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        char *log = pmq_test_pmqd_log(log_name);
-        ck_abort_msg("pmqd did not exit with status 0 on SIGTERM (wait status %d); its log:\n%s",
-                     st, log);
-    }
-    /* The plugins run in pmqd's children: under ASan/UBSan their reports land here. */
-    char *log = pmq_test_pmqd_log(log_name);
-    ck_assert_msg(!strstr(log, "Sanitizer") && !strstr(log, "runtime error:"),
-                  "pmqd's log holds a sanitizer report:\n%s", log);
-    free(log);
-}
-
-static char *sqlf(PGconn *pg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* The first value of a formatted query (caller frees), or NULL. */
-static char *sqlf(PGconn *pg, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *sql = pmq_vasprintf(fmt, ap);
-    va_end(ap);
-    char *v = pmq_test_query1(pg, sql);
-    free(sql);
-    return v;
-}
-
-static void assert_sql(PGconn *pg, const char *want, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* The first value of a formatted query must be `want`. */
-static void assert_sql(PGconn *pg, const char *want, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *sql = pmq_vasprintf(fmt, ap);
-    va_end(ap);
-    char *v = pmq_test_query1(pg, sql);
-    ck_assert_msg(v && !strcmp(v, want), "%s\nreturned \"%s\",\nexpected \"%s\"", sql,
-                  v ? v : "(null)", want);
-    free(v);
-    free(sql);
 }
 
 /*
@@ -260,14 +116,16 @@ static char *run_job(PGconn *pg, const char *queue, const char *payload, const c
     char *id = pmq_xstrdup(PQgetvalue(res, 0, 0));
     PQclear(res);
     char *sql = pmq_asprintf("SELECT status IN ('completed', 'failed') FROM jobs WHERE id = '%s'", id);
-    int ended = pmq_test_wait_sql(pg, sql, "t", WAIT_MS);
+    int ended = pmq_test_wait_sql(pg, sql, "t", PMQ_TEST_WAIT_MS);
     free(sql);
-    char *status = sqlf(pg, "SELECT status || ' (attempts: ' || attempt_count || ', error: '"
-                            " || coalesce(last_error_message, 'none') || ')' FROM jobs WHERE id = '%s'",
-                        id);
+    char *status =
+        pmq_test_sqlf(pg,
+                      "SELECT status || ' (attempts: ' || attempt_count || ', error: '"
+                      " || coalesce(last_error_message, 'none') || ')' FROM jobs WHERE id = '%s'",
+                      id);
     char *prefix = pmq_asprintf("%s (", want);
     if (!ended || !status || strncmp(status, prefix, strlen(prefix)) != 0) {
-        char *log = pmq_test_pmqd_log(log_name);
+        char *log = pmq_test_pmqd_log_tail(log_name);
         ck_abort_msg("job %s on %s with %s is %s, expected %s; pmqd log:\n%s", id, queue, payload,
                      status ? status : "(gone)", want, log);
     }
@@ -279,8 +137,8 @@ static char *run_job(PGconn *pg, const char *queue, const char *payload, const c
 /* The job failed on its first attempt (no retry) with exactly `error`. */
 static void assert_failed_with(PGconn *pg, const char *id, const char *error)
 {
-    char *v = sqlf(pg, "SELECT attempt_count || ' ' || last_error_message FROM jobs WHERE id = '%s'",
-                   id);
+    char *v = pmq_test_sqlf(
+        pg, "SELECT attempt_count || ' ' || last_error_message FROM jobs WHERE id = '%s'", id);
     char *want = pmq_asprintf("1 %s", error);
     ck_assert_msg(v && !strcmp(v, want), "job %s: attempts and error are\n  \"%s\"\nexpected\n  \"%s\"",
                   id, v ? v : "(null)", want);
@@ -305,44 +163,50 @@ START_TEST(migrate_applies_plugin_schemas)
                       " warmup_accounts;"
                       " DELETE FROM pmq_migrations WHERE component IN ('analytics', 'warmup')");
     char *config = plugins_config("migrate", NULL, NULL, NULL);
-    char *out = ctl_ok(config, "migrate");
+    char *out = pmq_test_ctl(config, NULL, "migrate");
     ck_assert_msg(strstr(out, "applied analytics 001 summaries\n") != NULL,
                   "no \"applied analytics 001 summaries\" in:\n%s", out);
     ck_assert_msg(strstr(out, "applied warmup 001 accounts\n") != NULL,
                   "no \"applied warmup 001 accounts\" in:\n%s", out);
     free(out);
-    assert_sql(pg, "analytics:1:summaries warmup:1:accounts",
-               "SELECT string_agg(component || ':' || version || ':' || name, ' ' ORDER BY component)"
-               " FROM pmq_migrations WHERE component IN ('analytics', 'warmup')");
-    assert_sql(pg, "analytics_campaign analytics_daily billing_usage warmup_accounts",
-               "SELECT string_agg(c::text, ' ' ORDER BY c::text) FROM unnest(ARRAY["
-               "to_regclass('analytics_daily'), to_regclass('analytics_campaign'),"
-               " to_regclass('billing_usage'), to_regclass('warmup_accounts')]) c");
+    pmq_test_assert_sql(
+        pg, "analytics:1:summaries warmup:1:accounts",
+        "SELECT string_agg(component || ':' || version || ':' || name, ' ' ORDER BY component)"
+        " FROM pmq_migrations WHERE component IN ('analytics', 'warmup')");
+    pmq_test_assert_sql(pg, "analytics_campaign analytics_daily billing_usage warmup_accounts",
+                        "SELECT string_agg(c::text, ' ' ORDER BY c::text) FROM unnest(ARRAY["
+                        "to_regclass('analytics_daily'), to_regclass('analytics_campaign'),"
+                        " to_regclass('billing_usage'), to_regclass('warmup_accounts')]) c");
     /* The primary keys the aggregations upsert on. */
-    assert_sql(pg, "analytics_campaign:campaign_id analytics_daily:tenant_id,day"
-                   " billing_usage:tenant_id,month warmup_accounts:mailbox",
-               "SELECT string_agg(t, ' ' ORDER BY t) FROM (SELECT c.conrelid::regclass || ':' ||"
-               " (SELECT string_agg(a.attname, ',' ORDER BY k.ord) FROM unnest(c.conkey)"
-               "  WITH ORDINALITY k (num, ord) JOIN pg_attribute a ON a.attrelid = c.conrelid"
-               "  AND a.attnum = k.num) AS t FROM pg_constraint c WHERE c.contype = 'p' AND"
-               " c.conrelid::regclass::text IN ('analytics_daily', 'analytics_campaign',"
-               " 'billing_usage', 'warmup_accounts')) x");
+    pmq_test_assert_sql(
+        pg,
+        "analytics_campaign:campaign_id analytics_daily:tenant_id,day"
+        " billing_usage:tenant_id,month warmup_accounts:mailbox",
+        "SELECT string_agg(t, ' ' ORDER BY t) FROM (SELECT c.conrelid::regclass || ':' ||"
+        " (SELECT string_agg(a.attname, ',' ORDER BY k.ord) FROM unnest(c.conkey)"
+        "  WITH ORDINALITY k (num, ord) JOIN pg_attribute a ON a.attrelid = c.conrelid"
+        "  AND a.attnum = k.num) AS t FROM pg_constraint c WHERE c.contype = 'p' AND"
+        " c.conrelid::regclass::text IN ('analytics_daily', 'analytics_campaign',"
+        " 'billing_usage', 'warmup_accounts')) x");
     /* The queues the plugins serve are declared for producers. */
-    assert_sql(pg, "analytics:billing-calculate analytics:campaign-aggregate"
-                   " analytics:daily-aggregate warmup:process",
-               "SELECT string_agg(name, ' ' ORDER BY name) FROM job_queues"
-               " WHERE name LIKE 'analytics:%%' OR name LIKE 'warmup:%%'");
+    pmq_test_assert_sql(pg,
+                        "analytics:billing-calculate analytics:campaign-aggregate"
+                        " analytics:daily-aggregate warmup:process",
+                        "SELECT string_agg(name, ' ' ORDER BY name) FROM job_queues"
+                        " WHERE name LIKE 'analytics:%%' OR name LIKE 'warmup:%%'");
     /* email_messages is the email plugin's: neither plugin creates it. */
-    assert_sql(pg, "0", "SELECT count(*) FROM pmq_migrations WHERE component IN"
+    pmq_test_assert_sql(pg, "0",
+                        "SELECT count(*) FROM pmq_migrations WHERE component IN"
                         " ('analytics', 'warmup') AND name LIKE '%%email%%'");
 
-    out = ctl_ok(config, "migrate");
+    out = pmq_test_ctl(config, NULL, "migrate");
     ck_assert_msg(strstr(out, "applied") == NULL || strstr(out, "(0 migrations applied)") != NULL,
                   "a second migrate applied something:\n%s", out);
     ck_assert_msg(strstr(out, "applied analytics") == NULL && strstr(out, "applied warmup") == NULL,
                   "a second migrate applied a plugin migration again:\n%s", out);
     free(out);
-    assert_sql(pg, "2", "SELECT count(*) FROM pmq_migrations WHERE component IN"
+    pmq_test_assert_sql(pg, "2",
+                        "SELECT count(*) FROM pmq_migrations WHERE component IN"
                         " ('analytics', 'warmup')");
     PQfinish(pg);
     free(config);
@@ -405,11 +269,12 @@ static void assert_tracked(PGconn *pg, const char *queue, const char *payload, c
 {
     char n[16];
     snprintf(n, sizeof n, "%d", want);
-    assert_sql(pg, n,
-               "SELECT count(*) FROM analytics_jobs WHERE job_type = '%s' AND status = '%s'"
-               " AND payload = '%s'::jsonb AND processed_at IS NOT NULL"
-               " AND processed_at >= queued_at AND (error_message IS NULL) = (status = 'completed')",
-               queue, status, payload);
+    pmq_test_assert_sql(
+        pg, n,
+        "SELECT count(*) FROM analytics_jobs WHERE job_type = '%s' AND status = '%s'"
+        " AND payload = '%s'::jsonb AND processed_at IS NOT NULL"
+        " AND processed_at >= queued_at AND (error_message IS NULL) = (status = 'completed')",
+        queue, status, payload);
 }
 
 /*
@@ -422,39 +287,41 @@ START_TEST(daily_aggregate)
     char *config = setup("daily", NULL, NULL);
     PGconn *pg = pmq_test_pg();
     seed_messages(pg);
-    pid_t pid = start_pmqd(config, "daily");
+    pid_t pid = pmq_test_pmqd_start(config, "daily");
 
     const char *d1 = "{\"day\": \"2025-03-10\"}";
     free(run_job(pg, "analytics:daily-aggregate", d1, "completed", "daily"));
-    assert_sql(pg, "acme|2025-03-10|2|2|1|1 beta|2025-03-10|1|1|0|0", DAILY_ROWS);
+    pmq_test_assert_sql(pg, "acme|2025-03-10|2|2|1|1 beta|2025-03-10|1|1|0|0", DAILY_ROWS);
     assert_tracked(pg, "analytics:daily-aggregate", d1, "completed", 1);
     /* queued_at is the job's enqueue time (to the second). */
-    assert_sql(pg, "t", "SELECT bool_and(abs(extract(epoch FROM a.queued_at - j.created_at)) < 1)"
+    pmq_test_assert_sql(pg, "t",
+                        "SELECT bool_and(abs(extract(epoch FROM a.queued_at - j.created_at)) < 1)"
                         " FROM analytics_jobs a, jobs j WHERE j.payload = a.payload");
 
     /* The same day again: no row rewritten, a second analytics_jobs row. */
-    char *before = sqlf(pg, SNAPSHOT("analytics_daily", "tenant_id, day"));
+    char *before = pmq_test_sqlf(pg, SNAPSHOT("analytics_daily", "tenant_id, day"));
     free(run_job(pg, "analytics:daily-aggregate", d1, "completed", "daily"));
-    assert_sql(pg, before, SNAPSHOT("analytics_daily", "tenant_id, day"));
+    pmq_test_assert_sql(pg, before, SNAPSHOT("analytics_daily", "tenant_id, day"));
     assert_tracked(pg, "analytics:daily-aggregate", d1, "completed", 2);
 
     /* One tenant, another day: the other rows stay as they are. */
     const char *d2 = "{\"day\": \"2025-03-11\", \"tenant_id\": \"acme\"}";
     free(run_job(pg, "analytics:daily-aggregate", d2, "completed", "daily"));
-    assert_sql(pg, "acme|2025-03-10|2|2|1|1 acme|2025-03-11|0|2|0|0 beta|2025-03-10|1|1|0|0",
-               DAILY_ROWS);
-    assert_sql(pg, before, SNAPSHOT("analytics_daily", "tenant_id, day") " WHERE day = '2025-03-10'");
+    pmq_test_assert_sql(
+        pg, "acme|2025-03-10|2|2|1|1 acme|2025-03-11|0|2|0|0 beta|2025-03-10|1|1|0|0", DAILY_ROWS);
+    pmq_test_assert_sql(pg, before,
+                        SNAPSHOT("analytics_daily", "tenant_id, day") " WHERE day = '2025-03-10'");
     assert_tracked(pg, "analytics:daily-aggregate", d2, "completed", 1);
 
     /* Messages change: a recomputation follows them. */
     pmq_test_exec(pg, "UPDATE email_messages SET status = 'delivered' WHERE lead_id = 'lead-1';"
                       " DELETE FROM email_messages WHERE tenant_id = 'beta'");
     free(run_job(pg, "analytics:daily-aggregate", d1, "completed", "daily"));
-    assert_sql(pg, "acme|2025-03-10|1|3|1|1 acme|2025-03-11|0|2|0|0", DAILY_ROWS);
+    pmq_test_assert_sql(pg, "acme|2025-03-10|1|3|1|1 acme|2025-03-11|0|2|0|0", DAILY_ROWS);
     assert_tracked(pg, "analytics:daily-aggregate", d1, "completed", 3);
-    assert_sql(pg, "4", "SELECT count(*) FROM analytics_jobs");
+    pmq_test_assert_sql(pg, "4", "SELECT count(*) FROM analytics_jobs");
 
-    stop_pmqd(pid, "daily");
+    pmq_test_pmqd_stop_checked(pid, "daily", 0);
     free(before);
     PQfinish(pg);
     free(config);
@@ -471,26 +338,27 @@ START_TEST(campaign_aggregate)
     char *config = setup("campaign", NULL, NULL);
     PGconn *pg = pmq_test_pg();
     seed_messages(pg);
-    pid_t pid = start_pmqd(config, "campaign");
+    pid_t pid = pmq_test_pmqd_start(config, "campaign");
 
     const char *c1 = "{\"campaign_id\": \"c1\"}", *c2 = "{\"campaign_id\": \"c2\"}";
     free(run_job(pg, "analytics:campaign-aggregate", c1, "completed", "campaign"));
     free(run_job(pg, "analytics:campaign-aggregate", c2, "completed", "campaign"));
-    assert_sql(pg,
-               "c1|acme|2|4|1|1|03-10 09:00:00|03-11 09:00:00"
-               " c2|beta|2|2|0|0|02-28 23:59:59|04-01 00:00:00",
-               CAMPAIGN_ROWS);
+    pmq_test_assert_sql(pg,
+                        "c1|acme|2|4|1|1|03-10 09:00:00|03-11 09:00:00"
+                        " c2|beta|2|2|0|0|02-28 23:59:59|04-01 00:00:00",
+                        CAMPAIGN_ROWS);
     assert_tracked(pg, "analytics:campaign-aggregate", c1, "completed", 1);
 
-    char *before = sqlf(pg, SNAPSHOT("analytics_campaign", "campaign_id"));
+    char *before = pmq_test_sqlf(pg, SNAPSHOT("analytics_campaign", "campaign_id"));
     free(run_job(pg, "analytics:campaign-aggregate", c1, "completed", "campaign"));
-    assert_sql(pg, before, SNAPSHOT("analytics_campaign", "campaign_id"));
+    pmq_test_assert_sql(pg, before, SNAPSHOT("analytics_campaign", "campaign_id"));
     assert_tracked(pg, "analytics:campaign-aggregate", c1, "completed", 2);
 
     /* No messages: nothing to summarise, and no row. */
     free(run_job(pg, "analytics:campaign-aggregate", "{\"campaign_id\": \"c9\"}", "completed",
                  "campaign"));
-    assert_sql(pg, "0", "SELECT count(*) FROM analytics_campaign WHERE campaign_id = 'c9'");
+    pmq_test_assert_sql(pg, "0",
+                        "SELECT count(*) FROM analytics_campaign WHERE campaign_id = 'c9'");
 
     /* A campaign's messages must belong to one tenant. */
     pmq_test_exec(pg, "INSERT INTO email_messages (id, tenant_id, campaign_id, direction, status,"
@@ -501,10 +369,12 @@ START_TEST(campaign_aggregate)
                       "belongs to one tenant";
     assert_failed_with(pg, id, why);
     free(id);
-    assert_sql(pg, before, SNAPSHOT("analytics_campaign", "campaign_id"));
-    assert_sql(pg, "1", "SELECT count(*) FROM analytics_jobs WHERE status = 'failed'"
-                        " AND error_message = '%s'", why);
-    stop_pmqd(pid, "campaign");
+    pmq_test_assert_sql(pg, before, SNAPSHOT("analytics_campaign", "campaign_id"));
+    pmq_test_assert_sql(pg, "1",
+                        "SELECT count(*) FROM analytics_jobs WHERE status = 'failed'"
+                        " AND error_message = '%s'",
+                        why);
+    pmq_test_pmqd_stop_checked(pid, "campaign", 0);
     free(before);
     PQfinish(pg);
     free(config);
@@ -521,25 +391,26 @@ START_TEST(billing_calculate)
     char *config = setup("billing", NULL, NULL);
     PGconn *pg = pmq_test_pg();
     seed_messages(pg);
-    pid_t pid = start_pmqd(config, "billing");
+    pid_t pid = pmq_test_pmqd_start(config, "billing");
 
     const char *march = "{\"month\": \"2025-03\"}";
     free(run_job(pg, "analytics:billing-calculate", march, "completed", "billing"));
-    assert_sql(pg, "acme|2025-03-01|7 beta|2025-03-01|2", BILLING_ROWS);
+    pmq_test_assert_sql(pg, "acme|2025-03-01|7 beta|2025-03-01|2", BILLING_ROWS);
     assert_tracked(pg, "analytics:billing-calculate", march, "completed", 1);
 
-    char *before = sqlf(pg, SNAPSHOT("billing_usage", "tenant_id, month"));
+    char *before = pmq_test_sqlf(pg, SNAPSHOT("billing_usage", "tenant_id, month"));
     free(run_job(pg, "analytics:billing-calculate", march, "completed", "billing"));
-    assert_sql(pg, before, SNAPSHOT("billing_usage", "tenant_id, month"));
+    pmq_test_assert_sql(pg, before, SNAPSHOT("billing_usage", "tenant_id, month"));
     assert_tracked(pg, "analytics:billing-calculate", march, "completed", 2);
 
     free(run_job(pg, "analytics:billing-calculate", "{\"month\": \"2025-02\", \"tenant_id\": \"beta\"}",
                  "completed", "billing"));
     free(run_job(pg, "analytics:billing-calculate", "{\"month\": \"2025-04\", \"tenant_id\": \"acme\"}",
                  "completed", "billing"));
-    assert_sql(pg, "acme|2025-03-01|7 beta|2025-02-01|1 beta|2025-03-01|2", BILLING_ROWS);
-    assert_sql(pg, before, SNAPSHOT("billing_usage", "tenant_id, month") " WHERE month = '2025-03-01'");
-    stop_pmqd(pid, "billing");
+    pmq_test_assert_sql(pg, "acme|2025-03-01|7 beta|2025-02-01|1 beta|2025-03-01|2", BILLING_ROWS);
+    pmq_test_assert_sql(
+        pg, before, SNAPSHOT("billing_usage", "tenant_id, month") " WHERE month = '2025-03-01'");
+    pmq_test_pmqd_stop_checked(pid, "billing", 0);
     free(before);
     PQfinish(pg);
     free(config);
@@ -552,7 +423,7 @@ START_TEST(analytics_bad_payloads)
     char *config = setup("badpayload", NULL, NULL);
     PGconn *pg = pmq_test_pg();
     seed_messages(pg);
-    pid_t pid = start_pmqd(config, "badpayload");
+    pid_t pid = pmq_test_pmqd_start(config, "badpayload");
     static const struct {
         const char *queue, *payload, *error;
     } cases[] = {
@@ -579,19 +450,21 @@ START_TEST(analytics_bad_payloads)
     for (size_t i = 0; i < n; i++) {
         char *id = run_job(pg, cases[i].queue, cases[i].payload, "failed", "badpayload");
         assert_failed_with(pg, id, cases[i].error);
-        assert_sql(pg, "1", "SELECT count(*) FROM analytics_jobs WHERE job_type = '%s'"
+        pmq_test_assert_sql(pg, "1",
+                            "SELECT count(*) FROM analytics_jobs WHERE job_type = '%s'"
                             " AND status = 'failed' AND payload = '%s'::jsonb"
                             " AND error_message = $$%s$$ AND processed_at IS NOT NULL",
-                   cases[i].queue, cases[i].payload, cases[i].error);
+                            cases[i].queue, cases[i].payload, cases[i].error);
         free(id);
     }
     char want[16];
     snprintf(want, sizeof want, "%zu", n);
-    assert_sql(pg, want, "SELECT count(*) FROM analytics_jobs WHERE status = 'failed'");
-    assert_sql(pg, "0 0 0", "SELECT (SELECT count(*) FROM analytics_daily) || ' ' ||"
-                            " (SELECT count(*) FROM analytics_campaign) || ' ' ||"
-                            " (SELECT count(*) FROM billing_usage)");
-    stop_pmqd(pid, "badpayload");
+    pmq_test_assert_sql(pg, want, "SELECT count(*) FROM analytics_jobs WHERE status = 'failed'");
+    pmq_test_assert_sql(pg, "0 0 0",
+                        "SELECT (SELECT count(*) FROM analytics_daily) || ' ' ||"
+                        " (SELECT count(*) FROM analytics_campaign) || ' ' ||"
+                        " (SELECT count(*) FROM billing_usage)");
+    pmq_test_pmqd_stop_checked(pid, "badpayload", 0);
     PQfinish(pg);
     free(config);
 }
@@ -606,14 +479,14 @@ START_TEST(analytics_time_zone)
     char *config = setup("tz", "time_zone = Asia/Tokyo\n", NULL);
     PGconn *pg = pmq_test_pg();
     seed_messages(pg);
-    pid_t pid = start_pmqd(config, "tz");
+    pid_t pid = pmq_test_pmqd_start(config, "tz");
     /* 2025-03-10 in Tokyo: from 03-09 15:00 to 03-10 15:00 UTC. */
     free(run_job(pg, "analytics:daily-aggregate", "{\"day\": \"2025-03-10\"}", "completed", "tz"));
-    assert_sql(pg, "acme|2025-03-10|1|2|1|1 beta|2025-03-10|1|1|0|0", DAILY_ROWS);
+    pmq_test_assert_sql(pg, "acme|2025-03-10|1|2|1|1 beta|2025-03-10|1|1|0|0", DAILY_ROWS);
     /* Message 12 (02-28 23:59:59 UTC) is March in Tokyo; 13 (04-01 00:00 UTC) is April. */
     free(run_job(pg, "analytics:billing-calculate", "{\"month\": \"2025-03\"}", "completed", "tz"));
-    assert_sql(pg, "acme|2025-03-01|7 beta|2025-03-01|3", BILLING_ROWS);
-    stop_pmqd(pid, "tz");
+    pmq_test_assert_sql(pg, "acme|2025-03-01|7 beta|2025-03-01|3", BILLING_ROWS);
+    pmq_test_pmqd_stop_checked(pid, "tz", 0);
     PQfinish(pg);
     free(config);
 }
@@ -632,35 +505,36 @@ static void assert_warmup_jobs(PGconn *pg, const char *mailbox, const char *day,
 {
     char want[64];
     snprintf(want, sizeof want, "%d %d 1 %d", volume, volume, volume);
-    assert_sql(pg, want,
-               "SELECT count(*) || ' ' || count(DISTINCT split_part(unique_key, ':', 4)) || ' ' ||"
-               " coalesce(min(split_part(unique_key, ':', 4)::int), 0) || ' ' ||"
-               " coalesce(max(split_part(unique_key, ':', 4)::int), 0)"
-               " FROM jobs WHERE queue_name = 'email-sending' AND unique_key LIKE 'warmup:%s:%s:%%'",
-               mailbox, day);
+    pmq_test_assert_sql(
+        pg, want,
+        "SELECT count(*) || ' ' || count(DISTINCT split_part(unique_key, ':', 4)) || ' ' ||"
+        " coalesce(min(split_part(unique_key, ':', 4)::int), 0) || ' ' ||"
+        " coalesce(max(split_part(unique_key, ':', 4)::int), 0)"
+        " FROM jobs WHERE queue_name = 'email-sending' AND unique_key LIKE 'warmup:%s:%s:%%'",
+        mailbox, day);
     /* The first malformed payload, if any. */
-    assert_sql(pg, "none",
-               "SELECT coalesce(min(j.payload::text), 'none') FROM jobs j,"
-               " LATERAL (SELECT split_part(j.unique_key, ':', 4)::int AS n) k"
-               " WHERE j.queue_name = 'email-sending' AND j.unique_key LIKE 'warmup:%s:%s:%%'"
-               " AND NOT coalesce(("
-               "  (SELECT array_agg(x ORDER BY x) FROM jsonb_object_keys(j.payload) x)"
-               "   = '{campaign_id,email_data,lead_id}'"
-               "  AND (SELECT array_agg(x ORDER BY x) FROM jsonb_object_keys(j.payload->'email_data') x)"
-               "   = %s"
-               "  AND j.payload->>'campaign_id' = 'warmup'"
-               "  AND j.payload->>'lead_id' = j.unique_key"
-               "  AND j.payload->'email_data'->>'from' = '%s'"
-               "  AND (j.payload->'email_data'->>'from_name') IS NOT DISTINCT FROM %s"
-               "  AND j.payload->'email_data'->>'to' ="
-               "   ('%s'::text[])[(k.n - 1) %% cardinality('%s'::text[]) + 1]"
-               "  AND j.payload->'email_data'->>'subject' LIKE '%%(%s #' || k.n || ')'"
-               "  AND length(j.payload->'email_data'->>'text') > 20"
-               "  AND j.tenant_id IS NOT DISTINCT FROM %s"
-               "  AND jsonb_typeof(j.payload->'email_data'->'subject') = 'string'), false)",
-               mailbox, day,
-               from_name ? "'{from,from_name,subject,text,to}'" : "'{from,subject,text,to}'",
-               mailbox, from_name ? from_name : "NULL", seeds, seeds, day, tenant ? tenant : "NULL");
+    pmq_test_assert_sql(
+        pg, "none",
+        "SELECT coalesce(min(j.payload::text), 'none') FROM jobs j,"
+        " LATERAL (SELECT split_part(j.unique_key, ':', 4)::int AS n) k"
+        " WHERE j.queue_name = 'email-sending' AND j.unique_key LIKE 'warmup:%s:%s:%%'"
+        " AND NOT coalesce(("
+        "  (SELECT array_agg(x ORDER BY x) FROM jsonb_object_keys(j.payload) x)"
+        "   = '{campaign_id,email_data,lead_id}'"
+        "  AND (SELECT array_agg(x ORDER BY x) FROM jsonb_object_keys(j.payload->'email_data') x)"
+        "   = %s"
+        "  AND j.payload->>'campaign_id' = 'warmup'"
+        "  AND j.payload->>'lead_id' = j.unique_key"
+        "  AND j.payload->'email_data'->>'from' = '%s'"
+        "  AND (j.payload->'email_data'->>'from_name') IS NOT DISTINCT FROM %s"
+        "  AND j.payload->'email_data'->>'to' ="
+        "   ('%s'::text[])[(k.n - 1) %% cardinality('%s'::text[]) + 1]"
+        "  AND j.payload->'email_data'->>'subject' LIKE '%%(%s #' || k.n || ')'"
+        "  AND length(j.payload->'email_data'->>'text') > 20"
+        "  AND j.tenant_id IS NOT DISTINCT FROM %s"
+        "  AND jsonb_typeof(j.payload->'email_data'->'subject') = 'string'), false)",
+        mailbox, day, from_name ? "'{from,from_name,subject,text,to}'" : "'{from,subject,text,to}'",
+        mailbox, from_name ? from_name : "NULL", seeds, seeds, day, tenant ? tenant : "NULL");
 }
 
 /*
@@ -669,26 +543,28 @@ static void assert_warmup_jobs(PGconn *pg, const char *mailbox, const char *day,
  */
 static void assert_spread(PGconn *pg, const char *mailbox, const char *day, const char *zone)
 {
-    assert_sql(pg, "none",
-               "WITH w AS (SELECT ('%s'::date + time '08:00') AT TIME ZONE '%s' AS lo,"
-               "                  ('%s'::date + time '18:00') AT TIME ZONE '%s' AS hi),"
-               " j AS (SELECT split_part(unique_key, ':', 4)::int AS n, run_at,"
-               "  count(*) OVER () AS total FROM jobs WHERE queue_name = 'email-sending'"
-               "  AND unique_key LIKE 'warmup:%s:%s:%%')"
-               " SELECT coalesce(min(format('job %%s of %%s due %%s, not in [%%s, %%s)', n, total,"
-               "  run_at, lo + (hi - lo) * (n - 1) / total, lo + (hi - lo) * n / total)), 'none')"
-               " FROM j, w WHERE NOT (j.run_at >= w.lo + (w.hi - w.lo) * (j.n - 1) / j.total"
-               "  AND j.run_at < w.lo + (w.hi - w.lo) * j.n / j.total)",
-               day, zone, day, zone, mailbox, day);
+    pmq_test_assert_sql(
+        pg, "none",
+        "WITH w AS (SELECT ('%s'::date + time '08:00') AT TIME ZONE '%s' AS lo,"
+        "                  ('%s'::date + time '18:00') AT TIME ZONE '%s' AS hi),"
+        " j AS (SELECT split_part(unique_key, ':', 4)::int AS n, run_at,"
+        "  count(*) OVER () AS total FROM jobs WHERE queue_name = 'email-sending'"
+        "  AND unique_key LIKE 'warmup:%s:%s:%%')"
+        " SELECT coalesce(min(format('job %%s of %%s due %%s, not in [%%s, %%s)', n, total,"
+        "  run_at, lo + (hi - lo) * (n - 1) / total, lo + (hi - lo) * n / total)), 'none')"
+        " FROM j, w WHERE NOT (j.run_at >= w.lo + (w.hi - w.lo) * (j.n - 1) / j.total"
+        "  AND j.run_at < w.lo + (w.hi - w.lo) * j.n / j.total)",
+        day, zone, day, zone, mailbox, day);
 }
 
 /* The ids of the jobs of `mailbox` and `day`, in key order (caller frees). */
 static char *warmup_ids(PGconn *pg, const char *mailbox, const char *day)
 {
-    char *v = sqlf(pg, "SELECT coalesce(string_agg(id::text, ',' ORDER BY unique_key), '')"
-                       " FROM jobs WHERE queue_name = 'email-sending'"
-                       " AND unique_key LIKE 'warmup:%s:%s:%%'",
-                   mailbox, day);
+    char *v = pmq_test_sqlf(pg,
+                            "SELECT coalesce(string_agg(id::text, ',' ORDER BY unique_key), '')"
+                            " FROM jobs WHERE queue_name = 'email-sending'"
+                            " AND unique_key LIKE 'warmup:%s:%s:%%'",
+                            mailbox, day);
     ck_assert_ptr_nonnull(v);
     return v;
 }
@@ -710,9 +586,9 @@ START_TEST(warmup_ramp)
     char *config = setup("warmup", NULL, NULL);
     PGconn *pg = pmq_test_pg();
     /* Two days ahead: the whole window is in the future in any zone. */
-    char *day = sqlf(pg, "SELECT (now() AT TIME ZONE 'UTC')::date + 2");
-    char *today = sqlf(pg, "SELECT (now() AT TIME ZONE 'UTC')::date");
-    char *yesterday = sqlf(pg, "SELECT (now() AT TIME ZONE 'UTC')::date - 1");
+    char *day = pmq_test_sqlf(pg, "SELECT (now() AT TIME ZONE 'UTC')::date + 2");
+    char *today = pmq_test_sqlf(pg, "SELECT (now() AT TIME ZONE 'UTC')::date");
+    char *yesterday = pmq_test_sqlf(pg, "SELECT (now() AT TIME ZONE 'UTC')::date - 1");
     ck_assert(day && today && yesterday);
     pmq_test_exec(pg, "INSERT INTO warmup_accounts (mailbox, tenant_id, from_name, start_volume,"
                       " daily_growth, max_volume, started_on, enabled, seed_recipients, time_zone)"
@@ -734,14 +610,15 @@ START_TEST(warmup_ramp)
                       "   '{d1@seed.test,d2@seed.test}', 'UTC')"
                       " ) v (m, t, f, s, g, x, o, r, z),"
                       " (SELECT (now() AT TIME ZONE 'UTC')::date AS d) base");
-    pid_t pid = start_pmqd(config, "warmup");
+    pid_t pid = pmq_test_pmqd_start(config, "warmup");
 
     char *p = warmup_payload("warm@example.com", day);
     free(run_job(pg, "warmup:process", p, "completed", "warmup"));
     assert_warmup_jobs(pg, "warm@example.com", day, 33, "{s1@seed.test,s2@seed.test,s3@seed.test}",
                        "'acme'", "'Warm Sender'");
     assert_spread(pg, "warm@example.com", day, "UTC");
-    assert_sql(pg, "t", "SELECT bool_and(status = 'queued' AND run_at > now()) FROM jobs"
+    pmq_test_assert_sql(pg, "t",
+                        "SELECT bool_and(status = 'queued' AND run_at > now()) FROM jobs"
                         " WHERE queue_name = 'email-sending' AND unique_key LIKE 'warmup:warm@%%'");
 
     /* The same day again: nothing new, the same jobs. */
@@ -750,18 +627,19 @@ START_TEST(warmup_ramp)
     char *again = warmup_ids(pg, "warm@example.com", day);
     ck_assert_str_eq(again, ids);
     free(again);
-    assert_sql(pg, "33", "SELECT count(*) FROM jobs WHERE queue_name = 'email-sending'");
+    pmq_test_assert_sql(pg, "33", "SELECT count(*) FROM jobs WHERE queue_name = 'email-sending'");
 
     /* A ramp raised during the day adds only the missing jobs (now capped at 40). */
     pmq_test_exec(pg, "UPDATE warmup_accounts SET start_volume = 20, updated_at = now()"
                       " WHERE mailbox = 'warm@example.com'");
     free(run_job(pg, "warmup:process", p, "completed", "warmup"));
-    assert_sql(pg, "40", "SELECT count(*) FROM jobs WHERE queue_name = 'email-sending'");
-    assert_sql(pg, "33", "SELECT count(*) FROM jobs WHERE id = ANY('{%s}'::uuid[])", ids);
-    assert_sql(pg, "t", "SELECT bool_and(run_at >= ('%s'::date + time '08:00') AT TIME ZONE 'UTC'"
+    pmq_test_assert_sql(pg, "40", "SELECT count(*) FROM jobs WHERE queue_name = 'email-sending'");
+    pmq_test_assert_sql(pg, "33", "SELECT count(*) FROM jobs WHERE id = ANY('{%s}'::uuid[])", ids);
+    pmq_test_assert_sql(pg, "t",
+                        "SELECT bool_and(run_at >= ('%s'::date + time '08:00') AT TIME ZONE 'UTC'"
                         " AND run_at < ('%s'::date + time '18:00') AT TIME ZONE 'UTC') FROM jobs"
                         " WHERE queue_name = 'email-sending'",
-               day, day);
+                        day, day);
     free(ids);
     free(p);
 
@@ -785,20 +663,21 @@ START_TEST(warmup_ramp)
     free(run_job(pg, "warmup:process", p, "completed", "warmup"));
     free(p);
     assert_warmup_jobs(pg, "late@example.com", yesterday, 3, "{l@seed.test}", NULL, NULL);
-    assert_sql(pg, "3", "SELECT count(*) FROM jobs WHERE queue_name = 'email-sending'"
+    pmq_test_assert_sql(pg, "3",
+                        "SELECT count(*) FROM jobs WHERE queue_name = 'email-sending'"
                         " AND unique_key LIKE 'warmup:late@%%' AND run_at = created_at");
 
     /* No "day": today in the mailbox's zone. */
     p = warmup_payload("today@example.com", NULL);
     free(run_job(pg, "warmup:process", p, "completed", "warmup"));
     free(p);
-    char *after = sqlf(pg, "SELECT (now() AT TIME ZONE 'UTC')::date");
+    char *after = pmq_test_sqlf(pg, "SELECT (now() AT TIME ZONE 'UTC')::date");
     if (!strcmp(today, after)) /* not across midnight */
         assert_warmup_jobs(pg, "today@example.com", today, 16, "{d1@seed.test,d2@seed.test}",
                            "'acme'", NULL);
     free(after);
 
-    stop_pmqd(pid, "warmup");
+    pmq_test_pmqd_stop_checked(pid, "warmup", 0);
     free(day);
     free(today);
     free(yesterday);
@@ -828,7 +707,7 @@ START_TEST(warmup_refusals)
                       strstr(PQresultErrorMessage(res), "\"Mars/Olympus_Mons\"") != NULL,
                   "an unknown time zone was not refused: %s", PQresultErrorMessage(res));
     PQclear(res);
-    pid_t pid = start_pmqd(config, "warmupno");
+    pid_t pid = pmq_test_pmqd_start(config, "warmupno");
     static const struct {
         const char *payload, *error;
     } cases[] = {
@@ -852,8 +731,8 @@ START_TEST(warmup_refusals)
     /* Before its start: done, nothing to send. */
     free(run_job(pg, "warmup:process", "{\"mailbox\": \"future@example.com\"}", "completed",
                  "warmupno"));
-    assert_sql(pg, "0", "SELECT count(*) FROM jobs WHERE queue_name = 'email-sending'");
-    stop_pmqd(pid, "warmupno");
+    pmq_test_assert_sql(pg, "0", "SELECT count(*) FROM jobs WHERE queue_name = 'email-sending'");
+    pmq_test_pmqd_stop_checked(pid, "warmupno", 0);
     PQfinish(pg);
     free(config);
 }
@@ -896,49 +775,26 @@ END_TEST
 
 /*--- the suite ---*/
 
-static TCase *plugin_case(Suite *s, const char *name)
-{
-    TCase *tc = tcase_create(name);
-    tcase_set_timeout(tc, TEST_TIMEOUT_S);
-    tcase_add_unchecked_fixture(tc, pmq_test_migrate, NULL);
-    tcase_add_checked_fixture(tc, fixture, NULL);
-    suite_add_tcase(s, tc);
-    return tc;
-}
-
 static Suite *analytics_suite(void)
 {
     Suite *s = suite_create("analytics");
-    TCase *tc = plugin_case(s, "migrate");
+    TCase *tc = pmq_test_case(s, "migrate", TEST_TIMEOUT_S);
     tcase_add_test(tc, migrate_applies_plugin_schemas);
-    tc = plugin_case(s, "analytics");
+    tc = pmq_test_case(s, "analytics", TEST_TIMEOUT_S);
     tcase_add_test(tc, daily_aggregate);
     tcase_add_test(tc, campaign_aggregate);
     tcase_add_test(tc, billing_calculate);
     tcase_add_test(tc, analytics_bad_payloads);
     tcase_add_test(tc, analytics_time_zone);
-    tc = plugin_case(s, "warmup");
+    tc = pmq_test_case(s, "warmup", TEST_TIMEOUT_S);
     tcase_add_test(tc, warmup_ramp);
     tcase_add_test(tc, warmup_refusals);
-    tc = plugin_case(s, "settings");
+    tc = pmq_test_case(s, "settings", TEST_TIMEOUT_S);
     tcase_add_test(tc, plugin_settings_are_checked);
     return s;
 }
 
 int main(void)
 {
-    pmq_test_servers_start();
-    running_pmqd = mmap(NULL, sizeof *running_pmqd, PROT_READ | PROT_WRITE,
-                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (running_pmqd == MAP_FAILED) {
-        perror("test_analytics: mmap");
-        return 99;
-    }
-    *running_pmqd = 0;
-    SRunner *sr = srunner_create(analytics_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    stop_leftover_pmqd();
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return pmq_test_main(analytics_suite(), NULL);
 }

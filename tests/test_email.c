@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -43,8 +42,6 @@
 #include "harness.h"
 #include "util.h"
 
-#define WAIT_MS 60000      /* any wait for pmqd to do something */
-#define STOP_MS 60000      /* SIGTERM to exit */
 #define TEST_TIMEOUT_S 180 /* per test (sanitizer builds are slow) */
 
 /*--- small things ---*/
@@ -291,89 +288,14 @@ static int sink_sessions(void)
 
 static void wait_sink(const char *suffix, int want)
 {
-    long deadline = now_ms() + WAIT_MS;
+    long deadline = now_ms() + PMQ_TEST_WAIT_MS;
     while (sink_count(suffix) < want && now_ms() < deadline)
         sleep_ms(20);
     ck_assert_msg(sink_count(suffix) == want, "the SMTP sink holds %d \"%s\" files, expected %d",
                   sink_count(suffix), suffix, want);
 }
 
-/*--- pmqd left behind by a failed test (as in test_flow.c) ---*/
-
-static volatile pid_t *running_pmqd;
-
-static int is_zombie_or_gone(pid_t pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')');
-    return p && p[1] == ' ' && p[2] == 'Z';
-}
-
-static void stop_leftover_pmqd(void)
-{
-    pid_t pid = running_pmqd ? *running_pmqd : 0;
-    if (pid > 0 && !is_zombie_or_gone(pid)) {
-        fprintf(stderr, "test_email: stopping pmqd %d left by a failed test\n", (int)pid);
-        kill(pid, SIGTERM);
-        for (int i = 0; i < 1500 && !is_zombie_or_gone(pid); i++)
-            sleep_ms(20);
-        if (!is_zombie_or_gone(pid))
-            kill(pid, SIGKILL);
-        sleep_ms(200);
-    }
-    if (running_pmqd)
-        *running_pmqd = 0;
-}
-
 /*--- SQL ---*/
-
-static char *sqlf(PGconn *pg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static char *sqlf(PGconn *pg, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *sql = pmq_vasprintf(fmt, ap);
-    va_end(ap);
-    char *v = pmq_test_query1(pg, sql);
-    free(sql);
-    return v;
-}
-
-static void assert_sql(PGconn *pg, const char *want, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void assert_sql(PGconn *pg, const char *want, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *sql = pmq_vasprintf(fmt, ap);
-    va_end(ap);
-    char *v = pmq_test_query1(pg, sql);
-    ck_assert_msg(v && !strcmp(v, want), "%s\nreturned \"%s\", expected \"%s\"", sql,
-                  v ? v : "(null)", want);
-    free(v);
-    free(sql);
-}
-
-static void execf(PGconn *pg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void execf(PGconn *pg, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *sql = pmq_vasprintf(fmt, ap);
-    va_end(ap);
-    pmq_test_exec(pg, sql);
-    free(sql);
-}
 
 /*
  * Enqueue a job whose payload is {key: text} plus `extra` (a JSON object,
@@ -425,7 +347,7 @@ static char *enqueue_json(PGconn *pg, const char *queue, const char *payload, co
  */
 static char *setup_with(const char *email_keys)
 {
-    stop_leftover_pmqd();
+    pmq_test_stop_leftovers();
     pmq_test_reset();
     sink_clear();
     char *log = pmq_asprintf("%s/%s.log", pmq_test_dir(), LOG_NAME);
@@ -447,13 +369,7 @@ static char *setup_with(const char *email_keys)
         builddir, sink_port, email_keys ? email_keys : "", builddir);
     char *config = pmq_test_write_config("email", ini);
     free(ini);
-    const char *top = getenv("top_builddir");
-    char *cmd = pmq_asprintf("'%s/core/pmqctl' -c '%s' migrate", top, config);
-    int st;
-    char *out = pmq_test_run(cmd, &st);
-    ck_assert_msg(st == 0, "pmqctl migrate exited with %d:\n%s", st, out);
-    free(out);
-    free(cmd);
+    free(pmq_test_ctl(config, NULL, "migrate"));
     PGconn *pg = pmq_test_pg();
     pmq_test_exec(pg, "SET client_min_messages = warning; TRUNCATE email_messages, email_content,"
                       " attachments, suppressions, bounce_events CASCADE");
@@ -466,66 +382,16 @@ static char *setup(void)
     return setup_with(NULL);
 }
 
-/*
- * The end of pmqd's log (Check's messages are limited in size); caller
- * frees.  PMQ_TEST_KEEP_LOG=FILE keeps the whole log there for debugging.
- */
-static char *log_tail(void)
-{
-    char *log = pmq_test_pmqd_log(LOG_NAME);
-    size_t n = strlen(log);
-    if (getenv("PMQ_TEST_KEEP_LOG")) {
-        FILE *f = fopen(getenv("PMQ_TEST_KEEP_LOG"), "w");
-        if (f) {
-            fputs(log, f);
-            fclose(f);
-        }
-    }
-    if (n > 3000)
-        memmove(log, log + n - 3000, 3001);
-    return log;
-}
-
-static pid_t start_pmqd(const char *config)
-{
-    pid_t pid = pmq_test_pmqd_start(config, LOG_NAME);
-    *running_pmqd = pid;
-    return pid;
-}
-
-/*
- * Stop pmqd: it must exit with status 0, and no process of it (the plugins
- * run in its workers) may have reported a sanitizer error.
- */
-static void stop_pmqd(pid_t pid)
-{
-    int st = pmq_test_pmqd_stop(pid, SIGTERM, STOP_MS);
-    *running_pmqd = 0;
-    if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        char *log = log_tail();
-        ck_abort_msg("pmqd did not exit with status 0 on SIGTERM (wait status %d); its log:\n%s",
-                     st, log);
-    }
-    char *log = pmq_test_pmqd_log(LOG_NAME);
-    const char *bad = strstr(log, "ERROR: LeakSanitizer");
-    if (!bad)
-        bad = strstr(log, "ERROR: AddressSanitizer");
-    if (!bad)
-        bad = strstr(log, "runtime error:");
-    ck_assert_msg(bad == NULL, "pmqd's log has a sanitizer report:\n%.3000s", bad);
-    free(log);
-}
-
 /* Wait until job `id` reaches `status`; the failure shows its error and pmqd's log. */
 static void wait_job(PGconn *pg, const char *id, const char *status)
 {
     char *sql = pmq_asprintf("SELECT status FROM jobs WHERE id = '%s'", id);
-    if (!pmq_test_wait_sql(pg, sql, status, WAIT_MS)) {
-        char *last = sqlf(pg,
-                          "SELECT status || ': ' || coalesce(last_error_message, '')"
-                          " FROM jobs WHERE id = '%s'",
-                          id);
-        char *log = log_tail();
+    if (!pmq_test_wait_sql(pg, sql, status, PMQ_TEST_WAIT_MS)) {
+        char *last = pmq_test_sqlf(pg,
+                                   "SELECT status || ': ' || coalesce(last_error_message, '')"
+                                   " FROM jobs WHERE id = '%s'",
+                                   id);
+        char *log = pmq_test_pmqd_log_tail(LOG_NAME);
         ck_abort_msg("job %s did not become %s; it is %s\npmqd log:\n%s", id, status,
                      last ? last : "(gone)", log);
     }
@@ -538,13 +404,13 @@ static void wait_job(PGconn *pg, const char *id, const char *status)
  */
 static void rerun_job(PGconn *pg, const char *id)
 {
-    execf(pg,
-          "UPDATE jobs SET status = 'queued', run_at = now(), completed_at = NULL,"
-          " updated_at = now() WHERE id = '%s' AND status = 'completed'",
-          id);
+    pmq_test_execf(pg,
+                   "UPDATE jobs SET status = 'queued', run_at = now(), completed_at = NULL,"
+                   " updated_at = now() WHERE id = '%s' AND status = 'completed'",
+                   id);
     char *sql = pmq_asprintf("SELECT status || ' ' || attempt_count FROM jobs WHERE id = '%s'", id);
-    if (!pmq_test_wait_sql(pg, sql, "completed 2", WAIT_MS)) {
-        char *log = log_tail();
+    if (!pmq_test_wait_sql(pg, sql, "completed 2", PMQ_TEST_WAIT_MS)) {
+        char *log = pmq_test_pmqd_log_tail(LOG_NAME);
         ck_abort_msg("job %s did not run a second time\npmqd log:\n%s", id, log);
     }
     free(sql);
@@ -553,7 +419,7 @@ static void rerun_job(PGconn *pg, const char *id)
 /* The job's last error must contain `part`. */
 static void assert_job_error(PGconn *pg, const char *id, const char *part)
 {
-    char *err = sqlf(pg, "SELECT last_error_message FROM jobs WHERE id = '%s'", id);
+    char *err = pmq_test_sqlf(pg, "SELECT last_error_message FROM jobs WHERE id = '%s'", id);
     ck_assert_msg(err && strstr(err, part), "job %s: error \"%s\" lacks \"%s\"", id,
                   err ? err : "(null)", part);
     free(err);
@@ -1272,21 +1138,21 @@ START_TEST(send_delivers_the_built_message)
 {
     char *config = setup();
     PGconn *pg = pmq_test_pg();
-    pid_t pid = start_pmqd(config);
+    pid_t pid = pmq_test_pmqd_start(config, LOG_NAME);
     char *payload = send_payload("Ana <ana@example.com>", NULL);
     char *id = enqueue_json(pg, "email-sending", payload, "acme");
     wait_job(pg, id, "completed");
     wait_sink(".eml", 1);
     /* Run again (a crash before the acknowledgement): not sent twice, one row. */
     rerun_job(pg, id);
-    stop_pmqd(pid);
+    pmq_test_pmqd_stop_checked(pid, LOG_NAME, 0);
     ck_assert_int_eq(sink_count(".eml"), 1);
     ck_assert_int_eq(sink_sessions(), 1);
-    assert_sql(pg, "1", "SELECT count(*) FROM email_messages");
-    assert_sql(pg, "t",
-               "SELECT bool_or(log_message LIKE '%%already handed to the server%%')"
-               " FROM job_logs WHERE job_id = '%s' AND attempt_number = 2",
-               id);
+    pmq_test_assert_sql(pg, "1", "SELECT count(*) FROM email_messages");
+    pmq_test_assert_sql(pg, "t",
+                        "SELECT bool_or(log_message LIKE '%%already handed to the server%%')"
+                        " FROM job_logs WHERE job_id = '%s' AND attempt_number = 2",
+                        id);
 
     size_t len;
     char *msg = sink_nth(1, ".eml", &len);
@@ -1305,19 +1171,20 @@ START_TEST(send_delivers_the_built_message)
                       strstr(env, "\"rcpt_tos\": [\"ana@example.com\"]"),
                   "envelope: %s", env);
 
-    assert_sql(pg, "acme c-42 lead-7 outbound sent news@pmq.test ana@example.com t t",
-               "SELECT concat_ws(' ', tenant_id, campaign_id, lead_id, direction, status,"
-               " from_addr, to_addr, job_id = '%s', sent_at IS NOT NULL) FROM email_messages",
-               id);
-    assert_sql(pg, "t",
-               "SELECT message_id = '<%s@pmq.test>' AND subject = 'Grüße — your offer €'"
-               " AND smtp_response LIKE '250 2.0.0 Ok: queued as SINK%%'"
-               " FROM email_messages",
-               id);
-    assert_sql(pg, "t",
-               "SELECT bool_or(log_message LIKE '%%sent <%s@pmq.test> to"
-               " ana@example.com: 250 2.0.0 Ok%%') FROM job_logs WHERE job_id = '%s'",
-               id, id);
+    pmq_test_assert_sql(
+        pg, "acme c-42 lead-7 outbound sent news@pmq.test ana@example.com t t",
+        "SELECT concat_ws(' ', tenant_id, campaign_id, lead_id, direction, status,"
+        " from_addr, to_addr, job_id = '%s', sent_at IS NOT NULL) FROM email_messages",
+        id);
+    pmq_test_assert_sql(pg, "t",
+                        "SELECT message_id = '<%s@pmq.test>' AND subject = 'Grüße — your offer €'"
+                        " AND smtp_response LIKE '250 2.0.0 Ok: queued as SINK%%'"
+                        " FROM email_messages",
+                        id);
+    pmq_test_assert_sql(pg, "t",
+                        "SELECT bool_or(log_message LIKE '%%sent <%s@pmq.test> to"
+                        " ana@example.com: 250 2.0.0 Ok%%') FROM job_logs WHERE job_id = '%s'",
+                        id, id);
     free(env);
     free(want_id);
     free(h);
@@ -1338,35 +1205,36 @@ START_TEST(send_temporary_failures_are_retried)
 {
     char *config = setup();
     PGconn *pg = pmq_test_pg();
-    pid_t pid = start_pmqd(config);
+    pid_t pid = pmq_test_pmqd_start(config, LOG_NAME);
     char *payload = send_payload("tempfail@example.com", NULL);
     char *id = enqueue_json(pg, "email-sending", payload, NULL);
     wait_job(pg, id, "failed");
-    assert_sql(pg, "3", "SELECT attempt_count FROM jobs WHERE id = '%s'", id);
-    assert_sql(pg, "3",
-               "SELECT count(*) FROM job_logs WHERE job_id = '%s' AND log_message LIKE"
-               " '%%451 4.3.0 <tempfail@example.com>: temporary failure, try again later%%'",
-               id);
+    pmq_test_assert_sql(pg, "3", "SELECT attempt_count FROM jobs WHERE id = '%s'", id);
+    pmq_test_assert_sql(
+        pg, "3",
+        "SELECT count(*) FROM job_logs WHERE job_id = '%s' AND log_message LIKE"
+        " '%%451 4.3.0 <tempfail@example.com>: temporary failure, try again later%%'",
+        id);
     assert_job_error(pg, id, "the SMTP server replied \"451 4.3.0 <tempfail@example.com>");
     ck_assert_int_eq(sink_sessions(), 3);
     ck_assert_int_eq(sink_count(".eml"), 0);
-    assert_sql(pg, "0", "SELECT count(*) FROM email_messages");
+    pmq_test_assert_sql(pg, "0", "SELECT count(*) FROM email_messages");
 
     char *payload2 = send_payload("flaky-1@example.com", NULL);
     char *id2 = enqueue_json(pg, "email-sending", payload2, NULL);
     wait_job(pg, id2, "completed");
-    stop_pmqd(pid);
-    assert_sql(pg, "2", "SELECT attempt_count FROM jobs WHERE id = '%s'", id2);
+    pmq_test_pmqd_stop_checked(pid, LOG_NAME, 0);
+    pmq_test_assert_sql(pg, "2", "SELECT attempt_count FROM jobs WHERE id = '%s'", id2);
     wait_sink(".rejected", 1);
     wait_sink(".eml", 1);
     char *first = sink_nth(1, ".rejected", NULL), *second = sink_nth(1, ".eml", NULL);
     char *want_id = pmq_asprintf("Message-Id: <%s@pmq.test>\r\n", id2);
     ck_assert_msg(strcase_contains(first, want_id) && strcase_contains(second, want_id),
                   "the retry did not reuse \"%s\":\n%s\n---\n%s", want_id, first, second);
-    assert_sql(pg, "1 sent",
-               "SELECT count(*) || ' ' || min(status) FROM email_messages"
-               " WHERE message_id = '<%s@pmq.test>'",
-               id2);
+    pmq_test_assert_sql(pg, "1 sent",
+                        "SELECT count(*) || ' ' || min(status) FROM email_messages"
+                        " WHERE message_id = '<%s@pmq.test>'",
+                        id2);
     free(want_id);
     free(first);
     free(second);
@@ -1384,12 +1252,12 @@ START_TEST(send_permanent_failure_is_dead_lettered)
 {
     char *config = setup();
     PGconn *pg = pmq_test_pg();
-    pid_t pid = start_pmqd(config);
+    pid_t pid = pmq_test_pmqd_start(config, LOG_NAME);
     char *payload = send_payload("reject@example.com", NULL);
     char *id = enqueue_json(pg, "email-sending", payload, NULL);
     wait_job(pg, id, "failed");
-    stop_pmqd(pid);
-    assert_sql(pg, "1", "SELECT attempt_count FROM jobs WHERE id = '%s'", id);
+    pmq_test_pmqd_stop_checked(pid, LOG_NAME, 0);
+    pmq_test_assert_sql(pg, "1", "SELECT attempt_count FROM jobs WHERE id = '%s'", id);
     const char *reply = "550 5.1.1 <reject@example.com>: Recipient address rejected: User unknown";
     assert_job_error(pg, id, reply);
     assert_job_error(pg, id, "RCPT failed: 550");
@@ -1403,11 +1271,11 @@ START_TEST(send_permanent_failure_is_dead_lettered)
     freeReplyObject(rep);
     redisFree(r);
     ck_assert_int_eq(sink_count(".eml"), 0);
-    assert_sql(pg, "failed true false",
-               "SELECT status || ' ' || (smtp_response LIKE '550 5.1.1 %%') ||"
-               " ' ' || (sent_at IS NOT NULL) FROM email_messages"
-               " WHERE message_id = '<%s@pmq.test>'",
-               id);
+    pmq_test_assert_sql(pg, "failed true false",
+                        "SELECT status || ' ' || (smtp_response LIKE '550 5.1.1 %%') ||"
+                        " ' ' || (sent_at IS NOT NULL) FROM email_messages"
+                        " WHERE message_id = '<%s@pmq.test>'",
+                        id);
     free(id);
     free(payload);
     PQfinish(pg);
@@ -1427,11 +1295,11 @@ START_TEST(suppressed_recipient_is_never_contacted)
     pmq_test_exec(pg, "INSERT INTO suppressions (tenant_id, email, bounce_type, status_code,"
                       " diagnostic) VALUES ('', 'blocked@example.com', 'hard', '5.1.1',"
                       " 'User unknown'), ('other', 'theirs@example.com', 'hard', '5.1.1', 'x')");
-    pid_t pid = start_pmqd(config);
+    pid_t pid = pmq_test_pmqd_start(config, LOG_NAME);
     char *p1 = send_payload("Blocked <Blocked@Example.com>", NULL);
     char *id1 = enqueue_json(pg, "email-sending", p1, "acme");
     wait_job(pg, id1, "failed");
-    assert_sql(pg, "1", "SELECT attempt_count FROM jobs WHERE id = '%s'", id1);
+    pmq_test_assert_sql(pg, "1", "SELECT attempt_count FROM jobs WHERE id = '%s'", id1);
     assert_job_error(pg, id1,
                      "recipient \"blocked@example.com\" is suppressed (hard bounce 5.1.1:"
                      " User unknown): the message was not sent");
@@ -1450,7 +1318,7 @@ START_TEST(suppressed_recipient_is_never_contacted)
     char *id4 = enqueue_json(pg, "email-sending", p1, "acme");
     wait_job(pg, id4, "completed");
     pmq_test_exec(pg, "ALTER TABLE suppressions_away RENAME TO suppressions");
-    stop_pmqd(pid);
+    pmq_test_pmqd_stop_checked(pid, LOG_NAME, 0);
     wait_sink(".eml", 2);
     ck_assert_int_eq(sink_sessions(), 2);
     free(id1);
@@ -1476,7 +1344,7 @@ START_TEST(already_sent_message_is_not_sent_again)
     pmq_test_exec(pg,
                   "INSERT INTO email_messages (direction, message_id, status, to_addr)"
                   " VALUES ('outbound', '<resend-guard-1@pmq.test>', 'sent', 'ana@example.com')");
-    pid_t pid = start_pmqd(config);
+    pid_t pid = pmq_test_pmqd_start(config, LOG_NAME);
     char *payload =
         send_payload("ana@example.com", "{\"message_id\": \"<resend-guard-1@pmq.test>\"}");
     char *id = enqueue_json(pg, "email-sending", payload, NULL);
@@ -1486,19 +1354,19 @@ START_TEST(already_sent_message_is_not_sent_again)
         send_payload("ana@example.com", "{\"message_id\": \"resend-guard-2@pmq.test\"}");
     char *id2 = enqueue_json(pg, "email-sending", payload2, NULL);
     wait_job(pg, id2, "completed");
-    stop_pmqd(pid);
+    pmq_test_pmqd_stop_checked(pid, LOG_NAME, 0);
     wait_sink(".eml", 1);
     char *msg = sink_nth(1, ".eml", NULL);
     ck_assert_msg(strcase_contains(msg, "Message-Id: <resend-guard-2@pmq.test>"), "%s", msg);
     ck_assert_int_eq(sink_sessions(), 1);
-    assert_sql(pg, "1",
-               "SELECT count(*) FROM email_messages WHERE message_id ="
-               " '<resend-guard-1@pmq.test>'");
-    assert_sql(pg, "t",
-               "SELECT bool_or(log_message LIKE '%%message <resend-guard-1@pmq.test> was"
-               " already handed to the server (status sent)%%') FROM job_logs"
-               " WHERE job_id = '%s'",
-               id);
+    pmq_test_assert_sql(pg, "1",
+                        "SELECT count(*) FROM email_messages WHERE message_id ="
+                        " '<resend-guard-1@pmq.test>'");
+    pmq_test_assert_sql(pg, "t",
+                        "SELECT bool_or(log_message LIKE '%%message <resend-guard-1@pmq.test> was"
+                        " already handed to the server (status sent)%%') FROM job_logs"
+                        " WHERE job_id = '%s'",
+                        id);
     free(msg);
     free(id);
     free(id2);
@@ -1618,11 +1486,11 @@ START_TEST(smtp_auth_uses_the_secret)
     setenv("PMQ_TEST_SMTP_PASSWORD", "s3cret", 1);
     char *config = setup_with("username = pmq\npassword_env = PMQ_TEST_SMTP_PASSWORD\n");
     PGconn *pg = pmq_test_pg();
-    pid_t pid = start_pmqd(config);
+    pid_t pid = pmq_test_pmqd_start(config, LOG_NAME);
     char *payload = send_payload("ana@example.com", NULL);
     char *id = enqueue_json(pg, "email-sending", payload, NULL);
     wait_job(pg, id, "completed");
-    stop_pmqd(pid);
+    pmq_test_pmqd_stop_checked(pid, LOG_NAME, 0);
     wait_sink(".eml", 1);
     ck_assert_int_eq(sink_log_lines("AUTH pmq ok"), 1);
     free(config);
@@ -1635,11 +1503,11 @@ START_TEST(smtp_auth_uses_the_secret)
     chmod(wrong, 0600);
     char *keys = pmq_asprintf("username = pmq\npassword_file = %s\n", wrong);
     config = setup_with(keys);
-    pid = start_pmqd(config);
+    pid = pmq_test_pmqd_start(config, LOG_NAME);
     char *id2 = enqueue_json(pg, "email-sending", payload, NULL);
     wait_job(pg, id2, "failed");
-    stop_pmqd(pid);
-    assert_sql(pg, "3", "SELECT attempt_count FROM jobs WHERE id = '%s'", id2);
+    pmq_test_pmqd_stop_checked(pid, LOG_NAME, 0);
+    pmq_test_assert_sql(pg, "3", "SELECT attempt_count FROM jobs WHERE id = '%s'", id2);
     assert_job_error(pg, id2, "535");
     ck_assert_int_eq(sink_log_lines("AUTH pmq refused"), 3);
     ck_assert_int_eq(sink_count(".eml"), 0);
@@ -1648,11 +1516,11 @@ START_TEST(smtp_auth_uses_the_secret)
     /* No password in pmqd's environment: retried with the reason, no session. */
     unsetenv("PMQ_TEST_SMTP_PASSWORD");
     config = setup_with("username = pmq\npassword_env = PMQ_TEST_SMTP_PASSWORD\n");
-    pid = start_pmqd(config);
+    pid = pmq_test_pmqd_start(config, LOG_NAME);
     char *id3 = enqueue_json(pg, "email-sending", payload, NULL);
     wait_job(pg, id3, "failed");
-    stop_pmqd(pid);
-    assert_sql(pg, "3", "SELECT attempt_count FROM jobs WHERE id = '%s'", id3);
+    pmq_test_pmqd_stop_checked(pid, LOG_NAME, 0);
+    pmq_test_assert_sql(pg, "3", "SELECT attempt_count FROM jobs WHERE id = '%s'", id3);
     assert_job_error(pg, id3,
                      "was not sent: no SMTP password: password_env names"
                      " \"PMQ_TEST_SMTP_PASSWORD\", which is not set in the environment");
@@ -1678,7 +1546,7 @@ START_TEST(inbound_messages_are_stored_once)
 {
     char *config = setup();
     PGconn *pg = pmq_test_pg();
-    pid_t pid = start_pmqd(config);
+    pid_t pid = pmq_test_pmqd_start(config, LOG_NAME);
     size_t l1, l2, l3;
     char *m1 = data_file("email", "attachments.eml", &l1);
     char *m2 = data_file("email", "cp1252-8bit.eml", &l2);
@@ -1691,66 +1559,69 @@ START_TEST(inbound_messages_are_stored_once)
     wait_job(pg, id3, "completed");
 
     const char *mid1 = "<CAE8n3kT7xQ2f0mZ4pR9_vW1yB6cD5eF8gH0jK2lM4nP6qR8sT0@mail.gmail.com>";
-    assert_sql(pg, "3 3",
-               "SELECT count(*) || ' ' || count(*) FILTER (WHERE direction = 'inbound'"
-               " AND status = 'received') FROM email_messages");
-    assert_sql(pg, "acme carlos.perez@gmail.com invoices@pmq.test t",
-               "SELECT concat_ws(' ', tenant_id, from_addr, to_addr, job_id = '%s')"
-               " FROM email_messages WHERE message_id = '%s'",
-               id1, mid1);
-    assert_sql(pg, "t",
-               "SELECT subject = 'Invoice #2025-001 and the signed contract'"
-               " AND sent_at = '2025-01-15 15:02:05+01' FROM email_messages"
-               " WHERE message_id = '%s'",
-               mid1);
-    assert_sql(pg, "t t t",
-               "SELECT concat_ws(' ', c.text_body LIKE '%%please find attached the"
-               " invoice%%', c.html_body LIKE '<div dir=\"ltr\">Hi,%%',"
-               " c.headers->>'X-Attachment-Id' IS NULL AND c.headers->>'Subject' ="
-               " 'Invoice #2025-001 and the signed contract')"
-               " FROM email_content c JOIN email_messages m ON m.id = c.message_row"
-               " WHERE m.message_id = '%s'",
-               mid1);
-    assert_sql(pg,
-               "image/png:70:t|invoice-2025-001.pdf:application/pdf:148:t|résumé lignes.csv:"
-               "text/csv:39:t",
-               "SELECT string_agg(concat_ws(':', a.filename, a.content_type, a.size_bytes,"
-               " a.sha256 = encode(sha256(a.content), 'hex') AND length(a.content) = a.size_bytes),"
-               " '|' ORDER BY a.filename NULLS FIRST) FROM attachments a JOIN email_messages m"
-               " ON m.id = a.message_row WHERE m.message_id = '%s'",
-               mid1);
-    assert_sql(pg, "f51871caac2f1e8187f538d130d9711a7b895d9d34ad2a2399a676eae7fa4baa",
-               "SELECT sha256 FROM attachments WHERE filename = 'invoice-2025-001.pdf'");
+    pmq_test_assert_sql(pg, "3 3",
+                        "SELECT count(*) || ' ' || count(*) FILTER (WHERE direction = 'inbound'"
+                        " AND status = 'received') FROM email_messages");
+    pmq_test_assert_sql(pg, "acme carlos.perez@gmail.com invoices@pmq.test t",
+                        "SELECT concat_ws(' ', tenant_id, from_addr, to_addr, job_id = '%s')"
+                        " FROM email_messages WHERE message_id = '%s'",
+                        id1, mid1);
+    pmq_test_assert_sql(pg, "t",
+                        "SELECT subject = 'Invoice #2025-001 and the signed contract'"
+                        " AND sent_at = '2025-01-15 15:02:05+01' FROM email_messages"
+                        " WHERE message_id = '%s'",
+                        mid1);
+    pmq_test_assert_sql(pg, "t t t",
+                        "SELECT concat_ws(' ', c.text_body LIKE '%%please find attached the"
+                        " invoice%%', c.html_body LIKE '<div dir=\"ltr\">Hi,%%',"
+                        " c.headers->>'X-Attachment-Id' IS NULL AND c.headers->>'Subject' ="
+                        " 'Invoice #2025-001 and the signed contract')"
+                        " FROM email_content c JOIN email_messages m ON m.id = c.message_row"
+                        " WHERE m.message_id = '%s'",
+                        mid1);
+    pmq_test_assert_sql(
+        pg,
+        "image/png:70:t|invoice-2025-001.pdf:application/pdf:148:t|résumé lignes.csv:"
+        "text/csv:39:t",
+        "SELECT string_agg(concat_ws(':', a.filename, a.content_type, a.size_bytes,"
+        " a.sha256 = encode(sha256(a.content), 'hex') AND length(a.content) = a.size_bytes),"
+        " '|' ORDER BY a.filename NULLS FIRST) FROM attachments a JOIN email_messages m"
+        " ON m.id = a.message_row WHERE m.message_id = '%s'",
+        mid1);
+    pmq_test_assert_sql(pg, "f51871caac2f1e8187f538d130d9711a7b895d9d34ad2a2399a676eae7fa4baa",
+                        "SELECT sha256 FROM attachments WHERE filename = 'invoice-2025-001.pdf'");
     /* windows-1252 through base64, stored as UTF-8. */
-    assert_sql(pg, "t t",
-               "SELECT concat_ws(' ', m.subject = 'Order “Deluxe” — €20 off',"
-               " c.text_body LIKE 'Hi – I’d like the “Deluxe” package for €49.90,"
-               " café included…%%') FROM email_messages m JOIN email_content c"
-               " ON c.message_row = m.id WHERE m.message_id = '<cp1252-0001@example.com>'");
-    assert_sql(pg, "t",
-               "SELECT c.headers->'Received' = jsonb_build_array("
-               " 'from mail.example.de (mail.example.de [192.0.2.10])\tby mx.pmq.test"
-               " (Postfix) with ESMTPS id 4QxYz1abcD\tfor <sales@pmq.test>; Tue, 14 Jan"
-               " 2025 09:30:02 +0100 (CET)', 'from [10.0.0.5] (unknown [10.0.0.5])\tby"
-               " mail.example.de (Postfix) with ESMTPSA id 9F2C1\tfor <sales@pmq.test>;"
-               " Tue, 14 Jan 2025 09:30:01 +0100 (CET)') FROM email_content c"
-               " JOIN email_messages m ON m.id = c.message_row"
-               " WHERE m.message_id = '<5f1c2b3a-9d8e-4f70-a1b2-c3d4e5f6a7b8@example.de>'");
+    pmq_test_assert_sql(
+        pg, "t t",
+        "SELECT concat_ws(' ', m.subject = 'Order “Deluxe” — €20 off',"
+        " c.text_body LIKE 'Hi – I’d like the “Deluxe” package for €49.90,"
+        " café included…%%') FROM email_messages m JOIN email_content c"
+        " ON c.message_row = m.id WHERE m.message_id = '<cp1252-0001@example.com>'");
+    pmq_test_assert_sql(
+        pg, "t",
+        "SELECT c.headers->'Received' = jsonb_build_array("
+        " 'from mail.example.de (mail.example.de [192.0.2.10])\tby mx.pmq.test"
+        " (Postfix) with ESMTPS id 4QxYz1abcD\tfor <sales@pmq.test>; Tue, 14 Jan"
+        " 2025 09:30:02 +0100 (CET)', 'from [10.0.0.5] (unknown [10.0.0.5])\tby"
+        " mail.example.de (Postfix) with ESMTPSA id 9F2C1\tfor <sales@pmq.test>;"
+        " Tue, 14 Jan 2025 09:30:01 +0100 (CET)') FROM email_content c"
+        " JOIN email_messages m ON m.id = c.message_row"
+        " WHERE m.message_id = '<5f1c2b3a-9d8e-4f70-a1b2-c3d4e5f6a7b8@example.de>'");
 
     /* The same messages again: completed, nothing added. */
     char *again1 = enqueue_message(pg, "email:processing", "raw", m1, l1, "acme", 0);
     char *again2 = enqueue_message(pg, "email:processing", "raw_base64", m2, l2, NULL, 0);
     wait_job(pg, again1, "completed");
     wait_job(pg, again2, "completed");
-    stop_pmqd(pid);
-    assert_sql(pg, "3 3 3",
-               "SELECT (SELECT count(*) FROM email_messages) || ' ' ||"
-               " (SELECT count(*) FROM email_content) || ' ' ||"
-               " (SELECT count(*) FROM attachments)");
-    assert_sql(pg, "t",
-               "SELECT bool_or(log_message LIKE '%%is stored already%%') FROM job_logs"
-               " WHERE job_id = '%s'",
-               again1);
+    pmq_test_pmqd_stop_checked(pid, LOG_NAME, 0);
+    pmq_test_assert_sql(pg, "3 3 3",
+                        "SELECT (SELECT count(*) FROM email_messages) || ' ' ||"
+                        " (SELECT count(*) FROM email_content) || ' ' ||"
+                        " (SELECT count(*) FROM attachments)");
+    pmq_test_assert_sql(pg, "t",
+                        "SELECT bool_or(log_message LIKE '%%is stored already%%') FROM job_logs"
+                        " WHERE job_id = '%s'",
+                        again1);
     free(again1);
     free(again2);
     free(id1);
@@ -1776,7 +1647,7 @@ START_TEST(inbound_failures_write_nothing)
                       " AS $$ BEGIN RAISE EXCEPTION 'test: attachments refused'; END $$;"
                       " CREATE TRIGGER test_refuse BEFORE INSERT ON attachments"
                       " FOR EACH ROW EXECUTE FUNCTION test_refuse_attachment()");
-    pid_t pid = start_pmqd(config);
+    pid_t pid = pmq_test_pmqd_start(config, LOG_NAME);
     size_t l1, l2, l3;
     char *bad1 = data_file("email", "malformed-no-headers.eml", &l1);
     char *bad2 = data_file("email", "malformed-no-from.eml", &l2);
@@ -1789,10 +1660,10 @@ START_TEST(inbound_failures_write_nothing)
     wait_job(pg, id2, "failed");
     wait_job(pg, id3, "failed");
     wait_job(pg, id4, "failed");
-    assert_sql(pg, "1 1 1",
-               "SELECT string_agg(attempt_count::text, ' ') FROM jobs"
-               " WHERE id IN ('%s', '%s', '%s')",
-               id1, id2, id4);
+    pmq_test_assert_sql(pg, "1 1 1",
+                        "SELECT string_agg(attempt_count::text, ' ') FROM jobs"
+                        " WHERE id IN ('%s', '%s', '%s')",
+                        id1, id2, id4);
     assert_job_error(pg, id1,
                      "the message was not stored: the message could not be parsed: it"
                      " does not start with RFC 5322 header fields");
@@ -1801,18 +1672,18 @@ START_TEST(inbound_failures_write_nothing)
     assert_job_error(pg, id4, "\"raw\" (the message as a string) or \"raw_base64\" is required");
     pmq_test_exec(pg, "DROP TRIGGER test_refuse ON attachments;"
                       " DROP FUNCTION test_refuse_attachment()");
-    assert_sql(pg, "0 0 0",
-               "SELECT (SELECT count(*) FROM email_messages) || ' ' ||"
-               " (SELECT count(*) FROM email_content) || ' ' ||"
-               " (SELECT count(*) FROM attachments)");
+    pmq_test_assert_sql(pg, "0 0 0",
+                        "SELECT (SELECT count(*) FROM email_messages) || ' ' ||"
+                        " (SELECT count(*) FROM email_content) || ' ' ||"
+                        " (SELECT count(*) FROM attachments)");
     /* Once the database takes it, the same message is stored whole. */
     char *id5 = enqueue_message(pg, "email:processing", "raw", good, l3, NULL, 0);
     wait_job(pg, id5, "completed");
-    stop_pmqd(pid);
-    assert_sql(pg, "1 1 3",
-               "SELECT (SELECT count(*) FROM email_messages) || ' ' ||"
-               " (SELECT count(*) FROM email_content) || ' ' ||"
-               " (SELECT count(*) FROM attachments)");
+    pmq_test_pmqd_stop_checked(pid, LOG_NAME, 0);
+    pmq_test_assert_sql(pg, "1 1 3",
+                        "SELECT (SELECT count(*) FROM email_messages) || ' ' ||"
+                        " (SELECT count(*) FROM email_content) || ' ' ||"
+                        " (SELECT count(*) FROM attachments)");
     free(id1);
     free(id2);
     free(id3);
@@ -1849,7 +1720,7 @@ START_TEST(hard_bounce_marks_and_suppresses)
 {
     char *config = setup();
     PGconn *pg = pmq_test_pg();
-    pid_t pid = start_pmqd(config);
+    pid_t pid = pmq_test_pmqd_start(config, LOG_NAME);
     char *mid = send_one(pg, "No.Such.User@example.com", "acme");
     char *other = send_one(pg, "no.such.user@example.com", "acme"); /* a later one, same address */
     wait_sink(".eml", 2);
@@ -1859,29 +1730,31 @@ START_TEST(hard_bounce_marks_and_suppresses)
     char *id = enqueue_message(pg, "bounce:process", "raw", bounce, strlen(bounce), NULL, 0);
     wait_job(pg, id, "completed");
     /* The message the report names, not the latest one to that address. */
-    assert_sql(pg, "bounced hard",
-               "SELECT status || ' ' || bounce_type FROM email_messages"
-               " WHERE message_id = '%s'",
-               mid);
-    assert_sql(pg, "sent",
-               "SELECT status || coalesce(bounce_type, '') FROM email_messages"
-               " WHERE message_id = '%s'",
-               other);
-    assert_sql(pg, "acme no.such.user@example.com hard 5.1.1 t t",
-               "SELECT concat_ws(' ', tenant_id, email, bounce_type, status_code,"
-               " diagnostic LIKE '550 5.1.1 <no.such.user@example.com>: Recipient address"
-               " rejected: User unknown in virtual mailbox table', source_message_id = '%s')"
-               " FROM suppressions",
-               mid);
-    assert_sql(pg, "1 hard",
-               "SELECT count(*) || ' ' || min(bounce_type) FROM bounce_events"
-               " WHERE job_id = '%s'",
-               id);
-    assert_sql(pg, "t",
-               "SELECT bool_or(log_message LIKE '%%hard bounce for no.such.user@example.com:"
-               " 5.1.1%%marked bounced; address suppressed%%') FROM job_logs"
-               " WHERE job_id = '%s'",
-               id);
+    pmq_test_assert_sql(pg, "bounced hard",
+                        "SELECT status || ' ' || bounce_type FROM email_messages"
+                        " WHERE message_id = '%s'",
+                        mid);
+    pmq_test_assert_sql(pg, "sent",
+                        "SELECT status || coalesce(bounce_type, '') FROM email_messages"
+                        " WHERE message_id = '%s'",
+                        other);
+    pmq_test_assert_sql(
+        pg, "acme no.such.user@example.com hard 5.1.1 t t",
+        "SELECT concat_ws(' ', tenant_id, email, bounce_type, status_code,"
+        " diagnostic LIKE '550 5.1.1 <no.such.user@example.com>: Recipient address"
+        " rejected: User unknown in virtual mailbox table', source_message_id = '%s')"
+        " FROM suppressions",
+        mid);
+    pmq_test_assert_sql(pg, "1 hard",
+                        "SELECT count(*) || ' ' || min(bounce_type) FROM bounce_events"
+                        " WHERE job_id = '%s'",
+                        id);
+    pmq_test_assert_sql(
+        pg, "t",
+        "SELECT bool_or(log_message LIKE '%%hard bounce for no.such.user@example.com:"
+        " 5.1.1%%marked bounced; address suppressed%%') FROM job_logs"
+        " WHERE job_id = '%s'",
+        id);
 
     /* The next message to that address is refused before any SMTP session. */
     int sessions = sink_sessions();
@@ -1898,15 +1771,15 @@ START_TEST(hard_bounce_marks_and_suppresses)
     char *latest = send_one(pg, "jane.doe.typo@gmail.com", NULL);
     char *id2 = enqueue_message(pg, "bounce:process", "raw", gmail, strlen(gmail), NULL, 0);
     wait_job(pg, id2, "completed");
-    stop_pmqd(pid);
-    assert_sql(pg, "bounced hard",
-               "SELECT status || ' ' || bounce_type FROM email_messages"
-               " WHERE message_id = '%s'",
-               latest);
-    assert_sql(pg, " jane.doe.typo@gmail.com 5.1.1 t",
-               "SELECT concat_ws(' ', tenant_id, email, status_code,"
-               " source_message_id = '%s') FROM suppressions WHERE email LIKE 'jane%%'",
-               latest);
+    pmq_test_pmqd_stop_checked(pid, LOG_NAME, 0);
+    pmq_test_assert_sql(pg, "bounced hard",
+                        "SELECT status || ' ' || bounce_type FROM email_messages"
+                        " WHERE message_id = '%s'",
+                        latest);
+    pmq_test_assert_sql(pg, " jane.doe.typo@gmail.com 5.1.1 t",
+                        "SELECT concat_ws(' ', tenant_id, email, status_code,"
+                        " source_message_id = '%s') FROM suppressions WHERE email LIKE 'jane%%'",
+                        latest);
     free(gmail);
     free(latest);
     free(id2);
@@ -1932,56 +1805,57 @@ START_TEST(soft_bounces_and_non_bounces)
 {
     char *config = setup();
     PGconn *pg = pmq_test_pg();
-    pid_t pid = start_pmqd(config);
+    pid_t pid = pmq_test_pmqd_start(config, LOG_NAME);
     char *mid = send_one(pg, "full.box@example.net", "acme");
     char *full = data_file("bounce", "09-postfix-mailbox-full.eml", NULL);
     char *id1 = enqueue_message(pg, "bounce:process", "raw", full, strlen(full), NULL, 0);
     wait_job(pg, id1, "completed");
-    assert_sql(pg, "bounced soft",
-               "SELECT status || ' ' || bounce_type FROM email_messages"
-               " WHERE message_id = '%s'",
-               mid);
-    assert_sql(pg, "0", "SELECT count(*) FROM suppressions");
-    assert_sql(pg, "acme soft 4.2.2",
-               "SELECT concat_ws(' ', tenant_id, bounce_type, status_code)"
-               " FROM bounce_events WHERE job_id = '%s'",
-               id1);
+    pmq_test_assert_sql(pg, "bounced soft",
+                        "SELECT status || ' ' || bounce_type FROM email_messages"
+                        " WHERE message_id = '%s'",
+                        mid);
+    pmq_test_assert_sql(pg, "0", "SELECT count(*) FROM suppressions");
+    pmq_test_assert_sql(pg, "acme soft 4.2.2",
+                        "SELECT concat_ws(' ', tenant_id, bounce_type, status_code)"
+                        " FROM bounce_events WHERE job_id = '%s'",
+                        id1);
 
     /* The same job run again (at-least-once): no second event, still not suppressed. */
     rerun_job(pg, id1);
-    assert_sql(pg, "1", "SELECT count(*) FROM bounce_events");
-    assert_sql(pg, "0", "SELECT count(*) FROM suppressions");
+    pmq_test_assert_sql(pg, "1", "SELECT count(*) FROM bounce_events");
+    pmq_test_assert_sql(pg, "0", "SELECT count(*) FROM suppressions");
 
     char *id2 = enqueue_message(pg, "bounce:process", "raw", full, strlen(full), NULL, 0);
     wait_job(pg, id2, "completed");
-    assert_sql(pg, "acme full.box@example.net soft 4.2.2 t",
-               "SELECT concat_ws(' ', tenant_id, email, bounce_type, status_code,"
-               " diagnostic LIKE '2 soft bounces within 30 day(s); the last: 452 4.2.2%%')"
-               " FROM suppressions");
+    pmq_test_assert_sql(pg, "acme full.box@example.net soft 4.2.2 t",
+                        "SELECT concat_ws(' ', tenant_id, email, bounce_type, status_code,"
+                        " diagnostic LIKE '2 soft bounces within 30 day(s); the last: 452 4.2.2%%')"
+                        " FROM suppressions");
 
     /* Delayed: recorded, the message left as it is. */
     char *slow = send_one(pg, "slow.recipient@example.com", "acme");
     char *grey = data_file("bounce", "10-postfix-greylisted-delayed.eml", NULL);
     char *id3 = enqueue_message(pg, "bounce:process", "raw", grey, strlen(grey), "acme", 0);
     wait_job(pg, id3, "completed");
-    assert_sql(pg, "sent", "SELECT status FROM email_messages WHERE message_id = '%s'", slow);
-    assert_sql(pg, "soft 4.7.1",
-               "SELECT bounce_type || ' ' || status_code FROM bounce_events"
-               " WHERE job_id = '%s'",
-               id3);
+    pmq_test_assert_sql(pg, "sent", "SELECT status FROM email_messages WHERE message_id = '%s'",
+                        slow);
+    pmq_test_assert_sql(pg, "soft 4.7.1",
+                        "SELECT bounce_type || ' ' || status_code FROM bounce_events"
+                        " WHERE job_id = '%s'",
+                        id3);
 
     /* Not a bounce. */
     int events = 3;
     char *ooo = data_file("bounce", "20-not-a-bounce-out-of-office.eml", NULL);
     char *id4 = enqueue_message(pg, "bounce:process", "raw", ooo, strlen(ooo), NULL, 0);
     wait_job(pg, id4, "failed");
-    stop_pmqd(pid);
-    assert_sql(pg, "1", "SELECT attempt_count FROM jobs WHERE id = '%s'", id4);
+    pmq_test_pmqd_stop_checked(pid, LOG_NAME, 0);
+    pmq_test_assert_sql(pg, "1", "SELECT attempt_count FROM jobs WHERE id = '%s'", id4);
     assert_job_error(pg, id4, "not a bounce: an automatic reply, not a delivery failure notice");
-    char *n = sqlf(pg, "SELECT count(*) FROM bounce_events");
+    char *n = pmq_test_sqlf(pg, "SELECT count(*) FROM bounce_events");
     ck_assert_int_eq(atoi(n), events);
     free(n);
-    assert_sql(pg, "1", "SELECT count(*) FROM suppressions");
+    pmq_test_assert_sql(pg, "1", "SELECT count(*) FROM suppressions");
     free(ooo);
     free(id4);
     free(grey);
@@ -1997,21 +1871,6 @@ START_TEST(soft_bounces_and_non_bounces)
 END_TEST
 
 /*=== the suite ===*/
-
-static void fixture(void)
-{
-    stop_leftover_pmqd();
-}
-
-static TCase *add_case(Suite *s, const char *name)
-{
-    TCase *tc = tcase_create(name);
-    tcase_set_timeout(tc, TEST_TIMEOUT_S);
-    tcase_add_unchecked_fixture(tc, pmq_test_migrate, NULL);
-    tcase_add_checked_fixture(tc, fixture, NULL);
-    suite_add_tcase(s, tc);
-    return tc;
-}
 
 static Suite *email_suite(void)
 {
@@ -2030,7 +1889,7 @@ static Suite *email_suite(void)
     tcase_add_test(tc, classification_rules);
     suite_add_tcase(s, tc);
 
-    tc = add_case(s, "sending");
+    tc = pmq_test_case(s, "sending", TEST_TIMEOUT_S);
     tcase_add_test(tc, send_delivers_the_built_message);
     tcase_add_test(tc, send_temporary_failures_are_retried);
     tcase_add_test(tc, send_permanent_failure_is_dead_lettered);
@@ -2038,10 +1897,10 @@ static Suite *email_suite(void)
     tcase_add_test(tc, already_sent_message_is_not_sent_again);
     tcase_add_test(tc, bad_settings_are_refused);
     tcase_add_test(tc, smtp_auth_uses_the_secret);
-    tc = add_case(s, "inbound");
+    tc = pmq_test_case(s, "inbound", TEST_TIMEOUT_S);
     tcase_add_test(tc, inbound_messages_are_stored_once);
     tcase_add_test(tc, inbound_failures_write_nothing);
-    tc = add_case(s, "bounce");
+    tc = pmq_test_case(s, "bounce", TEST_TIMEOUT_S);
     tcase_add_test(tc, hard_bounce_marks_and_suppresses);
     tcase_add_test(tc, soft_bounces_and_non_bounces);
     return s;
@@ -2049,32 +1908,15 @@ static Suite *email_suite(void)
 
 int main(void)
 {
+    g_mime_init();
+    start_sink();
     /*
      * GCC 12's LeakSanitizer follows __tls_get_addr to scan dynamic TLS and
      * on glibc 2.36 can record a bogus block there (a library dlopen()ed
      * with the plugins), then crashes at exit ("Tracer caught signal 11").
      * Children (pmqd) do without that interception; leak checking stays on.
      */
-    const char *asan = getenv("ASAN_OPTIONS");
-    char *opts = pmq_asprintf("%s%sintercept_tls_get_addr=0", asan && *asan ? asan : "",
-                              asan && *asan ? ":" : "");
-    setenv("ASAN_OPTIONS", opts, 1);
-    free(opts);
-    g_mime_init();
-    pmq_test_servers_start();
-    start_sink();
-    running_pmqd =
-        mmap(NULL, sizeof *running_pmqd, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (running_pmqd == MAP_FAILED) {
-        perror("test_email: mmap");
-        return 99;
-    }
-    *running_pmqd = 0;
-    SRunner *sr = srunner_create(email_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    stop_leftover_pmqd();
+    int status = pmq_test_main(email_suite(), "intercept_tls_get_addr=0");
     g_mime_shutdown();
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return status;
 }

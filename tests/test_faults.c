@@ -100,20 +100,6 @@ static void wait_for(PGconn *pg, const char *log_name, const char *sql, const ch
                  sql, expected, got ? got : "NULL", tail);
 }
 
-/* Reset the servers, write config `name` (behave plugin + `extra`), migrate. */
-static char *prepare(const char *name, const char *extra)
-{
-    pmq_test_reset();
-    char *cfg = pmq_test_behave_config(name, extra);
-    char *cmd = pmq_asprintf("\"$top_builddir/core/pmqctl\" -c '%s' migrate", cfg);
-    int st;
-    char *out = pmq_test_run(cmd, &st);
-    ck_assert_msg(st == 0, "%s failed (%d):\n%s", cmd, st, out);
-    free(out);
-    free(cmd);
-    return cfg;
-}
-
 /* Enqueue `n` jobs with the same payload in one statement. */
 static void enqueue_n(PGconn *pg, const char *queue, int n, const char *payload)
 {
@@ -145,35 +131,6 @@ static void assert_running(pid_t pid, const char *log_name)
     ck_abort_msg("pmqd (pid %d) is gone (%s %d)\npmqd log:\n%s", (int)pid,
                  r == pid && WIFSIGNALED(st) ? "signal" : "exit status",
                  r == pid ? (WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st)) : -1, tail);
-}
-
-/*
- * Under --enable-sanitizers a report in a worker only shows as a restarted
- * child: pmqd's log must hold none.
- */
-static void assert_no_sanitizer_report(const char *log_name)
-{
-    static const char *const marks[] = {"AddressSanitizer", "LeakSanitizer", "runtime error:"};
-    char *log = pmq_test_pmqd_log(log_name);
-    for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++) {
-        const char *at = strstr(log, marks[i]);
-        ck_assert_msg(at == NULL, "pmqd's log has a sanitizer report:\n%.4000s",
-                      at ? (at - log > 500 ? at - 500 : log) : "");
-    }
-    free(log);
-}
-
-/* SIGTERM pmqd and require a clean exit (status 0). */
-static void stop_pmqd(pid_t pid, const char *log_name)
-{
-    int st = pmq_test_pmqd_stop(pid, SIGTERM, 60000);
-    assert_no_sanitizer_report(log_name);
-    if (st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0)
-        return;
-    char *tail = log_tail(log_name, 4000);
-    ck_abort_msg("pmqd did not exit with status 0 on SIGTERM (%s %d)\npmqd log:\n%s",
-                 st == -1 ? "still running after 60 s:" : WIFSIGNALED(st) ? "signal" : "status",
-                 st == -1 ? 0 : WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st), tail);
 }
 
 /* Wait until at least `n` worker processes beat (all instances together). */
@@ -260,8 +217,8 @@ static const char ok_done_sql[] =
 START_TEST(kill9_workers_loses_nothing)
 {
     const char *log = "kill9";
-    char *cfg =
-        prepare("kill9", "[pool main]\nqueues = t.ok\nprocesses = 2\nthreads = 4\n\n" OK_QUEUE);
+    char *cfg = pmq_test_behave_setup(
+        "kill9", "[pool main]\nqueues = t.ok\nprocesses = 2\nthreads = 4\n\n" OK_QUEUE);
     PGconn *pg = pmq_test_pg();
     pid_t pmqd = pmq_test_pmqd_start(cfg, log);
     wait_workers(2, log);
@@ -328,7 +285,7 @@ START_TEST(kill9_workers_loses_nothing)
     ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM jobs WHERE attempt_count <>"
                                     " (SELECT count(*) FROM job_logs l WHERE l.job_id = jobs.id)"),
                      0);
-    stop_pmqd(pmqd, log);
+    pmq_test_pmqd_stop_checked(pmqd, log, 0);
     PQfinish(pg);
     free(cfg);
 }
@@ -339,8 +296,8 @@ END_TEST
 START_TEST(flushall_midrun_requeues_from_postgres)
 {
     const char *log = "flush";
-    char *cfg =
-        prepare("flush", "[pool main]\nqueues = t.ok\nprocesses = 2\nthreads = 4\n\n" OK_QUEUE);
+    char *cfg = pmq_test_behave_setup(
+        "flush", "[pool main]\nqueues = t.ok\nprocesses = 2\nthreads = 4\n\n" OK_QUEUE);
     PGconn *pg = pmq_test_pg();
     pid_t pmqd = pmq_test_pmqd_start(cfg, log);
     wait_workers(2, log);
@@ -382,7 +339,7 @@ START_TEST(flushall_midrun_requeues_from_postgres)
     ck_assert_msg(strstr(tail, "Redis lost") != NULL,
                   "no reconciliation was logged after the flush:\n%s", tail);
     free(tail);
-    stop_pmqd(pmqd, log);
+    pmq_test_pmqd_stop_checked(pmqd, log, 0);
     redisFree(r);
     PQfinish(pg);
     free(cfg);
@@ -394,10 +351,11 @@ END_TEST
 START_TEST(crashing_plugin_takes_down_only_its_child)
 {
     const char *log = "crash";
-    char *cfg = prepare("crash", "[pool crash]\nqueues = t.crash\nprocesses = 1\nthreads = 1\n\n"
-                                 "[pool ok]\nqueues = t.ok\nprocesses = 1\nthreads = 2\n\n"
-                                 "[queue t.crash]\nmax_attempts = 3\nbackoff_base = 50ms\n"
-                                 "backoff_max = 200ms\n\n" OK_QUEUE);
+    char *cfg = pmq_test_behave_setup(
+        "crash", "[pool crash]\nqueues = t.crash\nprocesses = 1\nthreads = 1\n\n"
+                 "[pool ok]\nqueues = t.ok\nprocesses = 1\nthreads = 2\n\n"
+                 "[queue t.crash]\nmax_attempts = 3\nbackoff_base = 50ms\n"
+                 "backoff_max = 200ms\n\n" OK_QUEUE);
     PGconn *pg = pmq_test_pg();
     char *always = enqueue_one(pg, "t.crash", "{}");
     char *once = enqueue_one(pg, "t.crash", "{\"crash_times\": 1}");
@@ -456,7 +414,7 @@ START_TEST(crashing_plugin_takes_down_only_its_child)
     ck_assert_msg(!redis_list_has(r, "deadletter:queue", once), "job %s was dead-lettered", once);
     redisFree(r);
 
-    stop_pmqd(pmqd, log);
+    pmq_test_pmqd_stop_checked(pmqd, log, 0);
     free(always);
     free(once);
     PQfinish(pg);
@@ -469,10 +427,11 @@ END_TEST
 START_TEST(hanging_plugin_is_killed_at_its_timeout)
 {
     const char *log = "hang";
-    char *cfg = prepare("hang", "[pool hang]\nqueues = t.hang\nprocesses = 1\nthreads = 1\n\n"
-                                "[pool ok]\nqueues = t.ok\nprocesses = 1\nthreads = 2\n\n"
-                                "[queue t.hang]\ntimeout = 1s\nmax_attempts = 2\n"
-                                "backoff_base = 50ms\nbackoff_max = 200ms\n\n" OK_QUEUE);
+    char *cfg =
+        pmq_test_behave_setup("hang", "[pool hang]\nqueues = t.hang\nprocesses = 1\nthreads = 1\n\n"
+                                      "[pool ok]\nqueues = t.ok\nprocesses = 1\nthreads = 2\n\n"
+                                      "[queue t.hang]\ntimeout = 1s\nmax_attempts = 2\n"
+                                      "backoff_base = 50ms\nbackoff_max = 200ms\n\n" OK_QUEUE);
     PGconn *pg = pmq_test_pg();
     char *hang = enqueue_one(pg, "t.hang", "{}");
     pid_t pmqd = pmq_test_pmqd_start(cfg, log);
@@ -525,7 +484,7 @@ START_TEST(hanging_plugin_is_killed_at_its_timeout)
     ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM job_logs l JOIN jobs j ON j.id = l.job_id"
                                     " WHERE j.queue_name = 't.ok'"),
                      50);
-    stop_pmqd(pmqd, log);
+    pmq_test_pmqd_stop_checked(pmqd, log, 0);
     free(hang);
     PQfinish(pg);
     free(cfg);
@@ -537,9 +496,9 @@ END_TEST
 START_TEST(sigterm_drains_and_restart_finishes)
 {
     const char *log = "sigterm";
-    char *cfg = prepare("sigterm", "[pmqd]\ngrace_period = 10s\n\n"
-                                   "[pool main]\nqueues = t.ok\nprocesses = 2\nthreads = 2\n\n"
-                                   OK_QUEUE);
+    char *cfg = pmq_test_behave_setup(
+        "sigterm", "[pmqd]\ngrace_period = 10s\n\n"
+                   "[pool main]\nqueues = t.ok\nprocesses = 2\nthreads = 2\n\n" OK_QUEUE);
     PGconn *pg = pmq_test_pg();
     pid_t pmqd = pmq_test_pmqd_start(cfg, log);
     wait_workers(2, log);
@@ -549,7 +508,7 @@ START_TEST(sigterm_drains_and_restart_finishes)
     long t0 = now_ms();
     int st = pmq_test_pmqd_stop(pmqd, SIGTERM, 60000);
     long took = now_ms() - t0;
-    assert_no_sanitizer_report(log);
+    pmq_test_pmqd_log_check(log, 0);
     char *tail = log_tail(log, 4000);
     ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
                   "pmqd did not exit with status 0 on SIGTERM (%d)\n%s", st, tail);
@@ -567,7 +526,7 @@ START_TEST(sigterm_drains_and_restart_finishes)
     assert_running(pmqd, log);
     ck_assert_int_eq(query_long(pg, not_exactly_once_sql), 0);
     ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM jobs WHERE attempt_count <> 1"), 0);
-    stop_pmqd(pmqd, log);
+    pmq_test_pmqd_stop_checked(pmqd, log, 0);
     PQfinish(pg);
     free(cfg);
 }
@@ -580,7 +539,7 @@ START_TEST(two_instances_share_without_duplicates)
     const char *loga = "two-a", *logb = "two-b";
     const char *pools = "[pool main]\nqueues = t.ok\nprocesses = 2\nthreads = 2\n\n" OK_QUEUE;
     char *extra = pmq_asprintf("[pmqd]\nhost_id = host-a\n\n%s", pools);
-    char *cfga = prepare("two-a", extra);
+    char *cfga = pmq_test_behave_setup("two-a", extra);
     free(extra);
     extra = pmq_asprintf("[pmqd]\nhost_id = host-b\n\n%s", pools);
     char *cfgb = pmq_test_behave_config("two-b", extra);
@@ -601,8 +560,8 @@ START_TEST(two_instances_share_without_duplicates)
     long by_b = query_long(pg, "SELECT count(*) FROM job_logs WHERE worker_id LIKE 'host-b:%%'");
     ck_assert_msg(by_a > 0 && by_b > 0 && by_a + by_b == 10000,
                   "host-a ran %ld jobs, host-b %ld (of 10000)", by_a, by_b);
-    stop_pmqd(a, loga);
-    stop_pmqd(b, logb);
+    pmq_test_pmqd_stop_checked(a, loga, 0);
+    pmq_test_pmqd_stop_checked(b, logb, 0);
     PQfinish(pg);
     free(cfga);
     free(cfgb);
@@ -614,7 +573,7 @@ END_TEST
 START_TEST(refuses_an_evicting_redis)
 {
     const char *policies[] = {"allkeys-lru", "volatile-ttl"};
-    char *cfg = prepare("evict", "[pool main]\nqueues = t.ok\n\n");
+    char *cfg = pmq_test_behave_setup("evict", "[pool main]\nqueues = t.ok\n\n");
     redisContext *r = pmq_test_redis();
     for (size_t i = 0; i < sizeof policies / sizeof policies[0]; i++) {
         char log[64];
@@ -652,7 +611,7 @@ START_TEST(expired_heartbeat_is_recovered)
 {
     const char *log = "deadhost";
     /* First a pmqd that migrates but serves no t.ok: the job waits in its band. */
-    char *cfg1 = prepare("deadhost-migrate", OK_QUEUE);
+    char *cfg1 = pmq_test_behave_setup("deadhost-migrate", OK_QUEUE);
     PGconn *pg = pmq_test_pg();
     char *id = enqueue_one(pg, "t.ok", "{}");
     pid_t pmqd = pmq_test_pmqd_start(cfg1, log);
@@ -664,7 +623,7 @@ START_TEST(expired_heartbeat_is_recovered)
     while (redis_int(r, "LLEN %s", "queue:t.ok") < 1 && now_ms() < deadline)
         sleep_ms(10);
     ck_assert_int_eq(redis_int(r, "LLEN %s", "queue:t.ok"), 1);
-    stop_pmqd(pmqd, log);
+    pmq_test_pmqd_stop_checked(pmqd, log, 0);
 
     /* A worker of a host that died: registered, holding the job, no heartbeat. */
     const char *dead = "deadhost:4242:main";
@@ -699,7 +658,7 @@ START_TEST(expired_heartbeat_is_recovered)
     ck_assert_int_eq(redis_int(r, "SISMEMBER pmq:workers %s", dead), 0);
     ck_assert_int_eq(redis_int(r, "LLEN %s", active), 0);
     assert_running(pmqd, log);
-    stop_pmqd(pmqd, log);
+    pmq_test_pmqd_stop_checked(pmqd, log, 0);
     redisFree(r);
     free(id);
     PQfinish(pg);
@@ -720,8 +679,8 @@ END_TEST
 START_TEST(kill9_after_commit_never_reruns_a_completed_job)
 {
     const char *log = "stale";
-    char *cfg =
-        prepare("stale", "[pool main]\nqueues = t.ok\nprocesses = 1\nthreads = 1\n\n" OK_QUEUE);
+    char *cfg = pmq_test_behave_setup(
+        "stale", "[pool main]\nqueues = t.ok\nprocesses = 1\nthreads = 1\n\n" OK_QUEUE);
     PGconn *pg = pmq_test_pg();
     char *id = enqueue_one(pg, "t.ok", "{}");
     pid_t pmqd = pmq_test_pmqd_start(cfg, log);
@@ -771,7 +730,7 @@ START_TEST(kill9_after_commit_never_reruns_a_completed_job)
     ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM job_logs WHERE job_id = '%s'", id), 1);
     ck_assert_int_eq(query_long(pg, "SELECT attempt_count FROM jobs WHERE id = '%s'", id), 1);
     assert_running(pmqd, log);
-    stop_pmqd(pmqd, log);
+    pmq_test_pmqd_stop_checked(pmqd, log, 0);
     redisFree(r);
     free(worker);
     free(entry);
@@ -785,11 +744,7 @@ END_TEST
 /* One case per fault, so that CK_RUN_CASE=<name> runs one of them. */
 static void add_case(Suite *s, const char *name, const TTest *test)
 {
-    TCase *tc = tcase_create(name);
-    tcase_set_timeout(tc, 180);
-    tcase_add_unchecked_fixture(tc, pmq_test_migrate, NULL);
-    tcase_add_test(tc, test);
-    suite_add_tcase(s, tc);
+    tcase_add_test(pmq_test_case(s, name, 180), test);
 }
 
 static Suite *faults_suite(void)
@@ -811,15 +766,5 @@ int main(void)
 {
     /* t.crash raises SIGSEGV: under AddressSanitizer the worker must still die of it,
      * as it does in production, rather than exit through ASan's report. */
-    const char *asan = getenv("ASAN_OPTIONS");
-    char *opts = pmq_asprintf("%s%shandle_segv=0", asan && *asan ? asan : "",
-                              asan && *asan ? ":" : "");
-    setenv("ASAN_OPTIONS", opts, 1);
-    free(opts);
-    pmq_test_servers_start();
-    SRunner *sr = srunner_create(faults_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return pmq_test_main(faults_suite(), "handle_segv=0");
 }

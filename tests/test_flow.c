@@ -15,15 +15,11 @@
  * duration except the delayed-job latency bound the contract states.
  */
 
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <check.h>
 #include <hiredis/hiredis.h>
@@ -34,182 +30,14 @@
 #include "harness.h"
 #include "util.h"
 
-#define WAIT_MS 60000       /* any wait for pmqd to do something */
-#define STOP_MS 60000       /* SIGTERM to exit */
-#define TEST_TIMEOUT_S 180  /* per test (sanitizer builds are slow) */
+#define TEST_TIMEOUT_S 180 /* per test (sanitizer builds are slow) */
 
-/*--- pmqd left behind by a failed test ---*/
-
-/*
- * Check forks a process per test, and a failed assertion _exits it at once,
- * before the test could stop the pmqd it started.  Check then SIGKILLs the
- * test's process group (pmqd and its children with it), but the next test
- * may begin before they are gone, or run without fork (CK_FORK=no).  So the
- * pid of the running pmqd lives in memory shared with main(), and the next
- * test (and main) make sure that pmqd has ended first.  (No Check call may
- * run outside a test: hence no pmq_test_dir() here.)
- */
-static volatile pid_t *running_pmqd;
-
-static int is_pmqd(pid_t pid)
-{
-    char path[64], buf[256] = "";
-    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *base = strrchr(buf, '/');
-    base = base ? base + 1 : buf;
-    return !strcmp(base, "pmqd") || !strcmp(base, "lt-pmqd");
-}
-
-static int is_zombie_or_gone(pid_t pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')');
-    return p && p[1] == ' ' && p[2] == 'Z';
-}
+/*--- running things ---*/
 
 static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
-}
-
-static void stop_leftover_pmqd(void)
-{
-    pid_t pid = running_pmqd ? *running_pmqd : 0;
-    if (pid > 0 && is_pmqd(pid) && !is_zombie_or_gone(pid)) {
-        fprintf(stderr, "test_flow: stopping pmqd %d left by a failed test\n", (int)pid);
-        kill(pid, SIGTERM);
-        for (int i = 0; i < 1500 && !is_zombie_or_gone(pid); i++)
-            sleep_ms(20);
-        if (!is_zombie_or_gone(pid))
-            kill(pid, SIGKILL);
-        sleep_ms(200); /* its children follow it (PDEATHSIG) */
-    }
-    if (running_pmqd)
-        *running_pmqd = 0;
-}
-
-/*--- running things ---*/
-
-/* `pmqctl -c CONFIG ARGS`; output (stdout and stderr) and exit status. */
-static char *ctl(const char *config, const char *args, int *status)
-{
-    const char *builddir = getenv("top_builddir");
-    ck_assert_msg(builddir != NULL, "top_builddir is not set (run through make check)");
-    char *cmd = pmq_asprintf("'%s/core/pmqctl' -c '%s' %s", builddir, config, args);
-    char *out = pmq_test_run(cmd, status);
-    free(cmd);
-    return out;
-}
-
-static char *ctl_ok(const char *config, const char *args)
-{
-    int st;
-    char *out = ctl(config, args, &st);
-    ck_assert_msg(st == 0, "pmqctl %s exited with %d:\n%s", args, st, out);
-    return out;
-}
-
-/* Reset both servers, write the configuration, declare its queues. */
-static char *setup(const char *name, const char *ini)
-{
-    pmq_test_reset();
-    char *config = pmq_test_behave_config(name, ini);
-    free(ctl_ok(config, "migrate"));
-    return config;
-}
-
-/* pmqd's log for a test: <test dir>/flow-pmqd-NAME.log (not a server's log). */
-static const char *flow_log(const char *name)
-{
-    static char buf[128];
-    snprintf(buf, sizeof buf, "flow-pmqd-%s", name);
-    return buf;
-}
-
-static pid_t start_pmqd(const char *config, const char *log_name)
-{
-    pid_t pid = pmq_test_pmqd_start(config, flow_log(log_name));
-    *running_pmqd = pid;
-    return pid;
-}
-
-/*
- * SIGTERM must end pmqd with status 0.  In the normal flow no child dies
- * and no sanitizer speaks: its log must say neither.
- */
-static void stop_pmqd(pid_t pid, const char *log_name)
-{
-    int st = pmq_test_pmqd_stop(pid, SIGTERM, STOP_MS);
-    *running_pmqd = 0;
-    char *log = pmq_test_pmqd_log(flow_log(log_name));
-    if (getenv("PMQ_TEST_VERBOSE"))
-        fprintf(stderr, "test_flow: %s.log:\n%s", log_name, log);
-    if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        ck_abort_msg("pmqd did not exit with status 0 on SIGTERM (%s %d); its log:\n%s",
-                     st == -1 ? "still running after the timeout, wait status"
-                     : WIFSIGNALED(st) ? "killed by signal" : "exit status",
-                     st == -1 ? -1 : WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st), log);
-    static const char *const bad[] = {"Sanitizer", "runtime error", "restarting it",
-                                      "throttling"};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        ck_assert_msg(!strstr(log, bad[i]), "pmqd's log says \"%s\":\n%s", bad[i], log);
-    free(log);
-}
-
-/* Wait for `sql` to return `want`; the failure shows the last value and the log. */
-static void wait_sql(PGconn *pg, const char *sql, const char *want, const char *log_name)
-{
-    if (pmq_test_wait_sql(pg, sql, want, WAIT_MS))
-        return;
-    char *last = pmq_test_query1(pg, sql);
-    char *log = log_name ? pmq_test_pmqd_log(flow_log(log_name)) : pmq_xstrdup("");
-    ck_abort_msg("waited %d ms for\n  %s\nto return \"%s\"; it returns \"%s\".\npmqd log:\n%s",
-                 WAIT_MS, sql, want, last ? last : "(null)", log);
-}
-
-static char *sqlf(PGconn *pg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* The first value of a formatted query (caller frees), or NULL. */
-static char *sqlf(PGconn *pg, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *sql = pmq_vasprintf(fmt, ap);
-    va_end(ap);
-    char *v = pmq_test_query1(pg, sql);
-    free(sql);
-    return v;
-}
-
-static void assert_sql(PGconn *pg, const char *want, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* The first value of a formatted query must be `want`. */
-static void assert_sql(PGconn *pg, const char *want, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *sql = pmq_vasprintf(fmt, ap);
-    va_end(ap);
-    char *v = pmq_test_query1(pg, sql);
-    ck_assert_msg(v && !strcmp(v, want), "%s\nreturned \"%s\", expected \"%s\"", sql,
-                  v ? v : "(null)", want);
-    free(v);
-    free(sql);
 }
 
 static double sql_double(PGconn *pg, const char *sql)
@@ -224,7 +52,7 @@ static double sql_double(PGconn *pg, const char *sql)
 /* Enqueue one job with SQL; returns its id (caller frees). */
 static char *enqueue_sql(PGconn *pg, const char *args)
 {
-    char *id = sqlf(pg, "SELECT pmq_enqueue(%s)", args);
+    char *id = pmq_test_sqlf(pg, "SELECT pmq_enqueue(%s)", args);
     ck_assert_msg(id != NULL, "pmq_enqueue(%s) returned no id", args);
     return id;
 }
@@ -263,7 +91,7 @@ static char *rhget(redisContext *r, const char *key, const char *field)
 static void wait_hash(redisContext *r, const char *key, const char *field, const char *want)
 {
     char *v = NULL;
-    for (long waited = 0; waited < WAIT_MS; waited += 20) {
+    for (long waited = 0; waited < PMQ_TEST_WAIT_MS; waited += 20) {
         free(v);
         v = rhget(r, key, field);
         if (v && !strcmp(v, want))
@@ -299,7 +127,7 @@ static void wait_deadletter(redisContext *r, const char *id, int want)
 {
     json_object *e[8];
     int n = 0;
-    for (long waited = 0; waited < WAIT_MS; waited += 20) {
+    for (long waited = 0; waited < PMQ_TEST_WAIT_MS; waited += 20) {
         n = deadletter_entries(r, id, e, 8);
         for (int i = 0; i < n; i++)
             json_object_put(e[i]);
@@ -355,8 +183,8 @@ static void assert_deadletter_entry(PGconn *pg, json_object *e, const char *id, 
                   jstr(e, "error"), error_part);
     ck_assert_int_eq(jint(e, "attempt_count"), attempts);
     /* failed_at is the job's, as a timestamp PostgreSQL reads back. */
-    assert_sql(pg, "t", "SELECT failed_at = '%s'::timestamptz FROM jobs WHERE id = '%s'",
-               jstr(e, "failed_at"), id);
+    pmq_test_assert_sql(pg, "t", "SELECT failed_at = '%s'::timestamptz FROM jobs WHERE id = '%s'",
+                        jstr(e, "failed_at"), id);
 }
 
 static int count_lines_matching_uuid(const char *out)
@@ -376,12 +204,6 @@ static int count_lines_matching_uuid(const char *out)
     return n;
 }
 
-/* Checked setup of every test. */
-static void fixture(void)
-{
-    stop_leftover_pmqd();
-}
-
 /*--- 1. priority bands under load ---*/
 
 /*
@@ -392,38 +214,42 @@ static void fixture(void)
  */
 START_TEST(bands_run_in_priority_order)
 {
-    char *config = setup("bands", "[pool t]\nqueues = t.ok\nprocesses = 1\nthreads = 1\n");
+    char *config =
+        pmq_test_behave_setup("bands", "[pool t]\nqueues = t.ok\nprocesses = 1\nthreads = 1\n");
     PGconn *pg = pmq_test_pg();
     static const struct {
         int priority, count;
     } bands[] = {{200, 3333}, {100, 3333}, {10, 3334}};
     for (size_t i = 0; i < 3; i++) {
-        char *n = sqlf(pg,
-                       "SELECT count(*) FROM pmq_enqueue_many('t.ok',"
-                       " (SELECT jsonb_agg(jsonb_build_object('band', %d, 'n', g))"
-                       "  FROM generate_series(1, %d) g), priority => %d)",
-                       bands[i].priority, bands[i].count, bands[i].priority);
+        char *n = pmq_test_sqlf(pg,
+                                "SELECT count(*) FROM pmq_enqueue_many('t.ok',"
+                                " (SELECT jsonb_agg(jsonb_build_object('band', %d, 'n', g))"
+                                "  FROM generate_series(1, %d) g), priority => %d)",
+                                bands[i].priority, bands[i].count, bands[i].priority);
         ck_assert_int_eq(atoi(n), bands[i].count);
         free(n);
     }
-    assert_sql(pg, "10000", "SELECT count(*) FROM jobs WHERE status = 'queued'");
+    pmq_test_assert_sql(pg, "10000", "SELECT count(*) FROM jobs WHERE status = 'queued'");
 
-    pid_t pid = start_pmqd(config, "bands");
-    wait_sql(pg, "SELECT count(*) FROM jobs WHERE status = 'completed'", "10000", "bands");
-    stop_pmqd(pid, "bands");
+    pid_t pid = pmq_test_pmqd_start(config, "flow-bands");
+    pmq_test_await_sql(pg, "SELECT count(*) FROM jobs WHERE status = 'completed'", "10000",
+                       "flow-bands");
+    pmq_test_pmqd_stop_checked(pid, "flow-bands", PMQ_TEST_NO_RESTART);
 
-    assert_sql(pg, "10000", "SELECT count(*) FROM jobs WHERE status = 'completed'"
-                            " AND attempt_count = 1 AND started_at IS NOT NULL");
+    pmq_test_assert_sql(pg, "10000",
+                        "SELECT count(*) FROM jobs WHERE status = 'completed'"
+                        " AND attempt_count = 1 AND started_at IS NOT NULL");
     /* The bands, in order, on the one thread. */
-    char *detail = sqlf(pg, "SELECT string_agg(s, E'\\n' ORDER BY p) FROM (SELECT priority p,"
-                      " format('priority %%s: %%s .. %%s', priority, min(started_at),"
-                      " max(started_at)) s FROM jobs GROUP BY priority) b");
+    char *detail =
+        pmq_test_sqlf(pg, "SELECT string_agg(s, E'\\n' ORDER BY p) FROM (SELECT priority p,"
+                          " format('priority %%s: %%s .. %%s', priority, min(started_at),"
+                          " max(started_at)) s FROM jobs GROUP BY priority) b");
     char *hi_before_normal =
-        sqlf(pg, "SELECT (SELECT max(started_at) FROM jobs WHERE priority = 10)"
-                 " < (SELECT min(started_at) FROM jobs WHERE priority = 100)");
+        pmq_test_sqlf(pg, "SELECT (SELECT max(started_at) FROM jobs WHERE priority = 10)"
+                          " < (SELECT min(started_at) FROM jobs WHERE priority = 100)");
     char *normal_before_low =
-        sqlf(pg, "SELECT (SELECT max(started_at) FROM jobs WHERE priority = 100)"
-                 " < (SELECT min(started_at) FROM jobs WHERE priority = 200)");
+        pmq_test_sqlf(pg, "SELECT (SELECT max(started_at) FROM jobs WHERE priority = 100)"
+                          " < (SELECT min(started_at) FROM jobs WHERE priority = 200)");
     ck_assert_msg(hi_before_normal && !strcmp(hi_before_normal, "t"),
                   "a normal job started before the last high one:\n%s", detail);
     ck_assert_msg(normal_before_low && !strcmp(normal_before_low, "t"),
@@ -433,8 +259,9 @@ START_TEST(bands_run_in_priority_order)
     free(detail);
 
     /* One job_logs row per job, for attempt 1. */
-    assert_sql(pg, "10000", "SELECT count(*) FROM job_logs");
-    assert_sql(pg, "0", "SELECT count(*) FROM jobs j WHERE (SELECT count(*) FROM job_logs l"
+    pmq_test_assert_sql(pg, "10000", "SELECT count(*) FROM job_logs");
+    pmq_test_assert_sql(pg, "0",
+                        "SELECT count(*) FROM jobs j WHERE (SELECT count(*) FROM job_logs l"
                         " WHERE l.job_id = j.id AND l.attempt_number = 1"
                         " AND l.status = 'completed') <> 1");
     PQfinish(pg);
@@ -450,25 +277,27 @@ END_TEST
  */
 START_TEST(delayed_jobs_start_on_time)
 {
-    char *config = setup("delayed", "[pool t]\nqueues = t.ok\nprocesses = 1\nthreads = 2\n");
+    char *config =
+        pmq_test_behave_setup("delayed", "[pool t]\nqueues = t.ok\nprocesses = 1\nthreads = 2\n");
     PGconn *pg = pmq_test_pg();
-    pid_t pid = start_pmqd(config, "delayed");
+    pid_t pid = pmq_test_pmqd_start(config, "flow-delayed");
     /* A first job proves the migrator listens and a worker claims. */
     char *warm = enqueue_sql(pg, "'t.ok', '{\"warm\": true}'");
     char *sql = pmq_asprintf("SELECT status FROM jobs WHERE id = '%s'", warm);
-    wait_sql(pg, sql, "completed", "delayed");
+    pmq_test_await_sql(pg, sql, "completed", "flow-delayed");
     free(sql);
     free(warm);
     sleep_ms(300); /* idle: the migrator is back in its wait */
 
-    char *ids = sqlf(pg, "SELECT concat_ws(' ',"
-                         " pmq_enqueue('t.ok', '{\"d\": 1500}', run_at => now() + interval '1500 ms'),"
-                         " pmq_enqueue('t.ok', '{\"d\": 2000}', run_at => now() + interval '2000 ms'),"
-                         " pmq_enqueue('t.ok', '{\"d\": 2500}', run_at => now() + interval '2500 ms'))");
+    char *ids = pmq_test_sqlf(
+        pg, "SELECT concat_ws(' ',"
+            " pmq_enqueue('t.ok', '{\"d\": 1500}', run_at => now() + interval '1500 ms'),"
+            " pmq_enqueue('t.ok', '{\"d\": 2000}', run_at => now() + interval '2000 ms'),"
+            " pmq_enqueue('t.ok', '{\"d\": 2500}', run_at => now() + interval '2500 ms'))");
     ck_assert_ptr_nonnull(ids);
-    wait_sql(pg, "SELECT count(*) FROM jobs WHERE status = 'completed' AND payload ? 'd'", "3",
-             "delayed");
-    stop_pmqd(pid, "delayed");
+    pmq_test_await_sql(pg, "SELECT count(*) FROM jobs WHERE status = 'completed' AND payload ? 'd'",
+                       "3", "flow-delayed");
+    pmq_test_pmqd_stop_checked(pid, "flow-delayed", PMQ_TEST_NO_RESTART);
 
     PGresult *res = PQexec(pg, "SELECT payload->>'d', extract(epoch FROM started_at - run_at) * 1000,"
                                " started_at, run_at FROM jobs WHERE payload ? 'd' ORDER BY run_at");
@@ -485,8 +314,10 @@ START_TEST(delayed_jobs_start_on_time)
                       PQgetvalue(res, i, 0), lag, PQgetvalue(res, i, 2), PQgetvalue(res, i, 3));
     }
     PQclear(res);
-    assert_sql(pg, "3", "SELECT count(*) FROM job_logs l JOIN jobs j ON j.id = l.job_id"
-                        " WHERE j.payload ? 'd' AND l.attempt_number = 1 AND l.status = 'completed'");
+    pmq_test_assert_sql(
+        pg, "3",
+        "SELECT count(*) FROM job_logs l JOIN jobs j ON j.id = l.job_id"
+        " WHERE j.payload ? 'd' AND l.attempt_number = 1 AND l.status = 'completed'");
     free(ids);
     PQfinish(pg);
     free(config);
@@ -533,27 +364,36 @@ static void assert_backoff(PGconn *pg, const char *id, int n)
  */
 START_TEST(flaky_job_retries_with_backoff)
 {
-    char *config = setup("flaky", "[queue t.flaky]\nmax_attempts = 5\n" BACKOFF_INI "\n"
-                                  "[pool t]\nqueues = t.flaky\nprocesses = 1\nthreads = 4\n");
+    char *config =
+        pmq_test_behave_setup("flaky", "[queue t.flaky]\nmax_attempts = 5\n" BACKOFF_INI "\n"
+                                       "[pool t]\nqueues = t.flaky\nprocesses = 1\nthreads = 4\n");
     PGconn *pg = pmq_test_pg();
-    pid_t pid = start_pmqd(config, "flaky");
+    pid_t pid = pmq_test_pmqd_start(config, "flow-flaky");
     char *id = enqueue_sql(pg, "'t.flaky', '{\"fail_times\": 2}'");
     char *sql = pmq_asprintf("SELECT status FROM jobs WHERE id = '%s'", id);
-    wait_sql(pg, sql, "completed", "flaky");
+    pmq_test_await_sql(pg, sql, "completed", "flow-flaky");
     free(sql);
 
-    assert_sql(pg, "3", "SELECT attempt_count FROM jobs WHERE id = '%s'", id);
-    assert_sql(pg, "1:retry 2:retry 3:completed",
-               "SELECT string_agg(attempt_number || ':' || status, ' ' ORDER BY attempt_number)"
-               " FROM job_logs WHERE job_id = '%s'", id);
-    assert_sql(pg, "t", "SELECT log_message LIKE '%%flaky failure 1%%' FROM job_logs"
-                        " WHERE job_id = '%s' AND attempt_number = 1", id);
-    assert_sql(pg, "t", "SELECT log_message LIKE '%%flaky failure 2%%' FROM job_logs"
-                        " WHERE job_id = '%s' AND attempt_number = 2", id);
+    pmq_test_assert_sql(pg, "3", "SELECT attempt_count FROM jobs WHERE id = '%s'", id);
+    pmq_test_assert_sql(
+        pg, "1:retry 2:retry 3:completed",
+        "SELECT string_agg(attempt_number || ':' || status, ' ' ORDER BY attempt_number)"
+        " FROM job_logs WHERE job_id = '%s'",
+        id);
+    pmq_test_assert_sql(pg, "t",
+                        "SELECT log_message LIKE '%%flaky failure 1%%' FROM job_logs"
+                        " WHERE job_id = '%s' AND attempt_number = 1",
+                        id);
+    pmq_test_assert_sql(pg, "t",
+                        "SELECT log_message LIKE '%%flaky failure 2%%' FROM job_logs"
+                        " WHERE job_id = '%s' AND attempt_number = 2",
+                        id);
     /* Every row is a whole attempt. */
-    assert_sql(pg, "3", "SELECT count(*) FROM job_logs WHERE job_id = '%s'"
+    pmq_test_assert_sql(pg, "3",
+                        "SELECT count(*) FROM job_logs WHERE job_id = '%s'"
                         " AND started_at IS NOT NULL AND finished_at >= started_at"
-                        " AND duration = finished_at - started_at", id);
+                        " AND duration = finished_at - started_at",
+                        id);
     assert_backoff(pg, id, 1);
     assert_backoff(pg, id, 2);
 
@@ -563,7 +403,7 @@ START_TEST(flaky_job_retries_with_backoff)
     free(key);
     redisFree(r);
 
-    stop_pmqd(pid, "flaky");
+    pmq_test_pmqd_stop_checked(pid, "flow-flaky", PMQ_TEST_NO_RESTART);
     free(id);
     PQfinish(pg);
     free(config);
@@ -594,26 +434,30 @@ static char *history_sql(const char *id)
  */
 START_TEST(failing_job_is_dead_lettered_and_replayed)
 {
-    char *config = setup("dlq", DLQ_INI);
+    char *config = pmq_test_behave_setup("dlq", DLQ_INI);
     PGconn *pg = pmq_test_pg();
     redisContext *r = pmq_test_redis();
-    pid_t pid = start_pmqd(config, "dlq");
+    pid_t pid = pmq_test_pmqd_start(config, "flow-dlq");
     const char *payload = "{\"to\": \"a@example.com\", \"n\": 7}";
     char *args = pmq_asprintf("'t.fail', '%s'", payload);
     char *id = enqueue_sql(pg, args);
     free(args);
     char *status_sql = pmq_asprintf("SELECT status FROM jobs WHERE id = '%s'", id);
-    wait_sql(pg, status_sql, "failed", "dlq");
+    pmq_test_await_sql(pg, status_sql, "failed", "flow-dlq");
 
-    assert_sql(pg, "3", "SELECT attempt_count FROM jobs WHERE id = '%s'", id);
-    assert_sql(pg, "t", "SELECT failed_at IS NOT NULL AND completed_at IS NULL"
+    pmq_test_assert_sql(pg, "3", "SELECT attempt_count FROM jobs WHERE id = '%s'", id);
+    pmq_test_assert_sql(pg, "t",
+                        "SELECT failed_at IS NOT NULL AND completed_at IS NULL"
                         " AND last_error_message LIKE '%%always fails (attempt 3)%%'"
-                        " FROM jobs WHERE id = '%s'", id);
+                        " FROM jobs WHERE id = '%s'",
+                        id);
     char *hist = history_sql(id);
-    assert_sql(pg, "1:retry 2:retry 3:failed", "%s", hist);
-    assert_sql(pg, "3", "SELECT count(*) FROM job_logs WHERE job_id = '%s'"
-                        " AND log_message LIKE '%%always fails (attempt ' || attempt_number || ')%%'",
-               id);
+    pmq_test_assert_sql(pg, "1:retry 2:retry 3:failed", "%s", hist);
+    pmq_test_assert_sql(
+        pg, "3",
+        "SELECT count(*) FROM job_logs WHERE job_id = '%s'"
+        " AND log_message LIKE '%%always fails (attempt ' || attempt_number || ')%%'",
+        id);
     assert_backoff(pg, id, 1);
     assert_backoff(pg, id, 2);
 
@@ -628,7 +472,7 @@ START_TEST(failing_job_is_dead_lettered_and_replayed)
     wait_hash(r, key, "status", "failed");
 
     /* pmqctl dlq list, as a table. */
-    char *out = ctl_ok(config, "dlq list");
+    char *out = pmq_test_ctl(config, NULL, "dlq list");
     ck_assert_msg(strstr(out, "ID") && strstr(out, "QUEUE") && strstr(out, "ERROR"),
                   "no table header in:\n%s", out);
     ck_assert_msg(strstr(out, id) && strstr(out, "t.fail") && strstr(out, "always fails (attempt 3)"),
@@ -637,7 +481,7 @@ START_TEST(failing_job_is_dead_lettered_and_replayed)
     free(out);
 
     /* pmqctl dlq list --json. */
-    out = ctl_ok(config, "dlq list --json");
+    out = pmq_test_ctl(config, NULL, "dlq list --json");
     json_object *arr = json_tokener_parse(out);
     ck_assert_msg(arr && json_object_is_type(arr, json_type_array), "not a JSON array:\n%s", out);
     ck_assert_int_eq(json_object_array_length(arr), 1);
@@ -650,32 +494,33 @@ START_TEST(failing_job_is_dead_lettered_and_replayed)
     free(out);
 
     /* Replay with pmqd stopped, to see the state it leaves. */
-    stop_pmqd(pid, "dlq");
-    char *cmd = pmq_asprintf("dlq replay %s", id);
-    out = ctl_ok(config, cmd);
+    pmq_test_pmqd_stop_checked(pid, "flow-dlq", PMQ_TEST_NO_RESTART);
+    out = pmq_test_ctl(config, NULL, "dlq replay %s", id);
     ck_assert_msg(strstr(out, id) && strstr(out, "replayed"), "unexpected output:\n%s", out);
     free(out);
-    free(cmd);
-    assert_sql(pg, "queued 0 true true", "SELECT status || ' ' || attempt_count || ' '"
-                                   " || (failed_at IS NULL) || ' ' || (last_error_message IS NULL)"
-                                   " FROM jobs WHERE id = '%s'", id);
-    assert_sql(pg, "1:retry 2:retry 3:failed replayed", "%s", hist);
+    pmq_test_assert_sql(pg, "queued 0 true true",
+                        "SELECT status || ' ' || attempt_count || ' '"
+                        " || (failed_at IS NULL) || ' ' || (last_error_message IS NULL)"
+                        " FROM jobs WHERE id = '%s'",
+                        id);
+    pmq_test_assert_sql(pg, "1:retry 2:retry 3:failed replayed", "%s", hist);
     ck_assert_int_eq(deadletter_entries(r, id, e, 4), 0);
     char *dlkey = pmq_asprintf("deadletter:%s", id);
     redisReply *rep = rcmd(r, "EXISTS %s", dlkey);
     ck_assert_int_eq(rep->integer, 0);
     freeReplyObject(rep);
     free(dlkey);
-    out = ctl_ok(config, "dlq list");
+    out = pmq_test_ctl(config, NULL, "dlq list");
     ck_assert_msg(strstr(out, "(0 jobs)") && !strstr(out, id), "still listed:\n%s", out);
     free(out);
 
     /* It runs again, from attempt 1, and is dead-lettered again (once). */
-    pid = start_pmqd(config, "dlq");
-    wait_sql(pg, status_sql, "failed", "dlq");
-    stop_pmqd(pid, "dlq");
-    assert_sql(pg, "1:retry 2:retry 3:failed replayed 1:retry 2:retry 3:failed", "%s", hist);
-    assert_sql(pg, "3", "SELECT attempt_count FROM jobs WHERE id = '%s'", id);
+    pid = pmq_test_pmqd_start(config, "flow-dlq");
+    pmq_test_await_sql(pg, status_sql, "failed", "flow-dlq");
+    pmq_test_pmqd_stop_checked(pid, "flow-dlq", PMQ_TEST_NO_RESTART);
+    pmq_test_assert_sql(pg, "1:retry 2:retry 3:failed replayed 1:retry 2:retry 3:failed", "%s",
+                        hist);
+    pmq_test_assert_sql(pg, "3", "SELECT attempt_count FROM jobs WHERE id = '%s'", id);
     wait_deadletter(r, id, 1);
     ck_assert_int_eq(deadletter_entries(r, id, e, 4), 1);
     assert_deadletter_entry(pg, e[0], id, "t.fail", payload, 3, "always fails (attempt 3)");
@@ -694,29 +539,31 @@ END_TEST
 /* A handler that returns FAIL is dead-lettered after one attempt, budget left or not. */
 START_TEST(fatal_job_is_dead_lettered_at_once)
 {
-    char *config = setup("fatal", DLQ_INI);
+    char *config = pmq_test_behave_setup("fatal", DLQ_INI);
     PGconn *pg = pmq_test_pg();
     redisContext *r = pmq_test_redis();
-    pid_t pid = start_pmqd(config, "fatal");
+    pid_t pid = pmq_test_pmqd_start(config, "flow-fatal");
     char *id = enqueue_sql(pg, "'t.fatal', '{\"x\": 1}'");
     char *sql = pmq_asprintf("SELECT status FROM jobs WHERE id = '%s'", id);
-    wait_sql(pg, sql, "failed", "fatal");
+    pmq_test_await_sql(pg, sql, "failed", "flow-fatal");
     free(sql);
-    assert_sql(pg, "1 5", "SELECT attempt_count || ' ' || max_attempts FROM jobs WHERE id = '%s'",
-               id);
+    pmq_test_assert_sql(
+        pg, "1 5", "SELECT attempt_count || ' ' || max_attempts FROM jobs WHERE id = '%s'", id);
     char *hist = history_sql(id);
-    assert_sql(pg, "1:failed", "%s", hist);
+    pmq_test_assert_sql(pg, "1:failed", "%s", hist);
     free(hist);
-    assert_sql(pg, "t", "SELECT log_message LIKE '%%fatal failure%%' FROM job_logs"
-                        " WHERE job_id = '%s'", id);
+    pmq_test_assert_sql(pg, "t",
+                        "SELECT log_message LIKE '%%fatal failure%%' FROM job_logs"
+                        " WHERE job_id = '%s'",
+                        id);
     wait_deadletter(r, id, 1);
     json_object *e[4];
     ck_assert_int_eq(deadletter_entries(r, id, e, 4), 1);
     assert_deadletter_entry(pg, e[0], id, "t.fatal", "{\"x\": 1}", 1, "fatal failure");
     json_object_put(e[0]);
-    stop_pmqd(pid, "fatal");
+    pmq_test_pmqd_stop_checked(pid, "flow-fatal", PMQ_TEST_NO_RESTART);
     /* Nothing ran it again in the meantime. */
-    assert_sql(pg, "1", "SELECT count(*) FROM job_logs WHERE job_id = '%s'", id);
+    pmq_test_assert_sql(pg, "1", "SELECT count(*) FROM job_logs WHERE job_id = '%s'", id);
     free(id);
     redisFree(r);
     PQfinish(pg);
@@ -731,10 +578,10 @@ END_TEST
  */
 START_TEST(dlq_replay_all_and_purge)
 {
-    char *config = setup("dlqall", DLQ_INI);
+    char *config = pmq_test_behave_setup("dlqall", DLQ_INI);
     PGconn *pg = pmq_test_pg();
     redisContext *r = pmq_test_redis();
-    pid_t pid = start_pmqd(config, "dlqall");
+    pid_t pid = pmq_test_pmqd_start(config, "flow-dlqall");
     for (int i = 0; i < 3; i++) {
         char *args = pmq_asprintf("'t.fatal', '{\"i\": %d}'", i);
         free(enqueue_sql(pg, args));
@@ -742,48 +589,52 @@ START_TEST(dlq_replay_all_and_purge)
     }
     char *fail_id = enqueue_sql(pg, "'t.fail', '{\"f\": 1}', max_attempts => 1");
     char *ok_id = enqueue_sql(pg, "'t.ok', '{}'");
-    wait_sql(pg, "SELECT count(*) FROM jobs WHERE status = 'failed'", "4", "dlqall");
-    wait_sql(pg, "SELECT count(*) FROM jobs WHERE status = 'completed'", "1", "dlqall");
-    for (long waited = 0; rllen(r, "deadletter:queue") < 4 && waited < WAIT_MS; waited += 20)
+    pmq_test_await_sql(pg, "SELECT count(*) FROM jobs WHERE status = 'failed'", "4", "flow-dlqall");
+    pmq_test_await_sql(pg, "SELECT count(*) FROM jobs WHERE status = 'completed'", "1",
+                       "flow-dlqall");
+    for (long waited = 0; rllen(r, "deadletter:queue") < 4 && waited < PMQ_TEST_WAIT_MS;
+         waited += 20)
         sleep_ms(20);
-    stop_pmqd(pid, "dlqall");
+    pmq_test_pmqd_stop_checked(pid, "flow-dlqall", PMQ_TEST_NO_RESTART);
     ck_assert_int_eq(rllen(r, "deadletter:queue"), 4);
 
-    char *out = ctl_ok(config, "dlq list --queue t.fatal");
+    char *out = pmq_test_ctl(config, NULL, "dlq list --queue t.fatal");
     ck_assert_msg(strstr(out, "(3 jobs)") && !strstr(out, fail_id), "unexpected list:\n%s", out);
     free(out);
 
-    out = ctl_ok(config, "dlq replay --queue t.fatal --all");
+    out = pmq_test_ctl(config, NULL, "dlq replay --queue t.fatal --all");
     ck_assert_msg(strstr(out, "replayed 3 jobs of queue \"t.fatal\""), "unexpected output:\n%s",
                   out);
     free(out);
-    assert_sql(pg, "3", "SELECT count(*) FROM jobs WHERE queue_name = 't.fatal'"
+    pmq_test_assert_sql(pg, "3",
+                        "SELECT count(*) FROM jobs WHERE queue_name = 't.fatal'"
                         " AND status = 'queued' AND attempt_count = 0");
-    assert_sql(pg, "failed", "SELECT status FROM jobs WHERE id = '%s'", fail_id);
+    pmq_test_assert_sql(pg, "failed", "SELECT status FROM jobs WHERE id = '%s'", fail_id);
     ck_assert_int_eq(rllen(r, "deadletter:queue"), 1);
     json_object *e[4];
     ck_assert_int_eq(deadletter_entries(r, fail_id, e, 4), 1);
     json_object_put(e[0]);
-    out = ctl_ok(config, "dlq list --queue t.fatal");
+    out = pmq_test_ctl(config, NULL, "dlq list --queue t.fatal");
     ck_assert_msg(strstr(out, "(0 jobs)"), "unexpected list:\n%s", out);
     free(out);
-    out = ctl_ok(config, "dlq replay --queue t.fatal --all");
+    out = pmq_test_ctl(config, NULL, "dlq replay --queue t.fatal --all");
     ck_assert_msg(strstr(out, "replayed 0 jobs of queue \"t.fatal\""), "unexpected output:\n%s",
                   out);
     free(out);
 
     /* Purge: nothing is an hour old; everything failed before now. */
-    out = ctl_ok(config, "dlq purge --older-than 1h");
+    out = pmq_test_ctl(config, NULL, "dlq purge --older-than 1h");
     ck_assert_msg(strstr(out, "purged 0 dead-lettered jobs"), "unexpected output:\n%s", out);
     free(out);
-    assert_sql(pg, "1", "SELECT count(*) FROM jobs WHERE id = '%s'", fail_id);
-    out = ctl_ok(config, "dlq purge --older-than 0s");
+    pmq_test_assert_sql(pg, "1", "SELECT count(*) FROM jobs WHERE id = '%s'", fail_id);
+    out = pmq_test_ctl(config, NULL, "dlq purge --older-than 0s");
     ck_assert_msg(strstr(out, "purged 1 dead-lettered job"), "unexpected output:\n%s", out);
     free(out);
-    assert_sql(pg, "0", "SELECT count(*) FROM jobs WHERE id = '%s'", fail_id);
-    assert_sql(pg, "0", "SELECT count(*) FROM job_logs WHERE job_id = '%s'", fail_id);
-    assert_sql(pg, "completed", "SELECT status FROM jobs WHERE id = '%s'", ok_id);
-    assert_sql(pg, "3", "SELECT count(*) FROM jobs WHERE queue_name = 't.fatal'"
+    pmq_test_assert_sql(pg, "0", "SELECT count(*) FROM jobs WHERE id = '%s'", fail_id);
+    pmq_test_assert_sql(pg, "0", "SELECT count(*) FROM job_logs WHERE job_id = '%s'", fail_id);
+    pmq_test_assert_sql(pg, "completed", "SELECT status FROM jobs WHERE id = '%s'", ok_id);
+    pmq_test_assert_sql(pg, "3",
+                        "SELECT count(*) FROM jobs WHERE queue_name = 't.fatal'"
                         " AND status = 'queued'");
     ck_assert_int_eq(rllen(r, "deadletter:queue"), 0);
     char *dlkey = pmq_asprintf("deadletter:%s", fail_id);
@@ -791,16 +642,20 @@ START_TEST(dlq_replay_all_and_purge)
     ck_assert_int_eq(rep->integer, 0);
     freeReplyObject(rep);
     free(dlkey);
-    out = ctl_ok(config, "dlq list");
+    out = pmq_test_ctl(config, NULL, "dlq list");
     ck_assert_msg(strstr(out, "(0 jobs)"), "unexpected list:\n%s", out);
     free(out);
 
     /* The replayed jobs run again (and fail again: t.fatal). */
-    pid = start_pmqd(config, "dlqall");
-    wait_sql(pg, "SELECT count(*) FROM jobs WHERE queue_name = 't.fatal' AND status = 'failed'"
-                 " AND attempt_count = 1", "3", "dlqall");
-    stop_pmqd(pid, "dlqall");
-    assert_sql(pg, "3", "SELECT count(*) FROM job_logs l JOIN jobs j ON j.id = l.job_id"
+    pid = pmq_test_pmqd_start(config, "flow-dlqall");
+    pmq_test_await_sql(
+        pg,
+        "SELECT count(*) FROM jobs WHERE queue_name = 't.fatal' AND status = 'failed'"
+        " AND attempt_count = 1",
+        "3", "flow-dlqall");
+    pmq_test_pmqd_stop_checked(pid, "flow-dlqall", PMQ_TEST_NO_RESTART);
+    pmq_test_assert_sql(pg, "3",
+                        "SELECT count(*) FROM job_logs l JOIN jobs j ON j.id = l.job_id"
                         " WHERE j.queue_name = 't.fatal' AND l.status = 'replayed'");
 
     free(fail_id);
@@ -814,37 +669,34 @@ END_TEST
 /* Replaying a job that is not dead-lettered fails clearly and changes nothing. */
 START_TEST(dlq_replay_unknown_id_fails)
 {
-    char *config = setup("dlqbad", DLQ_INI);
+    char *config = pmq_test_behave_setup("dlqbad", DLQ_INI);
     PGconn *pg = pmq_test_pg();
     int st;
     const char *unknown = "00000000-0000-4000-8000-000000000000";
-    char *cmd = pmq_asprintf("dlq replay %s", unknown);
-    char *out = ctl(config, cmd, &st);
+    char *out = pmq_test_ctl(config, &st, "dlq replay %s", unknown);
     ck_assert_msg(st != 0, "replaying an unknown id succeeded:\n%s", out);
     char *want = pmq_asprintf("job \"%s\" is not in the dead letter", unknown);
     ck_assert_msg(strstr(out, want), "no \"%s\" in:\n%s", want, out);
     free(want);
     free(out);
-    free(cmd);
 
     /* A job that exists but did not fail. */
     char *id = enqueue_sql(pg, "'t.ok', '{}'");
     pmq_test_exec(pg, "UPDATE jobs SET status = 'completed', attempt_count = 1,"
                       " completed_at = now()");
-    cmd = pmq_asprintf("dlq replay %s", id);
-    out = ctl(config, cmd, &st);
+    out = pmq_test_ctl(config, &st, "dlq replay %s", id);
     ck_assert_msg(st != 0, "replaying a completed job succeeded:\n%s", out);
     want = pmq_asprintf("job \"%s\" is not in the dead letter", id);
     ck_assert_msg(strstr(out, want), "no \"%s\" in:\n%s", want, out);
     free(want);
     free(out);
-    free(cmd);
-    assert_sql(pg, "completed 1 0", "SELECT status || ' ' || attempt_count || ' ' ||"
-                                    " (SELECT count(*) FROM job_logs) FROM jobs WHERE id = '%s'",
-               id);
+    pmq_test_assert_sql(pg, "completed 1 0",
+                        "SELECT status || ' ' || attempt_count || ' ' ||"
+                        " (SELECT count(*) FROM job_logs) FROM jobs WHERE id = '%s'",
+                        id);
 
     /* Not an id at all. */
-    out = ctl(config, "dlq replay not-a-job-id", &st);
+    out = pmq_test_ctl(config, &st, "dlq replay not-a-job-id");
     ck_assert_msg(st != 0, "replaying \"not-a-job-id\" succeeded:\n%s", out);
     ck_assert_msg(strstr(out, "not-a-job-id"), "the message does not name the id:\n%s", out);
     free(out);
@@ -859,46 +711,50 @@ END_TEST
 /* One job with options; the same unique key twice is one job. */
 START_TEST(ctl_enqueue_single)
 {
-    char *config = setup("enq1", NULL);
+    char *config = pmq_test_behave_setup("enq1", NULL);
     PGconn *pg = pmq_test_pg();
-    char *out = ctl_ok(config, "enqueue t.ok '{\"a\": 1}' --priority 7 --delay 30s"
-                               " --unique-key welcome:42");
+    char *out = pmq_test_ctl(config, NULL,
+                             "enqueue t.ok '{\"a\": 1}' --priority 7 --delay 30s"
+                             " --unique-key welcome:42");
     ck_assert_msg(count_lines_matching_uuid(out) == 1, "expected one id, got:\n%s", out);
     char id[37];
     memcpy(id, out, 36);
     id[36] = '\0';
     free(out);
-    assert_sql(pg, "t.ok queued 7 welcome:42 t", "SELECT concat_ws(' ', queue_name, status,"
-                                                 " priority, unique_key, payload = '{\"a\": 1}')"
-                                                 " FROM jobs WHERE id = '%s'", id);
-    assert_sql(pg, "00:00:30", "SELECT run_at - created_at FROM jobs WHERE id = '%s'", id);
+    pmq_test_assert_sql(pg, "t.ok queued 7 welcome:42 t",
+                        "SELECT concat_ws(' ', queue_name, status,"
+                        " priority, unique_key, payload = '{\"a\": 1}')"
+                        " FROM jobs WHERE id = '%s'",
+                        id);
+    pmq_test_assert_sql(pg, "00:00:30", "SELECT run_at - created_at FROM jobs WHERE id = '%s'", id);
 
-    out = ctl_ok(config, "enqueue t.ok '{\"a\": 2}' --unique-key welcome:42");
+    out = pmq_test_ctl(config, NULL, "enqueue t.ok '{\"a\": 2}' --unique-key welcome:42");
     ck_assert_msg(count_lines_matching_uuid(out) == 1 && !strncmp(out, id, 36),
                   "the same unique key gave another id: %s\nfirst: %s", out, id);
     free(out);
-    assert_sql(pg, "1", "SELECT count(*) FROM jobs");
-    assert_sql(pg, "t", "SELECT payload = '{\"a\": 1}' FROM jobs WHERE id = '%s'", id);
+    pmq_test_assert_sql(pg, "1", "SELECT count(*) FROM jobs");
+    pmq_test_assert_sql(pg, "t", "SELECT payload = '{\"a\": 1}' FROM jobs WHERE id = '%s'", id);
 
     /* Defaults: the queue's priority, due now. */
-    out = ctl_ok(config, "enqueue t.ok '{}'");
+    out = pmq_test_ctl(config, NULL, "enqueue t.ok '{}'");
     ck_assert_int_eq(count_lines_matching_uuid(out), 1);
     out[36] = '\0';
-    assert_sql(pg, "100 true", "SELECT priority || ' ' || (run_at <= now()) FROM jobs WHERE id = '%s'",
-               out);
+    pmq_test_assert_sql(pg, "100 true",
+                        "SELECT priority || ' ' || (run_at <= now()) FROM jobs WHERE id = '%s'",
+                        out);
     free(out);
 
     /* An unknown queue: PostgreSQL's message, a failure status. */
     int st;
-    out = ctl(config, "enqueue x '{}'", &st);
+    out = pmq_test_ctl(config, &st, "enqueue x '{}'");
     ck_assert_msg(st != 0, "enqueue on an unknown queue succeeded:\n%s", out);
     ck_assert_msg(strstr(out, "queue \"x\" does not exist"), "unexpected message:\n%s", out);
     free(out);
-    out = ctl(config, "enqueue t.ok '[1, 2]'", &st);
+    out = pmq_test_ctl(config, &st, "enqueue t.ok '[1, 2]'");
     ck_assert_msg(st != 0 && strstr(out, "payload must be a JSON object"),
                   "an array payload: status %d:\n%s", st, out);
     free(out);
-    assert_sql(pg, "2", "SELECT count(*) FROM jobs");
+    pmq_test_assert_sql(pg, "2", "SELECT count(*) FROM jobs");
     PQfinish(pg);
     free(config);
 }
@@ -907,7 +763,7 @@ END_TEST
 /* JSON lines on stdin: one job per line, ids in input order, several statements. */
 START_TEST(ctl_enqueue_bulk_from_stdin)
 {
-    char *config = setup("enqn", NULL);
+    char *config = pmq_test_behave_setup("enqn", NULL);
     PGconn *pg = pmq_test_pg();
     /* Ids on stdout, the summary on stderr: read them apart. */
     char *args = pmq_asprintf("enqueue t.ok --priority 20 < '%s/lines.json' 2> '%s/summary.txt'",
@@ -918,7 +774,7 @@ START_TEST(ctl_enqueue_bulk_from_stdin)
     free(pmq_test_run(gen, &st));
     ck_assert_int_eq(st, 0);
     free(gen);
-    char *out = ctl_ok(config, args);
+    char *out = pmq_test_ctl(config, NULL, "%s", args);
     free(args);
     ck_assert_int_eq(count_lines_matching_uuid(out), 2500);
     char *cat = pmq_asprintf("cat '%s/summary.txt'", pmq_test_dir());
@@ -926,7 +782,8 @@ START_TEST(ctl_enqueue_bulk_from_stdin)
     ck_assert_msg(strstr(summary, "enqueued 2500 jobs on \"t.ok\""), "no summary in:\n%s", summary);
     free(summary);
     free(cat);
-    assert_sql(pg, "2500", "SELECT count(*) FROM jobs WHERE priority = 20 AND status = 'queued'");
+    pmq_test_assert_sql(pg, "2500",
+                        "SELECT count(*) FROM jobs WHERE priority = 20 AND status = 'queued'");
     /* The k-th id printed is the job of line k. */
     PGresult *res = PQexec(pg, "SELECT id, payload->>'n' FROM jobs");
     ck_assert_int_eq(PQresultStatus(res), PGRES_TUPLES_OK);
@@ -952,23 +809,24 @@ START_TEST(ctl_enqueue_bulk_from_stdin)
     pmq_test_exec(pg, "DELETE FROM jobs");
     args = pmq_asprintf("enqueue t.ok --tenant acme --max-attempts 9 --delay 1h"
                         " < '%s/lines.json' 2>/dev/null", pmq_test_dir());
-    out = ctl_ok(config, args);
+    out = pmq_test_ctl(config, NULL, "%s", args);
     free(args);
     ck_assert_int_eq(count_lines_matching_uuid(out), 2500);
     free(out);
-    assert_sql(pg, "2500", "SELECT count(*) FROM jobs WHERE tenant_id = 'acme' AND max_attempts = 9"
-                           " AND run_at - created_at = interval '1 hour'");
+    pmq_test_assert_sql(pg, "2500",
+                        "SELECT count(*) FROM jobs WHERE tenant_id = 'acme' AND max_attempts = 9"
+                        " AND run_at - created_at = interval '1 hour'");
 
     /* One unique key cannot name many jobs: refused, nothing enqueued. */
     pmq_test_exec(pg, "DELETE FROM jobs");
     int status;
     args = pmq_asprintf("enqueue t.ok --unique-key k < '%s/lines.json'", pmq_test_dir());
-    out = ctl(config, args, &status);
+    out = pmq_test_ctl(config, &status, "%s", args);
     free(args);
     ck_assert_msg(status != 0 && strstr(out, "--unique-key"),
                   "--unique-key with jobs on stdin: status %d:\n%s", status, out);
     free(out);
-    assert_sql(pg, "0", "SELECT count(*) FROM jobs");
+    pmq_test_assert_sql(pg, "0", "SELECT count(*) FROM jobs");
     PQfinish(pg);
     free(config);
 }
@@ -977,7 +835,7 @@ END_TEST
 /* A bad line names its line number; no id is printed for a job not enqueued. */
 START_TEST(ctl_enqueue_bad_stdin)
 {
-    char *config = setup("enqbad", NULL);
+    char *config = pmq_test_behave_setup("enqbad", NULL);
     PGconn *pg = pmq_test_pg();
     static const struct {
         const char *input, *where;
@@ -994,7 +852,7 @@ START_TEST(ctl_enqueue_bad_stdin)
         int st;
         free(pmq_test_run(gen, &st));
         ck_assert_int_eq(st, 0);
-        char *out = ctl(config, args, &st);
+        char *out = pmq_test_ctl(config, &st, "%s", args);
         ck_assert_msg(st != 0, "case %zu: a malformed line was accepted:\n%s", i, out);
         ck_assert_msg(strstr(out, cases[i].where), "case %zu: no \"%s\" in:\n%s", i,
                       cases[i].where, out);
@@ -1014,12 +872,12 @@ START_TEST(ctl_enqueue_bad_stdin)
     char *gen = pmq_asprintf("echo '{\"n\": 1}' > '%s/bad.json'", pmq_test_dir());
     free(pmq_test_run(gen, &st));
     free(gen);
-    char *out = ctl(config, args, &st);
+    char *out = pmq_test_ctl(config, &st, "%s", args);
     ck_assert_msg(st != 0, "enqueue on an unknown queue succeeded:\n%s", out);
     ck_assert_msg(strstr(out, "queue \"x\" does not exist"), "unexpected message:\n%s", out);
     free(out);
     free(args);
-    assert_sql(pg, "0", "SELECT count(*) FROM jobs");
+    pmq_test_assert_sql(pg, "0", "SELECT count(*) FROM jobs");
     PQfinish(pg);
     free(config);
 }
@@ -1065,11 +923,12 @@ static void assert_bands(PGconn *pg, redisContext *r)
             ck_assert_str_eq(jstr(o, "queue_name"), "t.flaky");
             ck_assert_int_eq(jint(o, "attempt_count"), 0);
             ck_assert_int_eq(jint(o, "max_attempts"), 4);
-            assert_sql(pg, "migrated true true", "SELECT status || ' ' || (priority = %d) || ' '"
-                                           " || (created_at = '%s'::timestamptz) FROM jobs"
-                                           " WHERE id = '%s'",
-                       priority, jstr(o, "created_at"), id);
-            char *payload = sqlf(pg, "SELECT payload FROM jobs WHERE id = '%s'", id);
+            pmq_test_assert_sql(pg, "migrated true true",
+                                "SELECT status || ' ' || (priority = %d) || ' '"
+                                " || (created_at = '%s'::timestamptz) FROM jobs"
+                                " WHERE id = '%s'",
+                                priority, jstr(o, "created_at"), id);
+            char *payload = pmq_test_sqlf(pg, "SELECT payload FROM jobs WHERE id = '%s'", id);
             assert_json_equals(pg, o, "payload", payload);
             free(payload);
             char *key = pmq_asprintf("job:%s", id);
@@ -1085,14 +944,15 @@ static void assert_bands(PGconn *pg, redisContext *r)
     }
     ck_assert_int_eq(seen, NPRIO);
     /* Nine distinct jobs: every one was seen once. */
-    assert_sql(pg, "9", "SELECT count(*) FROM jobs WHERE queue_name = 't.flaky'");
+    pmq_test_assert_sql(pg, "9", "SELECT count(*) FROM jobs WHERE queue_name = 't.flaky'");
 }
 
 START_TEST(migrator_pushes_bands_idempotently)
 {
     /* Workers serve t.ok only: the t.flaky jobs stay in Redis for us to read. */
-    char *config = setup("redis", "[queue t.flaky]\nmax_attempts = 4\n\n"
-                                  "[pool t]\nqueues = t.ok\nprocesses = 1\nthreads = 1\n");
+    char *config =
+        pmq_test_behave_setup("redis", "[queue t.flaky]\nmax_attempts = 4\n\n"
+                                       "[pool t]\nqueues = t.ok\nprocesses = 1\nthreads = 1\n");
     PGconn *pg = pmq_test_pg();
     redisContext *r = pmq_test_redis();
     for (int i = 0; i < NPRIO; i++) {
@@ -1102,17 +962,18 @@ START_TEST(migrator_pushes_bands_idempotently)
         free(enqueue_sql(pg, args));
         free(args);
     }
-    pid_t pid = start_pmqd(config, "redis");
-    wait_sql(pg, "SELECT count(*) FROM jobs WHERE status = 'migrated'", "9", "redis");
-    stop_pmqd(pid, "redis");
+    pid_t pid = pmq_test_pmqd_start(config, "flow-redis");
+    pmq_test_await_sql(pg, "SELECT count(*) FROM jobs WHERE status = 'migrated'", "9",
+                       "flow-redis");
+    pmq_test_pmqd_stop_checked(pid, "flow-redis", PMQ_TEST_NO_RESTART);
     assert_bands(pg, r);
 
     /* A new migrator pushes nothing again. */
-    pid = start_pmqd(config, "redis");
+    pid = pmq_test_pmqd_start(config, "flow-redis");
     char *id = enqueue_sql(pg, "'t.ok', '{}'"); /* the migrator has run once it completes */
     char *sql = pmq_asprintf("SELECT status FROM jobs WHERE id = '%s'", id);
-    wait_sql(pg, sql, "completed", "redis");
-    stop_pmqd(pid, "redis");
+    pmq_test_await_sql(pg, sql, "completed", "flow-redis");
+    pmq_test_pmqd_stop_checked(pid, "flow-redis", PMQ_TEST_NO_RESTART);
     assert_bands(pg, r);
 
     /*
@@ -1121,10 +982,11 @@ START_TEST(migrator_pushes_bands_idempotently)
      * each job once.
      */
     pmq_test_exec(pg, "UPDATE jobs SET status = 'queued' WHERE queue_name = 't.flaky'");
-    pid = start_pmqd(config, "redis");
-    wait_sql(pg, "SELECT count(*) FROM jobs WHERE queue_name = 't.flaky' AND status = 'migrated'",
-             "9", "redis");
-    stop_pmqd(pid, "redis");
+    pid = pmq_test_pmqd_start(config, "flow-redis");
+    pmq_test_await_sql(
+        pg, "SELECT count(*) FROM jobs WHERE queue_name = 't.flaky' AND status = 'migrated'", "9",
+        "flow-redis");
+    pmq_test_pmqd_stop_checked(pid, "flow-redis", PMQ_TEST_NO_RESTART);
     assert_bands(pg, r);
 
     free(sql);
@@ -1137,53 +999,30 @@ END_TEST
 
 /*--- the suite ---*/
 
-static TCase *flow_case(Suite *s, const char *name)
-{
-    TCase *tc = tcase_create(name);
-    tcase_set_timeout(tc, TEST_TIMEOUT_S);
-    tcase_add_unchecked_fixture(tc, pmq_test_migrate, NULL);
-    tcase_add_checked_fixture(tc, fixture, NULL);
-    suite_add_tcase(s, tc);
-    return tc;
-}
-
 static Suite *flow_suite(void)
 {
     Suite *s = suite_create("flow");
-    TCase *tc = flow_case(s, "bands");
+    TCase *tc = pmq_test_case(s, "bands", TEST_TIMEOUT_S);
     tcase_add_test(tc, bands_run_in_priority_order);
-    tc = flow_case(s, "delayed");
+    tc = pmq_test_case(s, "delayed", TEST_TIMEOUT_S);
     tcase_add_test(tc, delayed_jobs_start_on_time);
-    tc = flow_case(s, "retry");
+    tc = pmq_test_case(s, "retry", TEST_TIMEOUT_S);
     tcase_add_test(tc, flaky_job_retries_with_backoff);
-    tc = flow_case(s, "deadletter");
+    tc = pmq_test_case(s, "deadletter", TEST_TIMEOUT_S);
     tcase_add_test(tc, failing_job_is_dead_lettered_and_replayed);
     tcase_add_test(tc, fatal_job_is_dead_lettered_at_once);
     tcase_add_test(tc, dlq_replay_all_and_purge);
     tcase_add_test(tc, dlq_replay_unknown_id_fails);
-    tc = flow_case(s, "enqueue");
+    tc = pmq_test_case(s, "enqueue", TEST_TIMEOUT_S);
     tcase_add_test(tc, ctl_enqueue_single);
     tcase_add_test(tc, ctl_enqueue_bulk_from_stdin);
     tcase_add_test(tc, ctl_enqueue_bad_stdin);
-    tc = flow_case(s, "redis");
+    tc = pmq_test_case(s, "redis", TEST_TIMEOUT_S);
     tcase_add_test(tc, migrator_pushes_bands_idempotently);
     return s;
 }
 
 int main(void)
 {
-    pmq_test_servers_start();
-    running_pmqd = mmap(NULL, sizeof *running_pmqd, PROT_READ | PROT_WRITE,
-                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (running_pmqd == MAP_FAILED) {
-        perror("test_flow: mmap");
-        return 99;
-    }
-    *running_pmqd = 0;
-    SRunner *sr = srunner_create(flow_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    stop_leftover_pmqd();
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return pmq_test_main(flow_suite(), NULL);
 }

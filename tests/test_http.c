@@ -45,8 +45,6 @@
 #include "redis.h"
 #include "util.h"
 
-#define WAIT_MS 60000          /* any wait for pmqd to do something */
-#define STOP_MS 60000          /* SIGTERM to exit */
 #define HTTP_TIMEOUT_MS 60000  /* generous: only "it answers" is asserted */
 #define TEST_TIMEOUT_S 240     /* per test (sanitizer builds are slow) */
 
@@ -59,11 +57,10 @@ static void sleep_ms(long ms)
 /*--- failure messages ---*/
 
 /*
- * Check caps a message at a few kilobytes: a long text (an exposition, a
- * log) is shown by its head (or tail, for logs), and saved whole in a file
- * the message names.
+ * Check caps a message at a few kilobytes: a long text (an exposition) is
+ * shown by its head, and saved whole in a file the message names.
  */
-static char *shown_part(const char *text, int tail)
+static char *shown(const char *text)
 {
     static int n;
     size_t len = strlen(text);
@@ -75,161 +72,12 @@ static char *shown_part(const char *text, int tail)
         fputs(text, f);
         fclose(f);
     }
-    char *s = tail ? pmq_asprintf("[... %zu bytes in all: %s]\n%s", len, path, text + len - 1500)
-                   : pmq_asprintf("%.1500s\n[... %zu bytes in all: %s]", text, len, path);
+    char *s = pmq_asprintf("%.1500s\n[... %zu bytes in all: %s]", text, len, path);
     free(path);
     return s;
 }
 
-static char *shown(const char *text)
-{
-    return shown_part(text, 0);
-}
-
-static char *shown_log(const char *log_name)
-{
-    return shown_part(pmq_test_pmqd_log(log_name), 1);
-}
-
-/*--- processes left behind by a failed test ---*/
-
-/*
- * A failed assertion _exits Check's test process at once, so a pmqd or a
- * redis-server it started would outlive it.  Their pids go into files; the
- * next test (and main) stop them first.  The files live beside the private
- * servers' sockets: main() may not call pmq_test_dir(), whose ck_assert
- * needs a running test.
- */
-static char *pid_file(const char *what)
-{
-    const char *dir = getenv("PMQ_PG_SOCKET_DIR");
-    return pmq_asprintf("%s/http-%s.pid", dir ? dir : "/nonexistent", what);
-}
-
-static void remember(const char *what, pid_t pid)
-{
-    char *path = pid_file(what);
-    FILE *f = fopen(path, "w");
-    ck_assert_msg(f != NULL, "cannot write %s", path);
-    fprintf(f, "%d\n", (int)pid);
-    fclose(f);
-    free(path);
-}
-
-static void forget(const char *what)
-{
-    char *path = pid_file(what);
-    unlink(path);
-    free(path);
-}
-
-static int is_program(pid_t pid, const char *name)
-{
-    char path[64], buf[256] = "";
-    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *base = strrchr(buf, '/');
-    base = base ? base + 1 : buf;
-    return !strncmp(base, name, strlen(name)) || (!strncmp(base, "lt-", 3) &&
-                                                  !strncmp(base + 3, name, strlen(name)));
-}
-
-static int is_gone(pid_t pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')');
-    return p && p[1] == ' ' && p[2] == 'Z';
-}
-
-static void stop_leftover(const char *what, const char *program)
-{
-    char *path = pid_file(what);
-    FILE *f = fopen(path, "r");
-    int pid = 0;
-    if (f) {
-        if (fscanf(f, "%d", &pid) != 1)
-            pid = 0;
-        fclose(f);
-    }
-    if (pid > 0 && is_program(pid, program) && !is_gone(pid)) {
-        fprintf(stderr, "test_http: stopping %s %d left by a failed test\n", program, pid);
-        kill(pid, SIGCONT);
-        kill(pid, SIGTERM);
-        for (int i = 0; i < 1500 && !is_gone(pid); i++)
-            sleep_ms(20);
-        if (!is_gone(pid))
-            kill(pid, SIGKILL);
-        sleep_ms(200); /* pmqd's children follow it (PDEATHSIG) */
-    }
-    unlink(path);
-    free(path);
-}
-
-static void fixture(void)
-{
-    stop_leftover("pmqd", "pmqd");
-    stop_leftover("redis", "redis-server");
-}
-
 /*--- running things ---*/
-
-static char *ctl(const char *config, const char *args, int *status)
-{
-    const char *builddir = getenv("top_builddir");
-    ck_assert_msg(builddir != NULL, "top_builddir is not set (run through make check)");
-    char *cmd = pmq_asprintf("'%s/core/pmqctl' -c '%s' %s", builddir, config, args);
-    char *out = pmq_test_run(cmd, status);
-    free(cmd);
-    return out;
-}
-
-static void ctl_ok(const char *config, const char *args)
-{
-    int st;
-    char *out = ctl(config, args, &st);
-    ck_assert_msg(st == 0, "pmqctl %s exited with %d:\n%s", args, st, shown(out));
-    free(out);
-}
-
-static pid_t start_pmqd(const char *config, const char *log_name)
-{
-    pid_t pid = pmq_test_pmqd_start(config, log_name);
-    remember("pmqd", pid);
-    return pid;
-}
-
-/* SIGTERM; pmqd must exit within STOP_MS, with status 0 when `clean`. */
-static void stop_pmqd(pid_t pid, const char *log_name, int clean)
-{
-    int st = pmq_test_pmqd_stop(pid, SIGTERM, STOP_MS);
-    forget("pmqd");
-    int ok = st != -1 && (!clean || (WIFEXITED(st) && WEXITSTATUS(st) == 0));
-    if (!ok) {
-        ck_abort_msg("pmqd did not stop as expected on SIGTERM (wait status %d); its log:\n%s",
-                     st, shown_log(log_name));
-    }
-}
-
-static void wait_sql(PGconn *pg, const char *sql, const char *want, const char *log_name)
-{
-    if (pmq_test_wait_sql(pg, sql, want, WAIT_MS))
-        return;
-    char *last = pmq_test_query1(pg, sql);
-    ck_abort_msg("waited %d ms for\n  %s\nto return \"%s\"; it returns \"%s\".\npmqd log:\n%s",
-                 WAIT_MS, sql, want, last ? last : "(null)", shown_log(log_name));
-}
 
 static long long sql_ll(PGconn *pg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -399,7 +247,7 @@ static reply get_ok(int port, const char *path, int want)
 static reply wait_status(int port, const char *path, int want, const char *log_name)
 {
     reply r = {0};
-    for (int64_t deadline = pmq_now_ms() + WAIT_MS;;) {
+    for (int64_t deadline = pmq_now_ms() + PMQ_TEST_WAIT_MS;;) {
         reply_free(&r);
         r = http(port, "GET", path, HTTP_TIMEOUT_MS);
         if (r.status == want || pmq_now_ms() > deadline)
@@ -408,7 +256,7 @@ static reply wait_status(int port, const char *path, int want, const char *log_n
     }
     if (r.status != want) {
         ck_abort_msg("GET %s kept answering %d (%s), expected %d\n%s\npmqd log:\n%s", path,
-                     r.status, r.error, want, shown(r.body), shown_log(log_name));
+                     r.status, r.error, want, shown(r.body), pmq_test_pmqd_log_tail(log_name));
     }
     return r;
 }
@@ -707,7 +555,7 @@ static char *work_config(const char *name, int *port)
                              "threads = 4\n");
     char *config = write_config(name, NULL, NULL, ini);
     free(ini);
-    ctl_ok(config, "migrate");
+    free(pmq_test_ctl(config, NULL, "migrate"));
     return config;
 }
 
@@ -794,9 +642,9 @@ START_TEST(metrics_match_postgres_after_workload)
     char *config = work_config("work", &port);
     PGconn *pg = pmq_test_pg();
     enqueue_work(pg, 200, 20, 10);
-    pid_t pid = start_pmqd(config, "work");
-    wait_sql(pg, "SELECT count(*) FROM jobs WHERE status IN ('completed', 'failed')", "230",
-             "work");
+    pid_t pid = pmq_test_pmqd_start(config, "work");
+    pmq_test_await_sql(pg, "SELECT count(*) FROM jobs WHERE status IN ('completed', 'failed')",
+                       "230", "work");
     ck_assert_int_eq(sql_ll(pg, "SELECT count(*) FROM jobs WHERE status = 'completed'"), 200);
 
     long long want[3][3];
@@ -813,7 +661,7 @@ START_TEST(metrics_match_postgres_after_workload)
     ck_assert_int_eq(attempts, 250);
 
     reply r = {0};
-    for (int64_t deadline = pmq_now_ms() + WAIT_MS;;) {
+    for (int64_t deadline = pmq_now_ms() + PMQ_TEST_WAIT_MS;;) {
         reply_free(&r);
         r = get_ok(port, "/metrics", 200);
         if (caught_up(r.body, want, jobs, attempts) || pmq_now_ms() > deadline)
@@ -872,7 +720,7 @@ START_TEST(metrics_match_postgres_after_workload)
     promtool_check(t, "work");
     reply_free(&r);
 
-    stop_pmqd(pid, "work", 1);
+    pmq_test_pmqd_stop_checked(pid, "work", 0);
     PQfinish(pg);
     free(config);
 }
@@ -902,9 +750,9 @@ START_TEST(health_reports_guide_shape)
     char *config = work_config("health", &port);
     PGconn *pg = pmq_test_pg();
     enqueue_work(pg, 20, 2, 1);
-    pid_t pid = start_pmqd(config, "health");
-    wait_sql(pg, "SELECT count(*) FROM jobs WHERE status IN ('completed', 'failed')", "23",
-             "health");
+    pid_t pid = pmq_test_pmqd_start(config, "health");
+    pmq_test_await_sql(pg, "SELECT count(*) FROM jobs WHERE status IN ('completed', 'failed')",
+                       "23", "health");
 
     reply r = wait_status(port, "/health", 200, "health");
     ck_assert_msg(!strncmp(r.content_type, "application/json", 16), "Content-Type \"%s\"",
@@ -951,7 +799,7 @@ START_TEST(health_reports_guide_shape)
                   r.body);
     reply_free(&r);
 
-    stop_pmqd(pid, "health", 1);
+    pmq_test_pmqd_stop_checked(pid, "health", 0);
     PQfinish(pg);
     free(config);
 }
@@ -978,7 +826,7 @@ static pid_t start_own_redis(const char *sock)
                "--logfile", logfile, (char *)NULL);
         _exit(127);
     }
-    remember("redis", pid);
+    pmq_test_track(pid);
     for (int i = 0;; i++) {
         redisContext *c = redisConnectUnix(sock);
         int up = c && !c->err;
@@ -1009,11 +857,11 @@ START_TEST(health_503_when_redis_down)
                              port);
     char *config = write_config("down", sock, "timeout = 1s\n", ini);
     free(ini);
-    ctl_ok(config, "migrate");
+    free(pmq_test_ctl(config, NULL, "migrate"));
     PGconn *pg = pmq_test_pg();
     enqueue_work(pg, 5, 0, 0);
-    pid_t pid = start_pmqd(config, "down");
-    wait_sql(pg, "SELECT count(*) FROM jobs WHERE status = 'completed'", "5", "down");
+    pid_t pid = pmq_test_pmqd_start(config, "down");
+    pmq_test_await_sql(pg, "SELECT count(*) FROM jobs WHERE status = 'completed'", "5", "down");
     reply r = wait_status(port, "/health", 200, "down");
     reply_free(&r);
 
@@ -1049,7 +897,7 @@ START_TEST(health_503_when_redis_down)
     redisFree(c);
     int st;
     ck_assert_int_eq(waitpid(redis, &st, 0), redis);
-    forget("redis");
+    pmq_test_untrack(redis);
 
     r = http(port, "GET", "/health", HTTP_TIMEOUT_MS);
     ck_assert_msg(r.status == 503, "GET /health with Redis gone: status %d after %ld ms (%s)\n%s",
@@ -1064,13 +912,13 @@ START_TEST(health_503_when_redis_down)
                   shown(r.body));
     reply_free(&r);
 
-    char *out = ctl(config, "health", &st);
+    char *out = pmq_test_ctl(config, &st, "health");
     ck_assert_msg(st == 2, "pmqctl health with Redis down exited with %d, expected 2:\n%s", st,
                   shown(out));
     free(out);
 
     /* With Redis gone pmqd's drain may log failures; it must still stop. */
-    stop_pmqd(pid, "down", 0);
+    pmq_test_pmqd_stop_checked(pid, "down", PMQ_TEST_ANY_STATUS);
     PQfinish(pg);
     free(config);
     free(sock);
@@ -1079,24 +927,14 @@ END_TEST
 
 /*--- the suite ---*/
 
-static TCase *http_case(Suite *s, const char *name)
-{
-    TCase *tc = tcase_create(name);
-    tcase_set_timeout(tc, TEST_TIMEOUT_S);
-    tcase_add_unchecked_fixture(tc, pmq_test_migrate, NULL);
-    tcase_add_checked_fixture(tc, fixture, NULL);
-    suite_add_tcase(s, tc);
-    return tc;
-}
-
 static Suite *http_suite(void)
 {
     Suite *s = suite_create("http");
-    TCase *tc = http_case(s, "renderer");
+    TCase *tc = pmq_test_case(s, "renderer", TEST_TIMEOUT_S);
     tcase_add_test(tc, renderer_escapes_and_accumulates);
-    tc = http_case(s, "metrics");
+    tc = pmq_test_case(s, "metrics", TEST_TIMEOUT_S);
     tcase_add_test(tc, metrics_match_postgres_after_workload);
-    tc = http_case(s, "health");
+    tc = pmq_test_case(s, "health", TEST_TIMEOUT_S);
     tcase_add_test(tc, health_reports_guide_shape);
     tcase_add_test(tc, health_503_when_redis_down);
     return s;
@@ -1104,11 +942,5 @@ static Suite *http_suite(void)
 
 int main(void)
 {
-    pmq_test_servers_start();
-    SRunner *sr = srunner_create(http_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    fixture();
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return pmq_test_main(http_suite(), NULL);
 }

@@ -7,7 +7,6 @@
 #include <check.h>
 #include <json-c/json.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,33 +17,9 @@
 #include "harness.h"
 #include "util.h"
 
-#define WAIT_MS 60000
-
-static char *ctl(const char *config, int *status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* `pmqctl -c CONFIG ARGS`: stdout and stderr, and the exit status. */
-static char *ctl(const char *config, int *status, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *args = pmq_vasprintf(fmt, ap);
-    va_end(ap);
-    char *cmd = pmq_asprintf("'%s/core/pmqctl' -c '%s' %s", getenv("top_builddir"), config, args);
-    int st;
-    char *out = pmq_test_run(cmd, &st);
-    if (status)
-        *status = st;
-    else
-        ck_assert_msg(st == 0, "pmqctl %s exited with %d:\n%s", args, st, out);
-    free(cmd);
-    free(args);
-    return out;
-}
-
 static json_object *ctl_json(const char *config, const char *args)
 {
-    char *out = ctl(config, NULL, "%s --json", args);
+    char *out = pmq_test_ctl(config, NULL, "%s --json", args);
     json_object *o = json_tokener_parse(out);
     ck_assert_msg(o != NULL, "pmqctl %s --json printed no JSON:\n%s", args, out);
     free(out);
@@ -62,33 +37,26 @@ static json_object *get(json_object *o, const char *path)
     return o;
 }
 
-static char *setup(const char *name, const char *ini)
-{
-    pmq_test_reset();
-    char *config = pmq_test_behave_config(name, ini);
-    free(ctl(config, NULL, "migrate"));
-    return config;
-}
-
 static const char pool_ini[] = "[pool t]\nqueues = t.ok, t.fatal\nprocesses = 1\nthreads = 2\n";
 
 START_TEST(health_table_and_json)
 {
-    char *config = setup("health", pool_ini);
+    char *config = pmq_test_behave_setup("health", pool_ini);
     PGconn *pg = pmq_test_pg();
     pmq_test_exec(pg, "SELECT pmq_enqueue('t.ok', '{}') FROM generate_series(1, 3)");
 
     /* No pmqd: jobs wait and nobody serves them -> degraded, exit 1. */
     int st;
-    char *out = ctl(config, &st, "health");
+    char *out = pmq_test_ctl(config, &st, "health");
     ck_assert_msg(st == 1, "health without workers exited %d:\n%s", st, out);
     ck_assert_ptr_nonnull(strstr(out, "status      degraded"));
     ck_assert_ptr_nonnull(strstr(out, "redis       healthy"));
     free(out);
 
     pid_t pid = pmq_test_pmqd_start(config, "pmqctl-health");
-    ck_assert(pmq_test_wait_sql(pg, "SELECT count(*) FROM jobs WHERE status = 'completed'", "3", WAIT_MS));
-    out = ctl(config, NULL, "health");
+    pmq_test_await_sql(pg, "SELECT count(*) FROM jobs WHERE status = 'completed'", "3",
+                       "pmqctl-health");
+    out = pmq_test_ctl(config, NULL, "health");
     ck_assert_ptr_nonnull(strstr(out, "status      healthy"));
     ck_assert_ptr_nonnull(strstr(out, "queue:t.ok:high"));
     free(out);
@@ -111,12 +79,12 @@ START_TEST(health_table_and_json)
     char *cmd = pmq_asprintf("sed -i 's|^socket = .*|socket = %s/nothing.sock|' '%s'", pmq_test_dir(), down);
     free(pmq_test_run(cmd, NULL));
     free(cmd);
-    out = ctl(down, &st, "health");
+    out = pmq_test_ctl(down, &st, "health");
     ck_assert_msg(st == 2, "health with Redis down exited %d:\n%s", st, out);
     ck_assert_ptr_nonnull(strstr(out, "status      down"));
     free(out);
     h = NULL;
-    out = ctl(down, &st, "health --json");
+    out = pmq_test_ctl(down, &st, "health --json");
     h = json_tokener_parse(out);
     ck_assert_ptr_nonnull(h);
     ck_assert_str_eq(json_object_get_string(get(h, "redis/status")), "unhealthy");
@@ -131,19 +99,20 @@ END_TEST
 
 START_TEST(stats_queues_pause_resume)
 {
-    char *config = setup("stats", pool_ini);
+    char *config = pmq_test_behave_setup("stats", pool_ini);
     PGconn *pg = pmq_test_pg();
-    free(ctl(config, NULL, "pause t.ok"));
+    free(pmq_test_ctl(config, NULL, "pause t.ok"));
     pmq_test_exec(pg, "SELECT pmq_enqueue('t.ok', '{}') FROM generate_series(1, 5)");
     pid_t pid = pmq_test_pmqd_start(config, "pmqctl-stats");
     pmq_test_exec(pg, "SELECT pmq_enqueue('t.fatal', '{}')");
-    ck_assert(pmq_test_wait_sql(pg, "SELECT count(*) FROM jobs WHERE status = 'failed'", "1", WAIT_MS));
+    pmq_test_await_sql(pg, "SELECT count(*) FROM jobs WHERE status = 'failed'", "1",
+                       "pmqctl-stats");
 
     /* Paused: enqueue works, nothing is migrated or run. */
     char *v = pmq_test_query1(pg, "SELECT count(*) FROM jobs WHERE queue_name = 't.ok' AND status = 'queued'");
     ck_assert_str_eq(v, "5");
     free(v);
-    char *out = ctl(config, NULL, "queues");
+    char *out = pmq_test_ctl(config, NULL, "queues");
     ck_assert_ptr_nonnull(strstr(out, "QUEUE"));
     ck_assert_msg(strstr(out, "t.ok") && strstr(out, "yes"), "%s", out);
     free(out);
@@ -159,7 +128,7 @@ START_TEST(stats_queues_pause_resume)
     ck_assert(seen);
     json_object_put(qs);
 
-    out = ctl(config, NULL, "stats");
+    out = pmq_test_ctl(config, NULL, "stats");
     ck_assert_ptr_nonnull(strstr(out, "t.ok (paused)"));
     free(out);
     json_object *st = ctl_json(config, "stats t.ok");
@@ -171,15 +140,16 @@ START_TEST(stats_queues_pause_resume)
     get(q, "redis_depth/high");
     json_object_put(st);
 
-    free(ctl(config, NULL, "resume t.ok"));
-    ck_assert(pmq_test_wait_sql(pg, "SELECT count(*) FROM jobs WHERE status = 'completed'", "5", WAIT_MS));
+    free(pmq_test_ctl(config, NULL, "resume t.ok"));
+    pmq_test_await_sql(pg, "SELECT count(*) FROM jobs WHERE status = 'completed'", "5",
+                       "pmqctl-stats");
     st = ctl_json(config, "stats t.ok");
     q = json_object_array_get_idx(st, 0);
     ck_assert_int_eq(json_object_get_int(get(q, "jobs/completed")), 5);
     ck_assert(!json_object_get_boolean(get(q, "paused")));
     json_object_put(st);
     int status;
-    out = ctl(config, &status, "pause no.such.queue");
+    out = pmq_test_ctl(config, &status, "pause no.such.queue");
     ck_assert_int_ne(status, 0);
     ck_assert_ptr_nonnull(strstr(out, "queue \"no.such.queue\" does not exist"));
     free(out);
@@ -191,7 +161,8 @@ END_TEST
 
 START_TEST(cancel_workers_job_show)
 {
-    char *config = setup("cancel", "[pool t]\nqueues = t.ok\nprocesses = 1\nthreads = 1\n");
+    char *config =
+        pmq_test_behave_setup("cancel", "[pool t]\nqueues = t.ok\nprocesses = 1\nthreads = 1\n");
     PGconn *pg = pmq_test_pg();
     /* A long job holds the only thread; the next one waits in Redis. */
     char *busy = pmq_test_query1(pg, "SELECT pmq_enqueue('t.ok', '{\"work_ms\": 10000}', priority => 10)");
@@ -199,14 +170,14 @@ START_TEST(cancel_workers_job_show)
     char *later = pmq_test_query1(pg, "SELECT pmq_enqueue('t.ok', '{}', run_at => now() + interval '1 hour')");
     pid_t pid = pmq_test_pmqd_start(config, "pmqctl-cancel");
     char *sql = pmq_asprintf("SELECT status FROM jobs WHERE id = '%s'", waiting);
-    ck_assert(pmq_test_wait_sql(pg, sql, "migrated", WAIT_MS));
+    pmq_test_await_sql(pg, sql, "migrated", "pmqctl-cancel");
     free(sql);
 
     /* cancel: the waiting job (already in Redis) and the delayed one never run. */
-    char *out = ctl(config, NULL, "cancel %s", waiting);
+    char *out = pmq_test_ctl(config, NULL, "cancel %s", waiting);
     ck_assert_ptr_nonnull(strstr(out, "it was migrated"));
     free(out);
-    out = ctl(config, NULL, "cancel %s", later);
+    out = pmq_test_ctl(config, NULL, "cancel %s", later);
     ck_assert_ptr_nonnull(strstr(out, "it was queued"));
     free(out);
     /* workers: the table and the JSON show the running job. */
@@ -226,12 +197,12 @@ START_TEST(cancel_workers_job_show)
     ck_assert_int_gt(json_object_get_int(get(w, "pid")), 0);
     ck_assert_str_eq(json_object_get_string(json_object_array_get_idx(get(w, "queues"), 0)), "t.ok");
     json_object_put(ws);
-    out = ctl(config, NULL, "workers");
+    out = pmq_test_ctl(config, NULL, "workers");
     ck_assert_ptr_nonnull(strstr(out, busy));
     free(out);
 
     sql = pmq_asprintf("SELECT status FROM jobs WHERE id = '%s'", busy);
-    ck_assert(pmq_test_wait_sql(pg, sql, "completed", WAIT_MS));
+    pmq_test_await_sql(pg, sql, "completed", "pmqctl-cancel");
     free(sql);
     /* The worker is idle again and the cancelled job is gone from Redis. */
     redisContext *r = pmq_test_redis();
@@ -251,13 +222,13 @@ START_TEST(cancel_workers_job_show)
     free(v);
     free(sql);
     int status;
-    out = ctl(config, &status, "cancel %s", busy);
+    out = pmq_test_ctl(config, &status, "cancel %s", busy);
     ck_assert_int_ne(status, 0);
     ck_assert_ptr_nonnull(strstr(out, "has already ended (completed)"));
     free(out);
 
     /* job show: the row, the Redis hash, every attempt. */
-    out = ctl(config, NULL, "job show %s", busy);
+    out = pmq_test_ctl(config, NULL, "job show %s", busy);
     ck_assert_ptr_nonnull(strstr(out, "completed"));
     ck_assert_ptr_nonnull(strstr(out, "ATTEMPT"));
     ck_assert_ptr_nonnull(strstr(out, "ok on attempt 1"));
@@ -280,20 +251,17 @@ START_TEST(cancel_workers_job_show)
 }
 END_TEST
 
-int main(void)
+static Suite *pmqctl_suite(void)
 {
-    pmq_test_servers_start();
     Suite *s = suite_create("pmqctl");
-    TCase *tc = tcase_create("pmqctl");
-    tcase_add_unchecked_fixture(tc, pmq_test_migrate, NULL);
-    tcase_set_timeout(tc, 180);
+    TCase *tc = pmq_test_case(s, "pmqctl", 180);
     tcase_add_test(tc, health_table_and_json);
     tcase_add_test(tc, stats_queues_pause_resume);
     tcase_add_test(tc, cancel_workers_job_show);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return s;
+}
+
+int main(void)
+{
+    return pmq_test_main(pmqctl_suite(), NULL);
 }
