@@ -145,3 +145,70 @@ int pmq_entry_id(const char *entry, char id[37])
     id[36] = '\0';
     return 0;
 }
+
+static const char *skip_ws(const char *p)
+{
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    return p;
+}
+
+/* The end of the JSON value at `p` (not validated: json-c does that), or NULL. */
+static const char *skip_value(const char *p)
+{
+    int depth = 0;
+    do {
+        p = skip_ws(p);
+        if (*p == '"') {
+            for (p++; *p && *p != '"'; p++)
+                if (*p == '\\' && p[1])
+                    p++;
+            if (!*p)
+                return NULL;
+            p++;
+        } else if (*p == '{' || *p == '[') {
+            depth++;
+            p++;
+        } else if (*p == '}' || *p == ']') {
+            if (--depth < 0)
+                return NULL;
+            p++;
+        } else if (*p == ',' || *p == ':') {
+            if (depth == 0)
+                return NULL;
+            p++;
+        } else if (*p) {
+            p += strcspn(p, ",:]} \t\n\r{[\"");
+        } else {
+            return NULL;
+        }
+    } while (depth > 0);
+    return p;
+}
+
+const char *pmq_entry_payload(const char *entry, size_t *len)
+{
+    const char *p = skip_ws(entry);
+    if (*p++ != '{')
+        return NULL;
+    for (;;) {
+        p = skip_ws(p);
+        const char *key = p;
+        if (*p != '"' || !(p = skip_value(p)))
+            return NULL;
+        int is_payload = p - key == 9 && memcmp(key, "\"payload\"", 9) == 0;
+        p = skip_ws(p);
+        if (*p++ != ':')
+            return NULL;
+        const char *value = skip_ws(p);
+        if (!(p = skip_value(value)))
+            return NULL;
+        if (is_payload) {
+            *len = (size_t)(p - value);
+            return value;
+        }
+        p = skip_ws(p);
+        if (*p++ != ',')
+            return NULL;
+    }
+}

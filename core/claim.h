@@ -38,4 +38,13 @@ int pmq_claim_return(pmq_redis *r, const char *worker_id, const char *queue, int
 /* The id inside a job entry (the first field of its JSON), into id[37]. */
 int pmq_entry_id(const char *entry, char id[37]);
 
+/*
+ * Where the value of the entry's top-level "payload" member is: its first
+ * byte, and its length in `*len`.  NULL when the entry is not a JSON object
+ * with one.  Only finds it: the rest of the entry is validated by whoever
+ * decodes it.  Lets the worker hand the payload's text to a handler without
+ * decoding and encoding it again.
+ */
+const char *pmq_entry_payload(const char *entry, size_t *len);
+
 #endif /* PMQ_CLAIM_H */

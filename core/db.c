@@ -192,33 +192,59 @@ static prepared_set *prepared_of(PGconn *pg)
     return set;
 }
 
-PGresult *pmq_db_exec_stmt(PGconn *pg, const pmq_stmt *st, const char *const *params)
+int pmq_db_prepare(PGconn *pg, const pmq_stmt *st, pmq_errors *errs)
 {
     prepared_set *set = prepared_of(pg);
-    int known = 0;
-    for (int i = 0; set && i < set->n && !known; i++)
-        known = set->done[i] == st;
-    if (!known && set && set->n < MAX_STMTS) {
-        PGresult *res;
-        if (set->n == 0) {
-            /*
-             * These statements take arrays of ids.  A custom plan costs 1,000
-             * ids as 1,000 index probes and may pick a sequential scan of the
-             * whole table; the generic plan keeps to the primary key, and is
-             * planned once.  (Inside a transaction that rolls back, the
-             * setting goes too: then PostgreSQL's own choice applies.)
-             */
-            res = PQexec(pg, "SELECT set_config('plan_cache_mode', 'force_generic_plan', false)");
-            PQclear(res);
-        }
-        res = PQprepare(pg, st->name, st->sql, st->nparams, NULL);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK)
-            return res; /* the caller reports it like any failed statement */
-        PQclear(res);
-        set->done[set->n++] = st;
-        known = 1;
+    if (!set) {
+        pmq_errors_add(errs, "could not prepare %s: out of memory", st->name);
+        return -1;
     }
-    if (!known) /* no event memory, or too many statements: plain and correct */
+    for (int i = 0; i < set->n; i++)
+        if (set->done[i] == st)
+            return 0;
+    if (set->n == MAX_STMTS) {
+        pmq_errors_add(errs, "could not prepare %s: more than %d statements", st->name, MAX_STMTS);
+        return -1;
+    }
+    PGresult *res;
+    if (set->n == 0) {
+        /*
+         * These statements reach jobs by id.  They are planned once, so the
+         * plan must not depend on the table's size when it was made: a plan
+         * made on a small table would scan the whole table forever after,
+         * and a custom plan for 1,000 ids can prefer that too.  The primary
+         * key is always the right way in.  No JIT: the cost that turns
+         * sequential scans off looks like a huge query to it, and it then
+         * compiled every claim, at 100-500 ms each.
+         */
+        res = PQexec(pg, "SELECT set_config('plan_cache_mode', 'force_generic_plan', false),"
+                         " set_config('enable_seqscan', 'off', false),"
+                         " set_config('jit', 'off', false)");
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            pmq_db_error(errs, pg, res, "could not prepare %s", st->name);
+            PQclear(res);
+            return -1;
+        }
+        PQclear(res);
+    }
+    res = PQprepare(pg, st->name, st->sql, st->nparams, NULL);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        pmq_db_error(errs, pg, res, "could not prepare %s", st->name);
+        PQclear(res);
+        return -1;
+    }
+    PQclear(res);
+    set->done[set->n++] = st;
+    return 0;
+}
+
+PGresult *pmq_db_exec_stmt(PGconn *pg, const pmq_stmt *st, const char *const *params)
+{
+    pmq_errors errs = PMQ_ERRORS_INIT;
+    if (pmq_db_prepare(pg, st, &errs) < 0) {
+        /* Not prepared: run it plainly, and let its own error (if any) speak. */
+        pmq_errors_clear(&errs);
         return PQexecParams(pg, st->sql, st->nparams, NULL, params, NULL, NULL, 0);
+    }
     return PQexecPrepared(pg, st->name, st->nparams, params, NULL, NULL, 0);
 }

@@ -22,8 +22,7 @@ pmq_error *pmq_db_error(pmq_errors *errs, PGconn *conn, const PGresult *res, con
     __attribute__((format(printf, 4, 5)));
 
 /*
- * A statement pmqd runs on every batch.  pmq_db_exec_stmt() prepares it on
- * first use on each connection (again after PQreset), then only executes it:
+ * A statement pmqd runs on every batch, prepared once per connection:
  * planning one of these costs more than running it for a small batch.
  */
 typedef struct pmq_stmt {
@@ -32,7 +31,15 @@ typedef struct pmq_stmt {
     int nparams;
 } pmq_stmt;
 
-/* Like PQexecParams(pg, st->sql, ...) with text parameters. */
+/*
+ * Prepare `st` on `pg` unless it already is (again after a PQreset).  The
+ * first one also fixes how the session plans them: generic plans, no
+ * sequential scans, no JIT.  Call it outside a transaction, since a rollback would
+ * undo that.  0, or -1 after adding the reason to `errs`.
+ */
+int pmq_db_prepare(PGconn *pg, const pmq_stmt *st, pmq_errors *errs);
+
+/* PQexecParams(pg, st->sql, ...) with text parameters, prepared on first use. */
 PGresult *pmq_db_exec_stmt(PGconn *pg, const pmq_stmt *st, const char *const *params);
 
 #endif /* PMQ_DB_H */

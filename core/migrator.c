@@ -211,7 +211,8 @@ int pmq_migrator_main(const pmq_config *cfg, volatile int *stopping)
             if (pg)
                 PQfinish(pg);
             pg = pmq_db_connect(cfg, &errs);
-            if (pg && exec_ok(pg, "LISTEN pmq_jobs") < 0) {
+            if (pg && (exec_ok(pg, "LISTEN pmq_jobs") < 0 ||
+                       pmq_db_prepare(pg, &claim_stmt, &errs) < 0)) {
                 PQfinish(pg);
                 pg = NULL;
             }

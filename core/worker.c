@@ -86,11 +86,31 @@ static int64_t parse_timestamp_us(const char *s)
     return ((int64_t)timegm(&tm) - (off_h * 3600 + off_m * 60)) * 1000000 + us;
 }
 
-/* Fill `job` from a claimed entry; -1 when it is not one of ours. */
+/*
+ * Fill `job` from a claimed entry; -1 when it is not one of ours.  The
+ * payload is copied as text, and json-c decodes only the rest: a handler
+ * that wants the payload parsed gets it on first use (host_api.c).
+ */
 static int job_from_entry(pmq_job *job, const char *entry, int64_t *created_us)
 {
     memset(job, 0, sizeof *job);
-    json_object *root = json_tokener_parse(entry);
+    size_t plen;
+    const char *payload = pmq_entry_payload(entry, &plen);
+    json_object *root;
+    if (payload) {
+        /* The entry with "{}" in the payload's place. */
+        size_t head = (size_t)(payload - entry), tail = strlen(payload + plen);
+        char *meta = pmq_xmalloc(head + 2 + tail + 1);
+        memcpy(meta, entry, head);
+        memcpy(meta + head, "{}", 2);
+        memcpy(meta + head + 2, payload + plen, tail + 1);
+        root = json_tokener_parse(meta);
+        free(meta);
+    } else {
+        payload = "{}";
+        plen = 2;
+        root = json_tokener_parse(entry);
+    }
     json_object *v;
     if (!root || pmq_entry_id(entry, job->id) < 0 ||
         !json_object_object_get_ex(root, "queue_name", &v)) {
@@ -108,14 +128,10 @@ static int job_from_entry(pmq_job *job, const char *entry, int64_t *created_us)
     *created_us = json_object_object_get_ex(root, "created_at", &v)
                       ? parse_timestamp_us(json_object_get_string(v)) : 0;
     job->created_at = (time_t)(*created_us / 1000000);
-    json_object *payload = NULL;
-    if (!json_object_object_get_ex(root, "payload", &payload) || !payload)
-        payload = NULL;
-    const char *text = payload ? json_object_to_json_string_ext(payload, JSON_C_TO_STRING_PLAIN)
-                               : "{}";
-    job->payload = pmq_xstrdup(text);
-    job->payload_len = strlen(text);
-    job->payload_json = payload ? json_object_get(payload) : NULL;
+    job->payload = pmq_xmalloc(plen + 1);
+    memcpy(job->payload, payload, plen);
+    job->payload[plen] = '\0';
+    job->payload_len = plen;
     json_object_put(root);
     return 0;
 }

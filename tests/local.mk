@@ -20,5 +20,6 @@ include $(srcdir)/tests/http.mk
 include $(srcdir)/tests/bench/bench.mk
 include $(srcdir)/tests/analytics.mk
 include $(srcdir)/tests/ack.mk
+include $(srcdir)/tests/entry.mk
 include $(srcdir)/tests/email.mk
 include $(srcdir)/tests/pmqctl.mk

@@ -106,7 +106,8 @@ static void usage(FILE *f)
           "Environment: PEERBENCH_PG_URL, PEERBENCH_REDIS_HOST, PEERBENCH_REDIS_PORT,\n"
           "  PEERBENCH_DIR (/tmp/peerbench: server pid files), PMQ_BENCH_BUILDDIR (the build\n"
           "  tree holding core/pmqd, core/pmqctl, tests/bench/.libs/noop.so), or PMQ_BENCH_PMQD,\n"
-          "  PMQ_BENCH_PMQCTL, PMQ_BENCH_PLUGIN one by one.\n",
+          "  PMQ_BENCH_PMQCTL, PMQ_BENCH_PLUGIN one by one; PMQ_BENCH_INI: text appended to\n"
+          "  pmqd.ini (\"[migrator]\\nbatch_size = 1000\").\n",
           f);
 }
 
@@ -775,6 +776,8 @@ static void write_config(void)
             pg_url, env_or("PEERBENCH_REDIS_HOST", "127.0.0.1"),
             env_or("PEERBENCH_REDIS_PORT", "56379"), O.redis_db, plugin_so, O.workers,
             O.concurrency);
+    /* Experiments: more INI text, e.g. "[migrator]\nbatch_size = 1000\n". */
+    fprintf(f, "\n%s\n", env_or("PMQ_BENCH_INI", ""));
     if (fclose(f) != 0)
         fail("%s: %s", ini_path, strerror(errno));
 }
