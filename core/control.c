@@ -30,18 +30,14 @@ int pmq_queue_set_paused(PGconn *pg, pmq_redis *r, const char *queue, int paused
     }
     char set[512], wake[512];
     pmq_redis_key(r, set, sizeof set, "pmq:paused");
-    redisReply *rep = pmq_redis_command(r, paused ? "SADD %s %s" : "SREM %s %s", set, queue);
-    if (!rep) {
+    if (pmq_redis_do(r, paused ? "SADD %s %s" : "SREM %s %s", set, queue) < 0) {
         pmq_errors_add(errs, "could not %s queue \"%s\" in Redis", paused ? "pause" : "resume",
                        queue);
         return -1;
     }
-    freeReplyObject(rep);
     if (!paused) {
         /* Wake the workers and the migrator: work may have piled up. */
-        rep = pmq_redis_command(r, "LPUSH %s 1", pmq_redis_key(r, wake, sizeof wake, "pmq:wake:%s", queue));
-        if (rep)
-            freeReplyObject(rep);
+        pmq_redis_do(r, "LPUSH %s 1", pmq_redis_key(r, wake, sizeof wake, "pmq:wake:%s", queue));
         PQclear(PQexec(pg, "NOTIFY pmq_jobs"));
     }
     return 0;
@@ -78,12 +74,8 @@ int pmq_job_cancel(PGconn *pg, pmq_redis *r, const char *id, char was[16], pmq_e
         /* The claim script drops a cancelled entry; a running handler sees the flag. */
         char key[512];
         pmq_redis_key(r, key, sizeof key, "job:%s", id);
-        redisReply *rep = pmq_redis_command(r, "HSET %s cancelled 1 status cancelled", key);
-        if (rep)
-            freeReplyObject(rep);
-        rep = pmq_redis_command(r, "EXPIRE %s 86400", key);
-        if (rep)
-            freeReplyObject(rep);
+        pmq_redis_do(r, "HSET %s cancelled 1 status cancelled", key);
+        pmq_redis_do(r, "EXPIRE %s 86400", key);
     }
     return cancelled;
 }

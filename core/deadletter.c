@@ -40,18 +40,11 @@ static int forget_in_redis(pmq_redis *r, const char *id)
     redisReply *entry = pmq_redis_command(r, "GET %s", key);
     if (!entry)
         return -1;
-    if (entry->type == REDIS_REPLY_STRING) {
-        redisReply *rep = pmq_redis_command(r, "LREM %s 1 %b", list, entry->str, entry->len);
-        if (rep)
-            freeReplyObject(rep);
-    }
+    if (entry->type == REDIS_REPLY_STRING)
+        pmq_redis_do(r, "LREM %s 1 %b", list, entry->str, entry->len);
     freeReplyObject(entry);
     /* The hash remembers which attempt was pushed; a replay starts over. */
-    redisReply *rep = pmq_redis_command(r, "DEL %s %s", key, hash);
-    if (!rep)
-        return -1;
-    freeReplyObject(rep);
-    return 0;
+    return pmq_redis_do(r, "DEL %s %s", key, hash);
 }
 
 static int exec_cmd(PGconn *pg, const char *sql, pmq_errors *errs)

@@ -118,17 +118,13 @@ int pmq_recover_worker(const pmq_config *cfg, PGconn *pg, pmq_redis *r, const ch
         char id[37];
         if (!queue || pmq_entry_id(entry, id) < 0) {
             log_warning("dropping a malformed claimed entry of worker \"%s\"", worker_id);
-            redisReply *rem = pmq_redis_command(r, "LREM %s 1 %s", active, entry);
-            if (rem)
-                freeReplyObject(rem);
+            pmq_redis_do(r, "LREM %s 1 %s", active, entry);
             json_object_put(j);
             continue;
         }
         if (settled[i]) {
             /* PostgreSQL already has this attempt's outcome: only Redis lagged. */
-            redisReply *rem = pmq_redis_command(r, "LREM %s 1 %s", active, entry);
-            if (rem)
-                freeReplyObject(rem);
+            pmq_redis_do(r, "LREM %s 1 %s", active, entry);
             json_object_put(j);
             continue;
         }

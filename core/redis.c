@@ -113,15 +113,33 @@ char *pmq_redis_key(const pmq_redis *r, char *buf, size_t size, const char *fmt,
     return buf;
 }
 
+static redisReply *vcommand(pmq_redis *r, const char *fmt, va_list ap)
+{
+    redisReply *rep = redisvCommand(r->c, fmt, ap);
+    if (!rep)
+        log_warning("redis: %s", r->c->errstr[0] ? r->c->errstr : "connection lost");
+    return rep;
+}
+
 redisReply *pmq_redis_command(pmq_redis *r, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    redisReply *rep = redisvCommand(r->c, fmt, ap);
+    redisReply *rep = vcommand(r, fmt, ap);
+    va_end(ap);
+    return rep;
+}
+
+int pmq_redis_do(pmq_redis *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *rep = vcommand(r, fmt, ap);
     va_end(ap);
     if (!rep)
-        log_warning("redis: %s", r->c->errstr[0] ? r->c->errstr : "connection lost");
-    return rep;
+        return -1;
+    freeReplyObject(rep);
+    return 0;
 }
 
 static int load_script(pmq_redis *r, pmq_script *s)

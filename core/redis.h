@@ -46,6 +46,13 @@ redisReply *pmq_redis_eval(pmq_redis *r, pmq_script *script, int nkeys, const ch
 redisReply *pmq_redis_command(pmq_redis *r, const char *fmt, ...);
 
 /*
+ * Run a command whose reply does not matter; -1 on a connection error (and
+ * logs it), else 0.  An error reply (WRONGTYPE, READONLY) still returns 0:
+ * use pmq_redis_command() to look at the reply.
+ */
+int pmq_redis_do(pmq_redis *r, const char *fmt, ...);
+
+/*
  * Refuse a Redis that may evict keys (any maxmemory-policy but noeviction):
  * queued jobs would vanish.  Returns 0 when safe.
  */
