@@ -90,24 +90,98 @@ static int exec_ok(PGconn *pg, const char *sql)
     return ok ? 0 : -1;
 }
 
-int pmq_migrate_batch(PGconn *pg, pmq_redis *r, int batch)
+/*
+ * BEGIN and the claim in one round trip (libpq pipeline mode): on a quiet
+ * queue a batch is one job, so each round trip is a visible share of its
+ * latency.  The claim's result, or NULL after logging why.
+ */
+static PGresult *begin_and_claim(PGconn *pg, int batch)
 {
-    if (exec_ok(pg, "BEGIN") < 0)
-        return -1;
+    pmq_errors errs = PMQ_ERRORS_INIT;
+    if (pmq_db_prepare(pg, &claim_stmt, &errs) < 0) {
+        log_error("migrator: %s", errs.items[0].message);
+        pmq_errors_clear(&errs);
+        return NULL;
+    }
     char limit[16];
     snprintf(limit, sizeof limit, "%d", batch);
     const char *params[1] = {limit};
-    PGresult *res = pmq_db_exec_stmt(pg, &claim_stmt, params);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        log_error("migrator: could not claim jobs: %s", PQerrorMessage(pg));
-        PQclear(res);
-        exec_ok(pg, "ROLLBACK");
+    if (!PQenterPipelineMode(pg)) {
+        log_error("migrator: %s", PQerrorMessage(pg));
+        return NULL;
+    }
+    int sent = PQsendQueryParams(pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
+               PQsendQueryPrepared(pg, claim_stmt.name, 1, params, NULL, NULL, 0) &&
+               PQpipelineSync(pg);
+    PGresult *claim = NULL, *res;
+    int results = 0;
+    /* BEGIN's result, NULL, the claim's, NULL, then the sync point. */
+    while (sent) {
+        res = PQgetResult(pg);
+        if (!res) {
+            if (PQstatus(pg) != CONNECTION_OK)
+                break;
+            continue;
+        } else if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
+            PQclear(res);
+            break;
+        } else if (++results == 2) {
+            claim = res;
+        } else if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            log_error("migrator: could not begin a claim: %s", PQresultErrorMessage(res));
+            PQclear(res);
+        } else {
+            PQclear(res);
+        }
+    }
+    if (!sent)
+        log_error("migrator: could not send a claim: %s", PQerrorMessage(pg));
+    PQexitPipelineMode(pg);
+    if (claim && PQresultStatus(claim) != PGRES_TUPLES_OK) {
+        log_error("migrator: could not claim jobs: %s", PQresultErrorMessage(claim));
+        PQclear(claim);
+        claim = NULL;
+    }
+    return claim;
+}
+
+/*
+ * COMMIT, and with `next_due_ms` the next delayed job's due time, in one
+ * round trip (a simple query with two statements: the SELECT runs only if
+ * the COMMIT succeeded).
+ */
+static int commit(PGconn *pg, int64_t *next_due_ms)
+{
+    if (!next_due_ms)
+        return exec_ok(pg, "COMMIT");
+    char sql[sizeof next_sql + 16];
+    snprintf(sql, sizeof sql, "COMMIT; %s", next_sql);
+    PGresult *res = PQexec(pg, sql);
+    int ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+    if (!ok)
+        log_error("migrator: could not commit a claim: %s", PQerrorMessage(pg));
+    else
+        *next_due_ms = PQgetisnull(res, 0, 0) ? -1 : atoll(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+int pmq_migrate_batch(PGconn *pg, pmq_redis *r, int batch, int64_t *next_due_ms)
+{
+    PGresult *res = begin_and_claim(pg, batch);
+    if (!res) {
+        if (PQtransactionStatus(pg) != PQTRANS_IDLE)
+            exec_ok(pg, "ROLLBACK");
         return -1;
     }
     int n = PQntuples(res);
+    if (n < batch && next_due_ms)
+        *next_due_ms = -1;
+    else
+        next_due_ms = NULL;
     if (n == 0) {
         PQclear(res);
-        return exec_ok(pg, "COMMIT") < 0 ? -1 : 0;
+        return commit(pg, next_due_ms) < 0 ? -1 : 0;
     }
 
     int nargs = 4 + 5 * n;
@@ -148,7 +222,7 @@ int pmq_migrate_batch(PGconn *pg, pmq_redis *r, int batch)
         rc = -1;
         if (!rep)
             pmq_redis_reconnect(r);
-    } else if (exec_ok(pg, "COMMIT") < 0) {
+    } else if (commit(pg, next_due_ms) < 0) {
         rc = -1;
     }
     if (rep)
@@ -157,16 +231,6 @@ int pmq_migrate_batch(PGconn *pg, pmq_redis *r, int batch)
     free(lens);
     PQclear(res);
     return rc;
-}
-
-static int64_t next_due_ms(PGconn *pg)
-{
-    PGresult *res = PQexec(pg, next_sql);
-    int64_t ms = -1;
-    if (PQresultStatus(res) == PGRES_TUPLES_OK && !PQgetisnull(res, 0, 0))
-        ms = atoll(PQgetvalue(res, 0, 0));
-    PQclear(res);
-    return ms;
 }
 
 /* Wait for a NOTIFY or `timeout_ms`; -1 when the connection broke. */
@@ -229,7 +293,8 @@ int pmq_migrator_main(const pmq_config *cfg, volatile int *stopping)
             backoff = 100;
         }
 
-        int n = pmq_migrate_batch(pg, r, cfg->migrator.batch_size);
+        int64_t due = -1;
+        int n = pmq_migrate_batch(pg, r, cfg->migrator.batch_size, &due);
         if (n < 0) {
             if (PQstatus(pg) != CONNECTION_OK) {
                 PQfinish(pg); /* reconnect above, LISTEN included */
@@ -249,7 +314,6 @@ int pmq_migrator_main(const pmq_config *cfg, volatile int *stopping)
             continue; /* more may be ready: no wait */
 
         int64_t wait = cfg->migrator.poll_interval_ms;
-        int64_t due = next_due_ms(pg);
         if (due >= 0 && due < wait)
             wait = due < 1 ? 1 : due; /* ready rows locked by another migrator: retry soon */
         if (wait_notify(pg, wait) < 0) {

@@ -7,6 +7,7 @@
 #define PMQ_MIGRATOR_H
 
 #include <libpq-fe.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "redis.h"
@@ -15,8 +16,11 @@
  * Claim up to `batch` ready jobs and push them to Redis, in one PostgreSQL
  * transaction around one Redis script call: if the push fails, the claim is
  * rolled back.  Returns the number migrated, or -1 on a server error.
+ * With `next_due_ms` and fewer than `batch` jobs migrated, also says in how
+ * many ms the next delayed job is due (-1: none waits), read in the same
+ * round trip as the COMMIT.
  */
-int pmq_migrate_batch(PGconn *pg, pmq_redis *r, int batch);
+int pmq_migrate_batch(PGconn *pg, pmq_redis *r, int batch, int64_t *next_due_ms);
 
 /* The migrator child's main loop; returns the process exit status. */
 int pmq_migrator_main(const pmq_config *cfg, volatile int *stopping);

@@ -228,7 +228,7 @@ START_TEST(batch_statements_use_the_primary_key)
     free(v);
 
     /* The migrator's claim, prepared the same way on the same session. */
-    ck_assert_int_eq(pmq_migrate_batch(pg, r, 500), 0);
+    ck_assert_int_eq(pmq_migrate_batch(pg, r, 500, NULL), 0);
     plan = plan_of(pmq_xstrdup("EXPLAIN EXECUTE pmq_migrator_claim(500)"));
     ck_assert_msg(!strstr(plan, "Seq Scan on jobs"), "the claim:\n%s", plan);
     ck_assert_msg(!strstr(plan, "JIT"), "the claim is compiled every time:\n%s", plan);
