@@ -184,7 +184,8 @@ static const section_spec sections[S_COUNT] = {
 };
 
 #define NAME_MAX_LEN 63
-#define NAME_DETAIL                                                                        \
+#define NAME_DETAIL "A name of 1 to 63 letters, digits, \"_\", \"-\" or \".\" is expected."
+#define QUEUE_NAME_DETAIL                                                                  \
     "A name of 1 to 63 letters, digits, \"_\", \"-\", \".\" or \":\" is expected."
 
 /*--- the loader's state ---*/
@@ -342,11 +343,16 @@ static char *join_path(const char *dir, const char *rel)
     return pmq_asprintf("%s%s%s", dir, n && dir[n - 1] == '/' ? "" : "/", rel);
 }
 
-static int valid_name(const char *s)
+/*
+ * A section's or queue's name.  Only queue names may hold ":"
+ * ("email:processing"): a pool's name ends its worker ids
+ * ("<host>:<pid>:<pool>"), which must split at their two colons.
+ */
+static int valid_name(const char *s, int is_queue)
 {
     size_t n = 0;
     for (; s[n]; n++)
-        if (!isalnum((unsigned char)s[n]) && !strchr("_-.:", s[n]))
+        if (!isalnum((unsigned char)s[n]) && !strchr(is_queue ? "_-.:" : "_-.", s[n]))
             return 0;
     return n >= 1 && n <= NAME_MAX_LEN;
 }
@@ -441,9 +447,24 @@ static void open_section(file_state *fs, char *inner)
     } else if (!spec->named && *name) {
         pmq_error *e = report(L, &at, NULL, "section \"[%s]\" takes no name", text);
         pmq_error_hint(e, "Write it as \"[%s]\".", type);
-    } else if (spec->named && !valid_name(name)) {
+    } else if (spec->named && !valid_name(name, index == S_QUEUE)) {
         pmq_error *e = report(L, &at, NULL, "invalid name \"%s\" in section \"[%s]\"", name, text);
-        pmq_error_detail(e, NAME_DETAIL);
+        if (index != S_QUEUE && valid_name(name, 1)) {
+            /* A name that only a queue could have. */
+            if (index == S_POOL)
+                pmq_error_detail(e, "Only queue names may contain \":\": a pool name ends the"
+                                    " pool's worker ids (\"<host>:<pid>:<pool>\"), which a"
+                                    " \":\" would make ambiguous.");
+            else
+                pmq_error_detail(e, "Only queue names may contain \":\".");
+            char *dashed = pmq_xstrdup(name);
+            for (char *p = strchr(dashed, ':'); p; p = strchr(p, ':'))
+                *p = '-';
+            pmq_error_hint(e, "Did you mean \"[%s %s]\"?", type, dashed);
+            free(dashed);
+        } else {
+            pmq_error_detail(e, index == S_QUEUE ? QUEUE_NAME_DETAIL : NAME_DETAIL);
+        }
     } else {
         if (L->nsections == L->cap) {
             L->cap = L->cap ? 2 * L->cap : 16;
@@ -912,7 +933,7 @@ static void set_queues(loader *L, const raw_section *rs, pmq_pool_config *pool, 
     size_t n = 0;
     int ok = 1;
     for (char *q = strtok_r(copy, ", \t\r\n", &save); q; q = strtok_r(NULL, ", \t\r\n", &save)) {
-        if (!valid_name(q)) {
+        if (!valid_name(q, 1)) {
             bad_value(L, rs, e,
                       "A list of queue names separated by commas or spaces is expected; \"%s\" is "
                       "not a name of 1 to 63 letters, digits, \"_\", \"-\", \".\" or \":\".",
@@ -1015,8 +1036,8 @@ static void set_value(loader *L, const raw_section *rs, const key_spec *k, void 
         }
         break;
     case K_NAME:
-        if (!valid_name(v))
-            bad_value(L, rs, e, NAME_DETAIL);
+        if (!valid_name(v, 1))
+            bad_value(L, rs, e, QUEUE_NAME_DETAIL);
         else
             set_string(sp, v);
         break;

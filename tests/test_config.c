@@ -1131,6 +1131,45 @@ START_TEST(test_queue_names)
 }
 END_TEST
 
+/* ":" belongs to queue names only: a pool's name ends its worker ids "<host>:<pid>:<pool>". */
+START_TEST(test_colon_only_in_queue_names)
+{
+    char *path = main_file("[queue email:processing]\n"
+                           "[pool mail]\n"
+                           "queues = email:processing, bounce:process\n"
+                           "[schedule s]\n"
+                           "cron = * * * * *\n"
+                           "queue = email:processing\n");
+    load_ok(path);
+    ck_assert_str_eq(cfg->queues[0].name, "email:processing");
+    ck_assert_str_eq(cfg->pools[0].queues[1], "bounce:process");
+    ck_assert_str_eq(cfg->schedules[0].queue, "email:processing");
+
+    path = main_file("[pool mail:eu]\n"           /* 1 */
+                     "queues = email:processing\n" /* 2 */
+                     "[plugin a:b]\n"              /* 3 */
+                     "path = a.so\n"               /* 4 */
+                     "[schedule s:1]\n"            /* 5 */
+                     "cron = * * * * *\n"          /* 6 */
+                     "queue = email:processing\n"  /* 7 */
+                     "[pool x/y]\n");              /* 8 */
+    ck_assert_ptr_null(load(path));
+    const pmq_error *e =
+        expect_error("%s:1: invalid name \"mail:eu\" in section \"[pool mail:eu]\"", path);
+    expect_detail_has(e, "Only queue names may contain \":\"");
+    expect_detail_has(e, "\"<host>:<pid>:<pool>\"");
+    expect_hint(e, "Did you mean \"[pool mail-eu]\"?");
+    e = expect_error("%s:3: invalid name \"a:b\" in section \"[plugin a:b]\"", path);
+    expect_detail_has(e, "Only queue names may contain \":\"");
+    expect_hint(e, "Did you mean \"[plugin a-b]\"?");
+    expect_error("%s:5: invalid name \"s:1\" in section \"[schedule s:1]\"", path);
+    /* Not a colon: the usual detail, which no longer offers ":". */
+    e = expect_error("%s:8: invalid name \"x/y\" in section \"[pool x/y]\"", path);
+    expect_detail_has(e, "letters, digits, \"_\", \"-\" or \".\" is expected");
+    ck_assert_uint_eq(errs.count, 4);
+}
+END_TEST
+
 /*--- conninfo ---*/
 
 START_TEST(test_conninfo)
@@ -1239,6 +1278,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_long_lines);
     tcase_add_test(tc, test_continuations_and_comments);
     tcase_add_test(tc, test_queue_names);
+    tcase_add_test(tc, test_colon_only_in_queue_names);
     tcase_add_test(tc, test_conninfo);
     tcase_add_test(tc, test_free_null);
     suite_add_tcase(s, tc);
