@@ -76,9 +76,11 @@ static const pmq_stmt claim_stmt = {"pmq_migrator_claim",
     " ORDER BY priority, created_at", 1};
 
 /* Milliseconds until the next delayed job is due; -1 when none is waiting. */
-static const char next_sql[] =
+static const pmq_stmt next_stmt = {
+    "pmq_migrator_next_due",
     "SELECT ceil(extract(epoch FROM min(run_at) - now()) * 1000)::bigint FROM jobs"
-    " WHERE status = 'queued' AND queue_name NOT IN (SELECT name FROM job_queues WHERE is_paused)";
+    " WHERE status = 'queued' AND queue_name NOT IN (SELECT name FROM job_queues WHERE is_paused)",
+    0};
 
 static int exec_ok(PGconn *pg, const char *sql)
 {
@@ -91,84 +93,76 @@ static int exec_ok(PGconn *pg, const char *sql)
 }
 
 /*
- * BEGIN and the claim in one round trip (libpq pipeline mode): on a quiet
- * queue a batch is one job, so each round trip is a visible share of its
- * latency.  The claim's result, or NULL after logging why.
+ * `first` (BEGIN or COMMIT), then the prepared `st`, in one round trip
+ * (libpq pipeline mode): on a quiet queue a batch is one job, so each round
+ * trip is a visible share of its latency.  Returns `st`'s result when it
+ * has rows; NULL after logging why not (`st` does not run if `first` fails).
  */
-static PGresult *begin_and_claim(PGconn *pg, int batch)
+static PGresult *pair(PGconn *pg, const char *first, const pmq_stmt *st, const char *const *params)
 {
     pmq_errors errs = PMQ_ERRORS_INIT;
-    if (pmq_db_prepare(pg, &claim_stmt, &errs) < 0) {
+    if (pmq_db_prepare(pg, st, &errs) < 0) {
         log_error("migrator: %s", errs.items[0].message);
         pmq_errors_clear(&errs);
         return NULL;
     }
-    char limit[16];
-    snprintf(limit, sizeof limit, "%d", batch);
-    const char *params[1] = {limit};
     if (!PQenterPipelineMode(pg)) {
         log_error("migrator: %s", PQerrorMessage(pg));
         return NULL;
     }
-    int sent = PQsendQueryParams(pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
-               PQsendQueryPrepared(pg, claim_stmt.name, 1, params, NULL, NULL, 0) &&
+    int sent = PQsendQueryParams(pg, first, 0, NULL, NULL, NULL, NULL, 0) &&
+               PQsendQueryPrepared(pg, st->name, st->nparams, params, NULL, NULL, 0) &&
                PQpipelineSync(pg);
-    PGresult *claim = NULL, *res;
+    if (!sent)
+        log_error("migrator: could not send %s: %s", first, PQerrorMessage(pg));
+    PGresult *out = NULL, *res;
     int results = 0;
-    /* BEGIN's result, NULL, the claim's, NULL, then the sync point. */
+    /* first's result, NULL, st's, NULL, then the sync point. */
     while (sent) {
         res = PQgetResult(pg);
         if (!res) {
             if (PQstatus(pg) != CONNECTION_OK)
                 break;
             continue;
-        } else if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
+        }
+        ExecStatusType status = PQresultStatus(res);
+        if (status == PGRES_PIPELINE_SYNC) {
             PQclear(res);
             break;
-        } else if (++results == 2) {
-            claim = res;
-        } else if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            log_error("migrator: could not begin a claim: %s", PQresultErrorMessage(res));
-            PQclear(res);
-        } else {
-            PQclear(res);
         }
+        if (++results == 1 && status != PGRES_COMMAND_OK) {
+            log_error("migrator: %s failed: %s", first, PQresultErrorMessage(res));
+        } else if (results == 2 && status == PGRES_TUPLES_OK) {
+            out = res;
+            res = NULL;
+        } else if (results == 2 && status != PGRES_PIPELINE_ABORTED) {
+            log_error("migrator: %s failed: %s", st->name, PQresultErrorMessage(res));
+        }
+        PQclear(res);
     }
-    if (!sent)
-        log_error("migrator: could not send a claim: %s", PQerrorMessage(pg));
     PQexitPipelineMode(pg);
-    if (claim && PQresultStatus(claim) != PGRES_TUPLES_OK) {
-        log_error("migrator: could not claim jobs: %s", PQresultErrorMessage(claim));
-        PQclear(claim);
-        claim = NULL;
-    }
-    return claim;
+    return out;
 }
 
-/*
- * COMMIT, and with `next_due_ms` the next delayed job's due time, in one
- * round trip (a simple query with two statements: the SELECT runs only if
- * the COMMIT succeeded).
- */
+/* COMMIT, and with `next_due_ms` the next delayed job's due time, in one round trip. */
 static int commit(PGconn *pg, int64_t *next_due_ms)
 {
     if (!next_due_ms)
         return exec_ok(pg, "COMMIT");
-    char sql[sizeof next_sql + 16];
-    snprintf(sql, sizeof sql, "COMMIT; %s", next_sql);
-    PGresult *res = PQexec(pg, sql);
-    int ok = PQresultStatus(res) == PGRES_TUPLES_OK;
-    if (!ok)
-        log_error("migrator: could not commit a claim: %s", PQerrorMessage(pg));
-    else
-        *next_due_ms = PQgetisnull(res, 0, 0) ? -1 : atoll(PQgetvalue(res, 0, 0));
+    PGresult *res = pair(pg, "COMMIT", &next_stmt, NULL);
+    if (!res)
+        return -1;
+    *next_due_ms = PQgetisnull(res, 0, 0) ? -1 : atoll(PQgetvalue(res, 0, 0));
     PQclear(res);
-    return ok ? 0 : -1;
+    return 0;
 }
 
 int pmq_migrate_batch(PGconn *pg, pmq_redis *r, int batch, int64_t *next_due_ms)
 {
-    PGresult *res = begin_and_claim(pg, batch);
+    char limit[16];
+    snprintf(limit, sizeof limit, "%d", batch);
+    const char *params[1] = {limit};
+    PGresult *res = pair(pg, "BEGIN", &claim_stmt, params);
     if (!res) {
         if (PQtransactionStatus(pg) != PQTRANS_IDLE)
             exec_ok(pg, "ROLLBACK");
@@ -276,7 +270,8 @@ int pmq_migrator_main(const pmq_config *cfg, volatile int *stopping)
                 PQfinish(pg);
             pg = pmq_db_connect(cfg, &errs);
             if (pg && (exec_ok(pg, "LISTEN pmq_jobs") < 0 ||
-                       pmq_db_prepare(pg, &claim_stmt, &errs) < 0)) {
+                       pmq_db_prepare(pg, &claim_stmt, &errs) < 0 ||
+                       pmq_db_prepare(pg, &next_stmt, &errs) < 0)) {
                 PQfinish(pg);
                 pg = NULL;
             }

@@ -60,6 +60,8 @@
 #endif
 
 #define QUEUE "bench"
+/* Latency mode's producer: one job per call, each its own transaction. */
+#define ENQUEUE_SQL "SELECT pmq_enqueue('" QUEUE "', $1::jsonb)"
 #define MAX_CONNS 64
 
 /*--- options (the peers' flags, same defaults) ---*/
@@ -602,7 +604,8 @@ static void build_meta(void)
     jb_open(&meta, "pmq", '{');
     jb_num(&meta, "redis_db", (double)O.redis_db);
     jb_num(&meta, "producer_conns", (double)O.producer_conns);
-    jb_str(&meta, "enqueue", "pmq_enqueue_many() per chunk; pmq_enqueue() per job in latency mode");
+    jb_str(&meta, "enqueue", "pmq_enqueue_many() per chunk; pmq_enqueue() per job in latency mode, prepared,"
+                               " one transaction each");
     jb_close(&meta, '}');
 }
 
@@ -1248,7 +1251,6 @@ static size_t pump(pconn *p)
 
 static void run_phase(pconn *pc, const char *phase, long *seq, jb *out, long *cum_sent)
 {
-    const char *q = "SELECT pmq_enqueue('" QUEUE "', $1::jsonb)";
     snap c0 = take_snap();
     naddlat = 0;
     enqueue_errors = 0;
@@ -1263,7 +1265,7 @@ static void run_phase(pconn *pc, const char *phase, long *seq, jb *out, long *cu
             pay.len = 0;
             put_payload(&pay, (*seq)++, t, phase);
             const char *params[1] = {pay.s};
-            PGresult *r = PQexecParams(pc[0].c, q, 1, NULL, params, NULL, NULL, 0);
+            PGresult *r = PQexecPrepared(pc[0].c, "enqueue", 1, params, NULL, NULL, 0);
             if (PQresultStatus(r) != PGRES_TUPLES_OK) {
                 if (enqueue_errors++ < 5)
                     note("enqueue failed: %s", PQerrorMessage(pc[0].c));
@@ -1299,7 +1301,7 @@ static void run_phase(pconn *pc, const char *phase, long *seq, jb *out, long *cu
                 pay.len = 0;
                 put_payload(&pay, (*seq)++, t, phase);
                 const char *params[1] = {pay.s};
-                if (!PQsendQueryParams(pc[best].c, q, 1, NULL, params, NULL, NULL, 0) ||
+                if (!PQsendQueryPrepared(pc[best].c, "enqueue", 1, params, NULL, NULL, 0) ||
                     !PQpipelineSync(pc[best].c))
                     fail("send: %s", PQerrorMessage(pc[best].c));
                 fifo_push(&pc[best], t);
@@ -1390,8 +1392,14 @@ static void run_latency(void)
 {
     reset(0);
     pconn pc[MAX_CONNS] = {{0}};
-    for (long k = 0; k < O.producer_conns; k++)
+    for (long k = 0; k < O.producer_conns; k++) {
         pc[k].c = pg_connect();
+        /* Prepared once per connection, as a C producer would. */
+        PGresult *r = PQprepare(pc[k].c, "enqueue", ENQUEUE_SQL, 1, NULL);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            fail("prepare: %s", PQerrorMessage(pc[k].c));
+        PQclear(r);
+    }
     start_pmqd();
     wait_ready();
     snap a0 = take_snap();
