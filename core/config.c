@@ -1482,7 +1482,7 @@ static void set_defaults(loader *L)
         .timeout_ms = 2000,
     };
     cfg->migrator =
-        (pmq_migrator_config){.enabled = 1, .batch_size = 500, .poll_interval_ms = 1000};
+        (pmq_migrator_config){.enabled = 1, .batch_size = 1000, .poll_interval_ms = 1000};
 }
 
 /* [pmqd] conf_dir as the main file says, before conf.d is read. */

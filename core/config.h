@@ -66,7 +66,7 @@ typedef struct pmq_redis_config {
 /* [migrator] */
 typedef struct pmq_migrator_config {
     int enabled;          /* default 1 */
-    int batch_size;       /* default 500 */
+    int batch_size;       /* default 1000 */
     int poll_interval_ms; /* safety net only; default 1000 */
 } pmq_migrator_config;
 

@@ -194,7 +194,7 @@ START_TEST(test_defaults)
     ck_assert_int_eq(cfg->redis.timeout_ms, 2000);
 
     ck_assert_int_eq(cfg->migrator.enabled, 1);
-    ck_assert_int_eq(cfg->migrator.batch_size, 500);
+    ck_assert_int_eq(cfg->migrator.batch_size, 1000);
     ck_assert_int_eq(cfg->migrator.poll_interval_ms, 1000);
     ck_assert_ptr_null(cfg->http.listen);
     ck_assert_uint_eq(cfg->npools + cfg->nqueues + cfg->nplugins + cfg->nschedules, 0);
