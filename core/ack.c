@@ -20,7 +20,8 @@
  * (a job re-run after a loss) changes nothing (DESIGN.md I3).  The
  * "= ANY ($1)" lets the planner use the primary key without statistics.
  */
-static const pmq_stmt apply_stmt = {"pmq_ack_apply", 
+static const pmq_stmt apply_stmt = {
+    "pmq_ack_apply",
     "WITH o AS ("
     " SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[],"
     "  $6::bigint[], $7::bigint[], $8::bigint[], $9::real[])"

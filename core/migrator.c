@@ -60,7 +60,8 @@ static pmq_script push_script = {
  * the primary key even on a table without statistics (a join was planned as
  * a sequential scan after a TRUNCATE; see doc/performance.md).
  */
-static const pmq_stmt claim_stmt = {"pmq_migrator_claim", 
+static const pmq_stmt claim_stmt = {
+    "pmq_migrator_claim",
     "WITH u AS (UPDATE jobs j SET status = 'migrated', updated_at = now()"
     " WHERE j.id = ANY (ARRAY("
     "  SELECT id FROM jobs"
@@ -96,25 +97,27 @@ static int exec_ok(PGconn *pg, const char *sql)
  * `first` (BEGIN or COMMIT), then the prepared `st`, in one round trip
  * (libpq pipeline mode): on a quiet queue a batch is one job, so each round
  * trip is a visible share of its latency.  Returns `st`'s result when it
- * has rows; NULL after logging why not (`st` does not run if `first` fails).
+ * has rows; NULL after logging "could not <what>" and why (`st` does not
+ * run if `first` fails).
  */
-static PGresult *pair(PGconn *pg, const char *first, const pmq_stmt *st, const char *const *params)
+static PGresult *pair(PGconn *pg, const char *first, const pmq_stmt *st, const char *const *params,
+                      const char *what)
 {
     pmq_errors errs = PMQ_ERRORS_INIT;
     if (pmq_db_prepare(pg, st, &errs) < 0) {
-        log_error("migrator: %s", errs.items[0].message);
+        log_error("migrator: could not %s: %s", what, errs.items[0].message);
         pmq_errors_clear(&errs);
         return NULL;
     }
     if (!PQenterPipelineMode(pg)) {
-        log_error("migrator: %s", PQerrorMessage(pg));
+        log_error("migrator: could not %s: %s", what, PQerrorMessage(pg));
         return NULL;
     }
     int sent = PQsendQueryParams(pg, first, 0, NULL, NULL, NULL, NULL, 0) &&
                PQsendQueryPrepared(pg, st->name, st->nparams, params, NULL, NULL, 0) &&
                PQpipelineSync(pg);
     if (!sent)
-        log_error("migrator: could not send %s: %s", first, PQerrorMessage(pg));
+        log_error("migrator: could not %s: %s", what, PQerrorMessage(pg));
     PGresult *out = NULL, *res;
     int results = 0;
     /* first's result, NULL, st's, NULL, then the sync point. */
@@ -130,13 +133,12 @@ static PGresult *pair(PGconn *pg, const char *first, const pmq_stmt *st, const c
             PQclear(res);
             break;
         }
-        if (++results == 1 && status != PGRES_COMMAND_OK) {
-            log_error("migrator: %s failed: %s", first, PQresultErrorMessage(res));
+        if ((++results == 1 && status != PGRES_COMMAND_OK) ||
+            (results == 2 && status != PGRES_TUPLES_OK && status != PGRES_PIPELINE_ABORTED)) {
+            log_error("migrator: could not %s: %s", what, PQresultErrorMessage(res));
         } else if (results == 2 && status == PGRES_TUPLES_OK) {
             out = res;
             res = NULL;
-        } else if (results == 2 && status != PGRES_PIPELINE_ABORTED) {
-            log_error("migrator: %s failed: %s", st->name, PQresultErrorMessage(res));
         }
         PQclear(res);
     }
@@ -149,7 +151,7 @@ static int commit(PGconn *pg, int64_t *next_due_ms)
 {
     if (!next_due_ms)
         return exec_ok(pg, "COMMIT");
-    PGresult *res = pair(pg, "COMMIT", &next_stmt, NULL);
+    PGresult *res = pair(pg, "COMMIT", &next_stmt, NULL, "commit the claim");
     if (!res)
         return -1;
     *next_due_ms = PQgetisnull(res, 0, 0) ? -1 : atoll(PQgetvalue(res, 0, 0));
@@ -162,7 +164,7 @@ int pmq_migrate_batch(PGconn *pg, pmq_redis *r, int batch, int64_t *next_due_ms)
     char limit[16];
     snprintf(limit, sizeof limit, "%d", batch);
     const char *params[1] = {limit};
-    PGresult *res = pair(pg, "BEGIN", &claim_stmt, params);
+    PGresult *res = pair(pg, "BEGIN", &claim_stmt, params, "claim jobs");
     if (!res) {
         if (PQtransactionStatus(pg) != PQTRANS_IDLE)
             exec_ok(pg, "ROLLBACK");

@@ -238,6 +238,21 @@ char *pmq_test_query1(PGconn *conn, const char *sql)
     return v;
 }
 
+char *pmq_test_rows(PGconn *conn, const char *sql)
+{
+    PGresult *res = PQexec(conn, sql);
+    ck_assert_msg(PQresultStatus(res) == PGRES_TUPLES_OK, "%s\nfailed: %s", sql,
+                  PQresultErrorMessage(res));
+    char *rows = pmq_xstrdup("");
+    for (int i = 0; i < PQntuples(res); i++) {
+        char *next = pmq_asprintf("%s%s\n", rows, PQgetvalue(res, i, 0));
+        free(rows);
+        rows = next;
+    }
+    PQclear(res);
+    return rows;
+}
+
 char *pmq_test_sqlf(PGconn *conn, const char *fmt, ...)
 {
     va_list ap;

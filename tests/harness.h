@@ -56,6 +56,10 @@ void pmq_test_exec(PGconn *conn, const char *sql);
  * the test fails unless the query succeeds. */
 char *pmq_test_query1(PGconn *conn, const char *sql);
 
+/* The first column of every row, one per line (caller frees); the test
+ * fails unless the query succeeds.  For EXPLAIN output. */
+char *pmq_test_rows(PGconn *conn, const char *sql);
+
 /* pmq_test_query1() and pmq_test_exec() of a query formatted from `fmt`. */
 char *pmq_test_sqlf(PGconn *conn, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void pmq_test_execf(PGconn *conn, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

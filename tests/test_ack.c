@@ -5,12 +5,12 @@
  * the contract says, and a message that is not UTF-8 does not block a batch.
  */
 #include <check.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ack.h"
 #include "config.h"
+#include "daemon.h"
 #include "harness.h"
 #include "migrator.h"
 #include "redis.h"
@@ -67,19 +67,6 @@ static pmq_outcome outcome(const char *id, int attempt, pmq_status st, const cha
     return o;
 }
 
-static char *q(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *q(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *sql = pmq_vasprintf(fmt, ap);
-    va_end(ap);
-    char *v = pmq_test_query1(pg, sql);
-    free(sql);
-    return v;
-}
-
 START_TEST(duplicate_outcome_changes_nothing)
 {
     char *id = migrated_job();
@@ -90,10 +77,11 @@ START_TEST(duplicate_outcome_changes_nothing)
     o = outcome(id, 1, PMQ_RETRY, "late failure");
     ck_assert_int_eq(pmq_ack_apply(pg, r, "w2", &o, 1), 0);
     pmq_outcome_clear(&o);
-    char *v = q("SELECT status || '/' || attempt_count || '/' || worker_id FROM jobs WHERE id = '%s'", id);
+    char *v = pmq_test_sqlf(pg, "SELECT status || '/' || attempt_count || '/' || worker_id"
+                                " FROM jobs WHERE id = '%s'", id);
     ck_assert_str_eq(v, "completed/1/w1");
     free(v);
-    v = q("SELECT count(*) FROM job_logs WHERE job_id = '%s'", id);
+    v = pmq_test_sqlf(pg, "SELECT count(*) FROM job_logs WHERE job_id = '%s'", id);
     ck_assert_str_eq(v, "1");
     free(v);
     free(id);
@@ -107,15 +95,16 @@ START_TEST(retry_then_dead_letter)
     o.delay_ms = 60000;
     ck_assert_int_eq(pmq_ack_apply(pg, r, "w1", &o, 1), 0);
     pmq_outcome_clear(&o);
-    char *v = q("SELECT status || '/' || attempt_count || '/' || (run_at > now() + interval '50 s')"
-                " FROM jobs WHERE id = '%s'", id);
+    char *v = pmq_test_sqlf(pg, "SELECT status || '/' || attempt_count || '/'"
+                                " || (run_at > now() + interval '50 s')"
+                                " FROM jobs WHERE id = '%s'", id);
     ck_assert_str_eq(v, "queued/1/true");
     free(v);
     /* An outcome for attempt 1 again, after the retry was recorded: ignored. */
     o = outcome(id, 1, PMQ_DONE, NULL);
     ck_assert_int_eq(pmq_ack_apply(pg, r, "w1", &o, 1), 0);
     pmq_outcome_clear(&o);
-    v = q("SELECT status FROM jobs WHERE id = '%s'", id);
+    v = pmq_test_sqlf(pg, "SELECT status FROM jobs WHERE id = '%s'", id);
     ck_assert_str_eq(v, "queued");
     free(v);
     /* Attempt 2 of 2 fails: dead letter, in PostgreSQL and in Redis. */
@@ -123,11 +112,12 @@ START_TEST(retry_then_dead_letter)
     o = outcome(id, 2, PMQ_RETRY, "second");
     ck_assert_int_eq(pmq_ack_apply(pg, r, "w1", &o, 1), 0);
     pmq_outcome_clear(&o);
-    v = q("SELECT status || '/' || attempt_count || '/' || last_error_message FROM jobs WHERE id = '%s'", id);
+    v = pmq_test_sqlf(pg, "SELECT status || '/' || attempt_count || '/' || last_error_message"
+                          " FROM jobs WHERE id = '%s'", id);
     ck_assert_str_eq(v, "failed/2/second");
     free(v);
-    v = q("SELECT string_agg(attempt_number || ':' || status, ',' ORDER BY attempt_number)"
-          " FROM job_logs WHERE job_id = '%s'", id);
+    v = pmq_test_sqlf(pg, "SELECT string_agg(attempt_number || ':' || status, ','"
+                          " ORDER BY attempt_number) FROM job_logs WHERE job_id = '%s'", id);
     ck_assert_str_eq(v, "1:retry,2:failed");
     free(v);
     redisContext *rc = pmq_test_redis();
@@ -148,10 +138,10 @@ START_TEST(invalid_utf8_does_not_block_the_batch)
     ck_assert_int_eq(pmq_ack_apply(pg, r, "w1", o, 2), 0);
     pmq_outcome_clear(&o[0]);
     pmq_outcome_clear(&o[1]);
-    char *v = q("SELECT last_error_message FROM jobs WHERE id = '%s'", a);
+    char *v = pmq_test_sqlf(pg, "SELECT last_error_message FROM jobs WHERE id = '%s'", a);
     ck_assert_str_eq(v, "550 ?? rejet?");
     free(v);
-    v = q("SELECT status FROM jobs WHERE id = '%s'", b);
+    v = pmq_test_sqlf(pg, "SELECT status FROM jobs WHERE id = '%s'", b);
     ck_assert_str_eq(v, "completed");
     free(v);
     free(a);
@@ -159,18 +149,10 @@ START_TEST(invalid_utf8_does_not_block_the_batch)
 }
 END_TEST
 
-/* The plan of `explain`, one line per row. */
+/* The plan of `explain` (freed), one line per row. */
 static char *plan_of(char *explain)
 {
-    PGresult *res = PQexec(pg, explain);
-    ck_assert_msg(PQresultStatus(res) == PGRES_TUPLES_OK, "%s", PQresultErrorMessage(res));
-    char *plan = pmq_xstrdup("");
-    for (int i = 0; i < PQntuples(res); i++) {
-        char *next = pmq_asprintf("%s%s\n", plan, PQgetvalue(res, i, 0));
-        free(plan);
-        plan = next;
-    }
-    PQclear(res);
+    char *plan = pmq_test_rows(pg, explain);
     free(explain);
     return plan;
 }
@@ -178,10 +160,11 @@ static char *plan_of(char *explain)
 /* The plan this session runs for the next batch of 1,000 migrated jobs. */
 static char *ack_plan(void)
 {
-    return plan_of(q("SELECT format('EXPLAIN EXECUTE pmq_ack_apply(%%L, %%L, %%L,"
-                      " NULL, NULL, %%L, %%L, %%L, NULL, %%L)', array_agg(id), array_agg(1),"
-                      " array_agg('done'::text), array_agg(0), array_agg(1), array_agg(0), 'w1')"
-                      " FROM (SELECT id FROM jobs WHERE status = 'migrated' LIMIT 1000) s"));
+    return plan_of(pmq_test_sqlf(
+        pg, "SELECT format('EXPLAIN EXECUTE pmq_ack_apply(%%L, %%L, %%L,"
+            " NULL, NULL, %%L, %%L, %%L, NULL, %%L)', array_agg(id), array_agg(1),"
+            " array_agg('done'::text), array_agg(0), array_agg(1), array_agg(0), 'w1')"
+            " FROM (SELECT id FROM jobs WHERE status = 'migrated' LIMIT 1000) s"));
 }
 
 /*
@@ -222,7 +205,7 @@ START_TEST(batch_statements_use_the_primary_key)
     ck_assert_int_eq(pmq_ack_apply(pg, r, "w1", o, 1000), 0);
     for (int i = 0; i < 1000; i++)
         pmq_outcome_clear(&o[i]);
-    char *v = q("SELECT count(*) FROM jobs j JOIN job_logs l ON l.job_id = j.id"
+    char *v = pmq_test_sqlf(pg, "SELECT count(*) FROM jobs j JOIN job_logs l ON l.job_id = j.id"
                 " WHERE j.status = 'completed' AND l.status = 'completed'");
     ck_assert_str_eq(v, "1001");
     free(v);
@@ -238,7 +221,6 @@ END_TEST
 
 int main(void)
 {
-    pmq_test_servers_start();
     Suite *s = suite_create("ack");
     TCase *tc = tcase_create("ack");
     tcase_add_unchecked_fixture(tc, pmq_test_migrate, NULL);
@@ -248,9 +230,5 @@ int main(void)
     tcase_add_test(tc, invalid_utf8_does_not_block_the_batch);
     tcase_add_test(tc, batch_statements_use_the_primary_key);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return pmq_test_main(s, NULL);
 }

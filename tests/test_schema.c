@@ -663,15 +663,7 @@ END_TEST
 static char *explain(PGconn *conn, const char *sql)
 {
     char *q = pmq_asprintf("EXPLAIN (COSTS OFF) %s", sql);
-    PGresult *res = PQexec(conn, q);
-    ck_assert_msg(PQresultStatus(res) == PGRES_TUPLES_OK, "%s: %s", q, PQresultErrorMessage(res));
-    char *plan = pmq_xstrdup("");
-    for (int i = 0; i < PQntuples(res); i++) {
-        char *next = pmq_asprintf("%s%s\n", plan, PQgetvalue(res, i, 0));
-        free(plan);
-        plan = next;
-    }
-    PQclear(res);
+    char *plan = pmq_test_rows(conn, q);
     free(q);
     return plan;
 }
