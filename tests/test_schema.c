@@ -657,6 +657,31 @@ START_TEST(deleting_a_job_deletes_its_attempts)
 }
 END_TEST
 
+/* Job ids grow with creation time (sql/003), so a batch of jobs claimed in
+ * creation order sits on neighbouring pages of jobs_pkey. */
+START_TEST(job_ids_grow_with_time)
+{
+    PGconn *conn = pmq_test_pg();
+    pmq_test_exec(conn, "INSERT INTO job_queues (name) VALUES ('t')");
+    /* One transaction each, 2 ms apart: created_at differs. */
+    pmq_test_exec(conn, "SELECT pmq_enqueue('t', '{}')");
+    pmq_test_exec(conn, "SELECT pg_sleep(0.002)");
+    pmq_test_exec(conn, "SELECT pmq_enqueue('t', '{}')");
+    pmq_test_exec(conn, "SELECT pg_sleep(0.002)");
+    pmq_test_exec(conn, "SELECT count(*) FROM pmq_enqueue_many('t', '[{}, {}]')");
+    ck_assert_int_eq(query_long(conn, "SELECT count(*) FROM jobs"
+                                      " WHERE substr(id::text, 15, 1) = '7'"), 4);
+    /* Ordered by id, the jobs are in creation order (within a millisecond,
+     * ids are random: the two of pmq_enqueue_many share one). */
+    ck_assert_int_eq(query_long(conn, "SELECT count(*) FROM (SELECT created_at,"
+                                      " lag(created_at) OVER (ORDER BY id) AS prev FROM jobs) s"
+                                      " WHERE prev > created_at"), 0);
+    ck_assert_int_eq(query_long(conn, "SELECT count(DISTINCT created_at) FROM jobs"), 3);
+    ck_assert_int_eq(query_long(conn, "SELECT count(DISTINCT id) FROM jobs"), 4);
+    PQfinish(conn);
+}
+END_TEST
+
 /*--- indexes ---*/
 
 /* The plan of `sql`, one line per row. */
@@ -972,6 +997,7 @@ static Suite *schema_suite(void)
     tcase_add_test(tc, enqueue_unique_key_is_idempotent);
     tcase_add_test(tc, enqueue_many_is_one_statement);
     tcase_add_test(tc, deleting_a_job_deletes_its_attempts);
+    tcase_add_test(tc, job_ids_grow_with_time);
     tcase_add_test(tc, claim_query_uses_the_indexes);
     tcase_add_test(tc, sync_queues_upserts_configured_values);
     tcase_add_test(tc, sync_queues_from_a_config_file);

@@ -78,7 +78,8 @@ typedef struct opts {
     long backlog;       /* jobs queued before the drain (default: jobs) */
     long producer_conns;
     long redis_db;
-    long analyze; /* ANALYZE jobs after the enqueue phase (a table with statistics) */
+    long analyze;    /* ANALYZE jobs after the enqueue phase (a table with statistics) */
+    long checkpoint; /* CHECKPOINT after the enqueue phase: the drain writes no page images of it */
     const char *dir;
 } opts;
 
@@ -102,6 +103,7 @@ static void usage(FILE *f)
           "  --backlog B         queue B jobs, time the first --jobs completions\n"
           "  --producer-conns K  pipelined producer connections in open-loop phases (4)\n"
           "  --redis-db N        Redis database pmq uses and FLUSHDBs (1; BullMQ uses 0)\n"
+          "  --checkpoint 1      CHECKPOINT after the enqueue phase, outside the clock (default 0)\n"
           "  --analyze 1         ANALYZE jobs after the enqueue phase, outside the clock (default 0:\n"
           "                      the table is TRUNCATEd before each run and has no statistics)\n"
           "  --dir DIR           pmqd.ini and pmqd.log (default $PEERBENCH_DIR/pmq-bench)\n"
@@ -176,6 +178,8 @@ static void parse_args(int argc, char **argv)
             O.redis_db = num_arg(a, v);
         else if (!strcmp(a, "--analyze"))
             O.analyze = num_arg(a, v);
+        else if (!strcmp(a, "--checkpoint"))
+            O.checkpoint = num_arg(a, v);
         else if (!strcmp(a, "--dir"))
             O.dir = v;
         else {
@@ -600,6 +604,8 @@ static void build_meta(void)
         jb_num(&meta, "payloadBytes", (double)O.payload_bytes);
     if (O.analyze)
         jb_str(&meta, "analyze", "yes");
+    if (O.checkpoint)
+        jb_str(&meta, "checkpoint", "yes");
     jb_close(&meta, '}');
     jb_open(&meta, "pmq", '{');
     jb_num(&meta, "redis_db", (double)O.redis_db);
@@ -1053,6 +1059,8 @@ static void run_throughput(void)
         fail("expected %ld queued jobs after enqueue, found %ld", O.backlog, queued);
     if (O.analyze)
         sql_do(admin, "ANALYZE jobs, job_logs");
+    if (O.checkpoint)
+        sql_do(admin, "CHECKPOINT");
 
     /* --- processing phase --- */
     double spawn_t = mono_ms();
