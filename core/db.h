@@ -34,7 +34,7 @@ typedef struct pmq_stmt {
 /*
  * Prepare `st` on `pg` unless it already is (again after a PQreset).  The
  * first one also fixes how the session plans them: generic plans, no
- * sequential scans, no JIT.  Call it outside a transaction, since a rollback would
+ * sequential scans, no nested loops, no JIT.  Call it outside a transaction, since a rollback would
  * undo that.  0, or -1 after adding the reason to `errs`.
  */
 int pmq_db_prepare(PGconn *pg, const pmq_stmt *st, pmq_errors *errs);

@@ -188,6 +188,7 @@ START_TEST(batch_statements_use_the_primary_key)
                       " SELECT 't.ack', '{}', 'migrated' FROM generate_series(1, 20000)");
     char *plan = ack_plan();
     ck_assert_msg(!strstr(plan, "Seq Scan on jobs"), "after the table grew:\n%s", plan);
+    ck_assert_msg(!strstr(plan, "Nested Loop"), "outcomes matched to rows one by one:\n%s", plan);
     free(plan);
 
     pmq_test_exec(pg, "ANALYZE jobs");
