@@ -258,12 +258,50 @@ static int wait_notify(PGconn *pg, int64_t timeout_ms)
     return 0;
 }
 
+/*
+ * Awake and asleep (sql/004_quiet_notify.sql): a migrator that has just
+ * found work holds the "awake" lock and polls every AWAKE_POLL_MS, so that
+ * producers can skip the NOTIFY that serialises their commits; after
+ * AWAKE_LINGER_MS without work it lets go and goes back to LISTEN.
+ */
+#define LOCK_CLASS "1886220544"
+#define AWAKE_POLL_MS 1
+#define AWAKE_LINGER_MS 10
+#define UNSURE_POLL_MAX_MS 50
+
+/* Take advisory lock `key` if free; with `release`, only test it (take and let go). */
+static int try_lock(PGconn *pg, int key, int release)
+{
+    char sql[200];
+    if (release)
+        snprintf(sql, sizeof sql,
+                 "SELECT l AND pg_advisory_unlock(" LOCK_CLASS ", %d)"
+                 " FROM pg_try_advisory_lock(" LOCK_CLASS ", %d) l",
+                 key, key);
+    else
+        snprintf(sql, sizeof sql, "SELECT pg_try_advisory_lock(" LOCK_CLASS ", %d)", key);
+    PGresult *res = PQexec(pg, sql);
+    int ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+    if (!ok)
+        log_error("migrator: %s failed: %s", sql, PQerrorMessage(pg));
+    int got = ok && PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    return got;
+}
+
 int pmq_migrator_main(const pmq_config *cfg, volatile int *stopping)
 {
     pmq_log_set_ident("pmqd: migrator");
     PGconn *pg = NULL;
     pmq_redis *r = NULL;
     int64_t backoff = 100;
+    /*
+     * awake: this session holds lock 1 and polls.  unsure: a producer may
+     * have skipped its NOTIFY while some migrator was awake and still be
+     * committing; poll until lock 2 shows none is left, then look once more.
+     */
+    int awake = 0, unsure = 0;
+    int64_t last_work = 0, unsure_wait = AWAKE_POLL_MS;
 
     while (!*stopping) {
         if (!pg || PQstatus(pg) != CONNECTION_OK || !r) {
@@ -288,6 +326,9 @@ int pmq_migrator_main(const pmq_config *cfg, volatile int *stopping)
                 continue;
             }
             backoff = 100;
+            /* A lost session lost its lock: its skipped producers are ours. */
+            awake = 0;
+            unsure = 1;
         }
 
         int64_t due = -1;
@@ -305,12 +346,34 @@ int pmq_migrator_main(const pmq_config *cfg, volatile int *stopping)
             continue;
         }
         backoff = 100;
-        if (n > 0)
+        int64_t now = pmq_now_ms();
+        if (n > 0) {
             log_debug("migrated %d jobs", n);
+            last_work = now;
+            if (!awake && (awake = try_lock(pg, 1, 0)))
+                unsure = 0; /* polling again: nothing can slip past */
+        }
         if (n >= cfg->migrator.batch_size)
             continue; /* more may be ready: no wait */
 
+        if (awake && now - last_work >= AWAKE_LINGER_MS) {
+            PQclear(PQexec(pg, "SELECT pg_advisory_unlock(" LOCK_CLASS ", 1)"));
+            awake = 0;
+            unsure = 1;
+        }
+        if (unsure && try_lock(pg, 2, 1)) {
+            unsure = 0;
+            unsure_wait = AWAKE_POLL_MS;
+            continue; /* every skipped producer has ended: one last look */
+        }
         int64_t wait = cfg->migrator.poll_interval_ms;
+        if (awake) {
+            wait = AWAKE_POLL_MS;
+        } else if (unsure) {
+            /* A long transaction is still enqueueing: look less often. */
+            wait = unsure_wait;
+            unsure_wait = unsure_wait * 2 > UNSURE_POLL_MAX_MS ? UNSURE_POLL_MAX_MS : unsure_wait * 2;
+        }
         if (due >= 0 && due < wait)
             wait = due < 1 ? 1 : due; /* ready rows locked by another migrator: retry soon */
         if (wait_notify(pg, wait) < 0) {

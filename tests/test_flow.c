@@ -997,6 +997,63 @@ START_TEST(migrator_pushes_bands_idempotently)
 }
 END_TEST
 
+/*
+ * While the migrator polls it holds advisory lock 1 and producers skip their
+ * NOTIFY.  A producer that skipped it and commits only after the migrator
+ * stopped polling must still have its job found, long before the
+ * migrator's safety-net timer (here one minute) would find it.
+ */
+#define AWAKE_LOCK_HELD                                                                         \
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1886220544"     \
+    " AND objid = 1 AND granted"
+
+START_TEST(job_whose_notify_was_skipped_is_not_left_behind)
+{
+    char *config = pmq_test_behave_setup(
+        "quiet", "[migrator]\npoll_interval = 60s\n\n[pool t]\nqueues = t.ok\nprocesses = 1\n");
+    PGconn *pg = pmq_test_pg(), *producer = pmq_test_pg();
+    pid_t pid = pmq_test_pmqd_start(config, "flow-quiet");
+    char *late = NULL;
+    for (int attempt = 0; attempt < 50 && !late; attempt++) {
+        /* Wake the migrator with a job, and catch it while it polls. */
+        free(enqueue_sql(pg, "'t.ok', '{}'"));
+        if (!pmq_test_wait_sql(producer, AWAKE_LOCK_HELD, "1", 5000))
+            continue;
+        /* One round trip: lock 1 held before and after the enqueue, so its trigger saw it held. */
+        ck_assert(PQsendQuery(producer, "BEGIN; " AWAKE_LOCK_HELD "; SELECT pmq_enqueue('t.ok', '{}');"
+                                        AWAKE_LOCK_HELD));
+        char *v[4] = {0};
+        PGresult *res;
+        for (int i = 0; (res = PQgetResult(producer)) != NULL; i++, PQclear(res)) {
+            ck_assert_int_ne(PQresultStatus(res), PGRES_FATAL_ERROR);
+            if (i < 4 && PQresultStatus(res) == PGRES_TUPLES_OK)
+                v[i] = pmq_xstrdup(PQgetvalue(res, 0, 0));
+        }
+        if (!strcmp(v[1], "1") && !strcmp(v[3], "1")) {
+            late = v[2];
+            v[2] = NULL;
+        } else {
+            pmq_test_exec(producer, "ROLLBACK");
+        }
+        for (int i = 0; i < 4; i++)
+            free(v[i]);
+    }
+    ck_assert_msg(late != NULL, "never caught the migrator polling");
+    /* The migrator stops polling while the producer's transaction is open. */
+    ck_assert_msg(pmq_test_wait_sql(pg, AWAKE_LOCK_HELD, "0", 5000), "the migrator kept polling");
+    pmq_test_exec(producer, "COMMIT");
+    char *sql = pmq_asprintf("SELECT status FROM jobs WHERE id = '%s'", late);
+    ck_assert_msg(pmq_test_wait_sql(pg, sql, "completed", 10000),
+                  "a job committed without NOTIFY after the migrator stopped polling waited");
+    pmq_test_pmqd_stop_checked(pid, "flow-quiet", PMQ_TEST_NO_RESTART);
+    free(sql);
+    free(late);
+    PQfinish(producer);
+    PQfinish(pg);
+    free(config);
+}
+END_TEST
+
 /*--- the suite ---*/
 
 static Suite *flow_suite(void)
@@ -1019,6 +1076,8 @@ static Suite *flow_suite(void)
     tcase_add_test(tc, ctl_enqueue_bad_stdin);
     tc = pmq_test_case(s, "redis", TEST_TIMEOUT_S);
     tcase_add_test(tc, migrator_pushes_bands_idempotently);
+    tc = pmq_test_case(s, "quiet", TEST_TIMEOUT_S);
+    tcase_add_test(tc, job_whose_notify_was_skipped_is_not_left_behind);
     return s;
 }
 

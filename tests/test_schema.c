@@ -400,6 +400,46 @@ START_TEST(enqueue_follows_the_transaction)
 }
 END_TEST
 
+/*
+ * A migrator that is awake holds advisory lock 1 and polls: producers then
+ * skip the NOTIFY, whose commits PostgreSQL serialises.  Each enqueueing
+ * transaction holds lock 2 (shared) until it ends, so that the migrator can
+ * tell when the last producer that skipped has ended (sql/004_quiet_notify.sql).
+ */
+START_TEST(enqueue_skips_notify_while_a_migrator_is_awake)
+{
+    PGconn *conn = pmq_test_pg();
+    pmq_test_exec(conn, "INSERT INTO job_queues (name) VALUES ('mail')");
+    PGconn *listener = listener_new();
+    PGconn *migrator = pmq_test_pg();
+    assert_query_str(migrator, "SELECT pg_try_advisory_lock(1886220544, 1)", "t");
+
+    pmq_test_exec(conn, "BEGIN");
+    free(pmq_test_query1(conn, "SELECT pmq_enqueue('mail', '{}')"));
+    /* The open transaction holds lock 2: a migrator cannot take it yet. */
+    assert_query_str(migrator, "SELECT pg_try_advisory_lock(1886220544, 2)", "f");
+    /* It tested lock 1 without keeping it. */
+    assert_query_str(migrator,
+                     "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                     " AND classid = 1886220544 AND objid = 1 AND mode = 'ShareLock'",
+                     "0");
+    pmq_test_exec(conn, "COMMIT");
+    ck_assert_int_eq(wait_notifies(listener, 300, 1), 0);
+    assert_query_str(migrator,
+                     "SELECT pg_try_advisory_lock(1886220544, 2) AND pg_advisory_unlock(1886220544, 2)",
+                     "t");
+
+    /* Once the migrator lets go, enqueues wake it again. */
+    assert_query_str(migrator, "SELECT pg_advisory_unlock(1886220544, 1)", "t");
+    free(pmq_test_query1(conn, "SELECT pmq_enqueue('mail', '{}')"));
+    ck_assert_int_eq(wait_notifies(listener, 5000, 1), 1);
+    ck_assert_int_eq(query_long(conn, "SELECT count(*) FROM jobs"), 2);
+    PQfinish(migrator);
+    PQfinish(listener);
+    PQfinish(conn);
+}
+END_TEST
+
 START_TEST(enqueue_uses_queue_defaults)
 {
     PGconn *conn = pmq_test_pg();
@@ -992,6 +1032,7 @@ static Suite *schema_suite(void)
     tcase_add_unchecked_fixture(tc, pmq_test_migrate, NULL);
     tcase_add_checked_fixture(tc, reset, NULL);
     tcase_add_test(tc, enqueue_follows_the_transaction);
+    tcase_add_test(tc, enqueue_skips_notify_while_a_migrator_is_awake);
     tcase_add_test(tc, enqueue_uses_queue_defaults);
     tcase_add_test(tc, enqueue_rejects_bad_input);
     tcase_add_test(tc, enqueue_unique_key_is_idempotent);
