@@ -306,25 +306,19 @@ static size_t append_release(pmq_redis *r, const char *worker_id, const pmq_outc
 
 /*
  * After the commit: drop the claims from pmq:active and settle job:<id>.
- * A broken connection gets one more try on a new one; if that fails too,
- * the claims stay in pmq:active, where recovery finds them settled in
- * PostgreSQL and only drops them (recovery.c).
+ * A broken connection or an error reply (READONLY after a failover) gets
+ * one more try on a new connection; if that fails too, the claims stay in
+ * pmq:active, where recovery finds them settled in PostgreSQL and only
+ * drops them (recovery.c).
  */
 static void release_in_redis(pmq_redis *r, const char *worker_id, pmq_outcome *o, size_t n,
                              PGresult *res)
 {
     for (int first = 1; first >= 0; first--) {
-        size_t sent = append_release(r, worker_id, o, n, res, first), got = 0;
-        for (; got < sent; got++) {
-            redisReply *rep = NULL;
-            if (redisGetReply(r->c, (void **)&rep) != REDIS_OK)
-                break;
-            freeReplyObject(rep);
-        }
-        if (got == sent)
+        size_t sent = append_release(r, worker_id, o, n, res, first);
+        if (pmq_redis_replies(r, sent, "release finished jobs") == 0)
             return;
-        log_warning("could not release %zu jobs in Redis%s: %s", n,
-                    first ? ", trying again" : "", r->c->errstr);
+        log_warning("could not release %zu jobs in Redis%s", n, first ? ", trying again" : "");
         pmq_redis_reconnect(r);
     }
 }

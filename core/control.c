@@ -94,15 +94,10 @@ int pmq_sync_paused(PGconn *pg, pmq_redis *r)
     for (int i = 0; i < PQntuples(res); i++)
         redisAppendCommand(r->c, "SADD %s %s", set, PQgetvalue(res, i, 0));
     redisAppendCommand(r->c, "EXEC");
-    int replies = PQntuples(res) + 3, rc = 0;
+    size_t replies = (size_t)PQntuples(res) + 3;
     PQclear(res);
-    for (int i = 0; i < replies; i++) {
-        redisReply *rep = NULL;
-        if (redisGetReply(r->c, (void **)&rep) != REDIS_OK) {
-            pmq_redis_reconnect(r);
-            return -1;
-        }
-        freeReplyObject(rep);
-    }
-    return rc;
+    int errors = pmq_redis_replies(r, replies, "copy the paused queues");
+    if (errors < 0)
+        pmq_redis_reconnect(r);
+    return errors == 0 ? 0 : -1;
 }

@@ -142,6 +142,23 @@ int pmq_redis_do(pmq_redis *r, const char *fmt, ...)
     return 0;
 }
 
+int pmq_redis_replies(pmq_redis *r, size_t n, const char *what)
+{
+    int errors = 0;
+    for (size_t i = 0; i < n; i++) {
+        redisReply *rep = NULL;
+        if (redisGetReply(r->c, (void **)&rep) != REDIS_OK) {
+            log_warning("redis: could not %s: %s", what,
+                        r->c->errstr[0] ? r->c->errstr : "connection lost");
+            return -1;
+        }
+        if (rep->type == REDIS_REPLY_ERROR && errors++ == 0)
+            log_warning("redis: could not %s: %s", what, rep->str);
+        freeReplyObject(rep);
+    }
+    return errors;
+}
+
 static int load_script(pmq_redis *r, pmq_script *s)
 {
     redisReply *rep = redisCommand(r->c, "SCRIPT LOAD %s", s->source);

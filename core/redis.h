@@ -53,6 +53,13 @@ redisReply *pmq_redis_command(pmq_redis *r, const char *fmt, ...);
 int pmq_redis_do(pmq_redis *r, const char *fmt, ...);
 
 /*
+ * Read the replies to `n` pipelined commands.  Returns how many were error
+ * replies (READONLY after a failover, OOM, WRONGTYPE), logging the first
+ * with `what`, or -1 on a connection error (logged too; reconnect).
+ */
+int pmq_redis_replies(pmq_redis *r, size_t n, const char *what);
+
+/*
  * Refuse a Redis that may evict keys (any maxmemory-policy but noeviction):
  * queued jobs would vanish.  Returns 0 when safe.
  */

@@ -352,14 +352,8 @@ static void beat(pmq_redis *r, worker *w, int64_t started_ms)
                        key, a->cfg->daemon.host_id, pid, a->pool->name, queues, started, now, jobs);
     redisAppendCommand(r->c, "PEXPIRE %s %d", key, a->cfg->daemon.heartbeat_ttl_ms);
     redisAppendCommand(r->c, "SADD %s %s", set, a->worker_id);
-    for (int i = 0; i < 3; i++) {
-        redisReply *rep = NULL;
-        if (redisGetReply(r->c, (void **)&rep) != REDIS_OK) {
-            pmq_redis_reconnect(r);
-            return;
-        }
-        freeReplyObject(rep);
-    }
+    if (pmq_redis_replies(r, 3, "record the heartbeat") < 0)
+        pmq_redis_reconnect(r);
 }
 
 static void *heartbeat_main(void *arg)

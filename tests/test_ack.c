@@ -5,6 +5,7 @@
  * the contract says, and a message that is not UTF-8 does not block a batch.
  */
 #include <check.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,6 +67,33 @@ static pmq_outcome outcome(const char *id, int attempt, pmq_status st, const cha
     o.queue = pmq_xstrdup("t.ack");
     return o;
 }
+
+/*
+ * The release after the commit is a pipeline: an error reply in it (here
+ * WRONGTYPE; READONLY after a failover) is counted, not taken for success,
+ * and a lost connection is told apart.
+ */
+START_TEST(pipelined_error_replies_are_counted)
+{
+    redisAppendCommand(r->c, "SET pmq-test-k v");
+    redisAppendCommand(r->c, "LPUSH pmq-test-k x");
+    redisAppendCommand(r->c, "LREM pmq-test-k 1 x");
+    redisAppendCommand(r->c, "GET pmq-test-k");
+    ck_assert_int_eq(pmq_redis_replies(r, 4, "test"), 2);
+    redisAppendCommand(r->c, "GET pmq-test-k");
+    ck_assert_int_eq(pmq_redis_replies(r, 1, "test"), 0);
+    redisReply *id = redisCommand(r->c, "CLIENT ID");
+    ck_assert(id && id->type == REDIS_REPLY_INTEGER);
+    signal(SIGPIPE, SIG_IGN); /* as pmqd does: writing to the dead socket */
+    redisContext *other = pmq_test_redis();
+    freeReplyObject(redisCommand(other, "CLIENT KILL ID %lld", id->integer));
+    redisFree(other);
+    freeReplyObject(id);
+    redisAppendCommand(r->c, "GET pmq-test-k");
+    ck_assert_int_eq(pmq_redis_replies(r, 1, "test"), -1);
+    ck_assert_int_eq(pmq_redis_reconnect(r), 0);
+}
+END_TEST
 
 START_TEST(duplicate_outcome_changes_nothing)
 {
@@ -226,6 +254,7 @@ int main(void)
     TCase *tc = tcase_create("ack");
     tcase_add_unchecked_fixture(tc, pmq_test_migrate, NULL);
     tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, pipelined_error_replies_are_counted);
     tcase_add_test(tc, duplicate_outcome_changes_nothing);
     tcase_add_test(tc, retry_then_dead_letter);
     tcase_add_test(tc, invalid_utf8_does_not_block_the_batch);
