@@ -34,6 +34,7 @@ typedef enum {
     K_STRING,   /* text; empty is refused unless a flag says otherwise */
     K_PATH,     /* text; a relative path is taken from the INI file's directory */
     K_NAME,     /* a queue name */
+    K_HOSTID,   /* [pmqd] host_id: a host name, without ":" */
     K_ENVNAME,  /* the name of an environment variable */
     K_INT,      /* integer in [min, max] */
     K_DURATION, /* "500ms", "30s", "5m", "2h"; bare numbers count unit_ms */
@@ -80,7 +81,7 @@ static const key_spec daemon_keys[] = {
     KEY(pmq_daemon_config, "log_level", K_LOGLEVEL, 0, log_level, 0, 0, 0),
     KEY(pmq_daemon_config, "log_format", K_LOGFORMAT, 0, log_format, 0, 0, 0),
     KEY(pmq_daemon_config, "plugin_dir", K_PATH, 0, plugin_dir, 0, 0, 0),
-    KEY(pmq_daemon_config, "host_id", K_STRING, 0, host_id, 0, 0, 0),
+    KEY(pmq_daemon_config, "host_id", K_HOSTID, 0, host_id, 0, 0, 0),
     KEY(pmq_daemon_config, "grace_period", K_DURATION, 0, grace_period_ms, 0, DAY_MS, SEC_MS),
     KEY(pmq_daemon_config, "heartbeat_ttl", K_DURATION, 0, heartbeat_ttl_ms, SEC_MS, HOUR_MS,
         SEC_MS),
@@ -355,6 +356,15 @@ static int valid_name(const char *s, int is_queue)
         if (!isalnum((unsigned char)s[n]) && !strchr(is_queue ? "_-.:" : "_-.", s[n]))
             return 0;
     return n >= 1 && n <= NAME_MAX_LEN;
+}
+
+static int valid_host_id(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++)
+        if (!isalnum((unsigned char)s[n]) && !strchr("_-.", s[n]))
+            return 0;
+    return n >= 1 && n <= 253;
 }
 
 static int valid_envname(const char *s)
@@ -1038,6 +1048,14 @@ static void set_value(loader *L, const raw_section *rs, const key_spec *k, void 
     case K_NAME:
         if (!valid_name(v, 1))
             bad_value(L, rs, e, QUEUE_NAME_DETAIL);
+        else
+            set_string(sp, v);
+        break;
+    case K_HOSTID:
+        if (!valid_host_id(v))
+            bad_value(L, rs, e,
+                      "A host name (letters, digits, \"_\", \"-\" and \".\") is expected: worker "
+                      "ids are \"<host_id>:<pid>:<pool>\".");
         else
             set_string(sp, v);
         break;

@@ -304,17 +304,18 @@ START_TEST(test_invalid_values)
                            "grace_period = 5 parsecs\n"  /* 6 */
                            "log_level = loud\n"          /* 7 */
                            "log_format = xml\n"          /* 8 */
-                           "[migrator]\n"                /* 9 */
-                           "enabled = perhaps\n"         /* 10 */
-                           "batch_size = 100001\n"       /* 11 */
-                           "[queue q]\n"                 /* 12 */
-                           "max_payload = 1G\n"          /* 13 */
-                           "priority = 1001\n"           /* 14 */
-                           "[database]\n"                /* 15 */
-                           "port = 5432,abc\n"           /* 16 */
-                           "connect_timeout = 1500ms\n"  /* 17 */
-                           "[redis]\n"                   /* 18 */
-                           "port = 5 # the port\n");     /* 19 */
+                           "host_id = box:1\n"           /* 9 */
+                           "[migrator]\n"                /* 10 */
+                           "enabled = perhaps\n"         /* 11 */
+                           "batch_size = 100001\n"       /* 12 */
+                           "[queue q]\n"                 /* 13 */
+                           "max_payload = 1G\n"          /* 14 */
+                           "priority = 1001\n"           /* 15 */
+                           "[database]\n"                /* 16 */
+                           "port = 5432,abc\n"           /* 17 */
+                           "connect_timeout = 1500ms\n"  /* 18 */
+                           "[redis]\n"                   /* 19 */
+                           "port = 5 # the port\n");     /* 20 */
     ck_assert_ptr_null(load(path));
     const pmq_error *e = expect_error("%s:3: [pool email] invalid value \"many\" for \"processes\"",
                                       path);
@@ -328,24 +329,26 @@ START_TEST(test_invalid_values)
                       "debug, info, warning or error");
     expect_detail_has(expect_error("%s:8: [pmqd] invalid value \"xml\" for \"log_format\"", path),
                       "text or json");
+    expect_detail_has(expect_error("%s:9: [pmqd] invalid value \"box:1\" for \"host_id\"", path),
+                      "<host_id>:<pid>:<pool>");
     expect_detail_has(
-        expect_error("%s:10: [migrator] invalid value \"perhaps\" for \"enabled\"", path),
+        expect_error("%s:11: [migrator] invalid value \"perhaps\" for \"enabled\"", path),
         "yes, no, true, false, on, off, 1 or 0");
     expect_detail_has(
-        expect_error("%s:11: [migrator] invalid value \"100001\" for \"batch_size\"", path),
+        expect_error("%s:12: [migrator] invalid value \"100001\" for \"batch_size\"", path),
         "from 1 to 100000");
     expect_detail_has(
-        expect_error("%s:13: [queue q] invalid value \"1G\" for \"max_payload\"", path),
+        expect_error("%s:14: [queue q] invalid value \"1G\" for \"max_payload\"", path),
                       "suffix k");
-    expect_error("%s:14: [queue q] invalid value \"1001\" for \"priority\"", path);
-    expect_error("%s:16: [database] invalid value \"5432,abc\" for \"port\"", path);
+    expect_error("%s:15: [queue q] invalid value \"1001\" for \"priority\"", path);
+    expect_error("%s:17: [database] invalid value \"5432,abc\" for \"port\"", path);
     expect_detail_has(
-        expect_error("%s:17: [database] invalid value \"1500ms\" for \"connect_timeout\"", path),
+        expect_error("%s:18: [database] invalid value \"1500ms\" for \"connect_timeout\"", path),
         "whole seconds");
-    e = expect_error("%s:19: [redis] invalid value \"5 # the port\" for \"port\"", path);
+    e = expect_error("%s:20: [redis] invalid value \"5 # the port\" for \"port\"", path);
     ck_assert_ptr_nonnull(e->hint);
     ck_assert_ptr_nonnull(strstr(e->hint, "\";\""));
-    ck_assert_uint_eq(errs.count, 12);
+    ck_assert_uint_eq(errs.count, 13);
 }
 END_TEST
 
