@@ -1014,28 +1014,34 @@ START_TEST(job_whose_notify_was_skipped_is_not_left_behind)
     PGconn *pg = pmq_test_pg(), *producer = pmq_test_pg();
     pid_t pid = pmq_test_pmqd_start(config, "flow-quiet");
     char *late = NULL;
-    for (int attempt = 0; attempt < 50 && !late; attempt++) {
-        /* Wake the migrator with a job, and catch it while it polls. */
+    for (int attempt = 0; attempt < 20 && !late; attempt++) {
+        /*
+         * Wake the migrator with a job and catch it while it polls (10 ms):
+         * wait for its lock in the server, then, in the same round trip,
+         * enqueue with lock 1 held before and after, so the trigger saw it held.
+         */
         free(enqueue_sql(pg, "'t.ok', '{}'"));
-        if (!pmq_test_wait_sql(producer, AWAKE_LOCK_HELD, "1", 5000))
-            continue;
-        /* One round trip: lock 1 held before and after the enqueue, so its trigger saw it held. */
-        ck_assert(PQsendQuery(producer, "BEGIN; " AWAKE_LOCK_HELD "; SELECT pmq_enqueue('t.ok', '{}');"
-                                        AWAKE_LOCK_HELD));
-        char *v[4] = {0};
+        ck_assert(PQsendQuery(producer,
+                              "DO $$ BEGIN FOR i IN 1..20000 LOOP"
+                              " EXIT WHEN (" AWAKE_LOCK_HELD ") > 0; PERFORM pg_sleep(0.0001);"
+                              " END LOOP; END $$;"
+                              " BEGIN; " AWAKE_LOCK_HELD "; SELECT pmq_enqueue('t.ok', '{}');"
+                              AWAKE_LOCK_HELD));
+        /* Results: DO, BEGIN, held, the id, held. */
+        char *v[5] = {0};
         PGresult *res;
         for (int i = 0; (res = PQgetResult(producer)) != NULL; i++, PQclear(res)) {
             ck_assert_int_ne(PQresultStatus(res), PGRES_FATAL_ERROR);
-            if (i < 4 && PQresultStatus(res) == PGRES_TUPLES_OK)
+            if (i < 5 && PQresultStatus(res) == PGRES_TUPLES_OK)
                 v[i] = pmq_xstrdup(PQgetvalue(res, 0, 0));
         }
-        if (!strcmp(v[1], "1") && !strcmp(v[3], "1")) {
-            late = v[2];
-            v[2] = NULL;
+        if (v[2] && v[4] && !strcmp(v[2], "1") && !strcmp(v[4], "1")) {
+            late = v[3];
+            v[3] = NULL;
         } else {
             pmq_test_exec(producer, "ROLLBACK");
         }
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < 5; i++)
             free(v[i]);
     }
     ck_assert_msg(late != NULL, "never caught the migrator polling");
