@@ -1,5 +1,5 @@
 -- 004_quiet_notify.sql -- producers stop notifying while a migrator is
--- awake and polling (measured in doc/performance.md section 6).
+-- awake and polling (measured in doc/performance.md section 5.2).
 --
 -- PostgreSQL serialises the commits of all transactions that NOTIFY in a
 -- database, WAL flush included: four producers made 1,480 single enqueues/s
@@ -15,7 +15,9 @@
 --     notify has ended by then, so its jobs are found (core/migrator.c).
 -- The producer only tests lock 1 (try, then release at once): holding it
 -- would keep a waking migrator out for as long as the producer's
--- transaction lasts.
+-- transaction lasts.  (A producer cancelled between the two calls keeps a
+-- shared hold until it disconnects; migrators then stay in LISTEN and every
+-- enqueue notifies, as before this file: slower, nothing lost.)
 CREATE OR REPLACE FUNCTION pmq_jobs_notify() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN

@@ -6,8 +6,9 @@
  *
  * Covered: priority bands under load, delayed jobs, retries with back-off
  * and one job_logs row per attempt, dead letters (Redis entry, dlq list,
- * replay, replay --all, purge), pmqctl enqueue, and what the migrator leaves
- * in Redis (bands, RedisJobPayload JSON, job hashes, idempotent pushes).
+ * replay, replay --all, purge), pmqctl enqueue, what the migrator leaves
+ * in Redis (bands, RedisJobPayload JSON, job hashes, idempotent pushes), and
+ * a job whose producer skipped its NOTIFY while the migrator polled.
  *
  * Each test resets both servers, writes its own configuration, declares the
  * queues with `pmqctl migrate`, and stops pmqd with SIGTERM, which must end
