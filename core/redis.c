@@ -213,6 +213,39 @@ redisReply *pmq_redis_eval(pmq_redis *r, pmq_script *script, int nkeys, const ch
     return rep;
 }
 
+int pmq_redis_info_version(const char *info)
+{
+    const char *v = info ? strstr(info, "redis_version:") : NULL;
+    int major, minor;
+    if (!v || sscanf(v + strlen("redis_version:"), "%d.%d", &major, &minor) != 2)
+        return -1;
+    return major * 100 + minor;
+}
+
+int pmq_redis_check_version(pmq_redis *r, pmq_errors *errs)
+{
+    redisReply *rep = redisCommand(r->c, "INFO server");
+    if (!rep) {
+        pmq_errors_add(errs, "could not read Redis' version: %s", r->c->errstr);
+        return -1;
+    }
+    int version = rep->type == REDIS_REPLY_STRING ? pmq_redis_info_version(rep->str) : -1;
+    int rc = 0;
+    if (version < 0) {
+        /* INFO may be renamed away on managed Redis: say so, do not refuse. */
+        log_warning("could not read Redis' version (%s); pmq needs Redis 6.2 or later",
+                    rep->type == REDIS_REPLY_ERROR ? rep->str : "no redis_version in INFO");
+    } else if (version < PMQ_REDIS_MIN_VERSION) {
+        pmq_error *e = pmq_errors_add(errs, "Redis %d.%d is too old: pmq needs 6.2 or later",
+                                      version / 100, version % 100);
+        pmq_error_detail(e, "Workers claim jobs with LMOVE, which came in Redis 6.2.");
+        pmq_error_hint(e, "Upgrade Redis, or point [redis] at a newer server.");
+        rc = -1;
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
 int pmq_redis_check_eviction(pmq_redis *r, pmq_errors *errs)
 {
     redisReply *rep = redisCommand(r->c, "CONFIG GET maxmemory-policy");

@@ -65,6 +65,18 @@ int pmq_redis_replies(pmq_redis *r, size_t n, const char *what);
  */
 int pmq_redis_check_eviction(pmq_redis *r, pmq_errors *errs);
 
+/* Redis 6.2 (as major * 100 + minor): LMOVE, which the claim script uses. */
+#define PMQ_REDIS_MIN_VERSION 602
+
+/* The redis_version in INFO's text as major * 100 + minor, or -1 when absent. */
+int pmq_redis_info_version(const char *info);
+
+/*
+ * Refuse a Redis older than PMQ_REDIS_MIN_VERSION.  Returns 0 when new
+ * enough, or when INFO does not say (a warning is logged).
+ */
+int pmq_redis_check_version(pmq_redis *r, pmq_errors *errs);
+
 /* Describe where [redis] points, for messages ("unix:/x/redis.sock"). */
 char *pmq_redis_describe(const pmq_redis_config *cfg);
 

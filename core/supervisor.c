@@ -317,12 +317,12 @@ static void release_after_shutdown(const pmq_config *cfg)
     PQfinish(pg);
 }
 
-/* pmqd refuses a Redis that may evict jobs, and says why. */
+/* pmqd refuses a Redis that may evict jobs or is too old, and says why. */
 static int preflight(const pmq_config *cfg)
 {
     pmq_errors errs = PMQ_ERRORS_INIT;
     pmq_redis *r = pmq_redis_connect(cfg, &errs);
-    if (r)
+    if (r && pmq_redis_check_version(r, &errs) == 0)
         pmq_redis_check_eviction(r, &errs);
     pmq_redis_free(r);
     int rc = errs.count ? -1 : 0;

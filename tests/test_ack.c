@@ -95,6 +95,24 @@ START_TEST(pipelined_error_replies_are_counted)
 }
 END_TEST
 
+/*
+ * The claim script's LMOVE needs Redis 6.2: pmqd refuses an older server at
+ * start instead of failing every claim.  The test server passes.
+ */
+START_TEST(redis_older_than_6_2_is_refused)
+{
+    ck_assert_int_eq(pmq_redis_info_version("# Server\r\nredis_version:6.0.16\r\n"), 600);
+    ck_assert_int_eq(pmq_redis_info_version("redis_version:7.2.4\r\nredis_git_sha1:0"), 702);
+    ck_assert_int_eq(pmq_redis_info_version("# Server\r\nos:Linux\r\n"), -1);
+    ck_assert_int_eq(pmq_redis_info_version("redis_version:x\r\n"), -1);
+    ck_assert(pmq_redis_info_version("redis_version:6.0.16") < PMQ_REDIS_MIN_VERSION);
+    ck_assert(pmq_redis_info_version("redis_version:6.2.0") >= PMQ_REDIS_MIN_VERSION);
+    pmq_errors errs = PMQ_ERRORS_INIT;
+    ck_assert_int_eq(pmq_redis_check_version(r, &errs), 0);
+    ck_assert_int_eq((int)errs.count, 0);
+}
+END_TEST
+
 START_TEST(duplicate_outcome_changes_nothing)
 {
     char *id = migrated_job();
@@ -255,6 +273,7 @@ int main(void)
     tcase_add_unchecked_fixture(tc, pmq_test_migrate, NULL);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, pipelined_error_replies_are_counted);
+    tcase_add_test(tc, redis_older_than_6_2_is_refused);
     tcase_add_test(tc, duplicate_outcome_changes_nothing);
     tcase_add_test(tc, retry_then_dead_letter);
     tcase_add_test(tc, invalid_utf8_does_not_block_the_batch);
