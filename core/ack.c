@@ -58,9 +58,8 @@ void pmq_outcome_clear(pmq_outcome *o)
 {
     free(o->error);
     free(o->log);
-    free(o->entry);
     free(o->queue);
-    o->error = o->log = o->entry = o->queue = NULL;
+    o->error = o->log = o->queue = NULL;
 }
 
 /*--- PostgreSQL array literals ---*/
@@ -255,7 +254,7 @@ static size_t append_stats(pmq_redis *r, const pmq_outcome *o, size_t n, PGresul
 }
 
 /*
- * Send the idempotent part of the release: the LREMs and the job hashes
+ * Send the idempotent part of the release: the claims and the job hashes
  * (and, first time only, the dead-letter list and the counters, which would
  * count twice if sent again).  Returns the number of replies to read.
  */
@@ -263,15 +262,21 @@ static size_t append_release(pmq_redis *r, const char *worker_id, const pmq_outc
                              PGresult *res, int first)
 {
     char key[512], active[512];
-    pmq_redis_key(r, active, sizeof active, "pmq:active:%s", worker_id);
     size_t sent = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (o[i].entry) {
-            /* From the tail: the oldest claims are there, and finish first. */
-            redisAppendCommand(r->c, "LREM %s -1 %s", active, o[i].entry);
-            sent++;
-        }
+    /* One HDEL for the whole batch: the claims are keyed by job id. */
+    const char **argv = pmq_xmalloc((n + 2) * sizeof *argv);
+    size_t argc = 0;
+    argv[argc++] = "HDEL";
+    argv[argc++] = pmq_redis_key(r, active, sizeof active, "pmq:active:%s", worker_id);
+    for (size_t i = 0; i < n; i++)
+        if (o[i].claimed)
+            argv[argc++] = o[i].id;
+    if (argc > 2) {
+        redisAppendCommandArgv(r->c, (int)argc, argv, NULL);
+        sent++;
     }
+    free(argv);
+
     char finished[32];
     snprintf(finished, sizeof finished, "%lld", (long long)(pmq_wall_us() / 1000));
     int rows = res ? PQntuples(res) : 0;

@@ -26,7 +26,7 @@ typedef struct pmq_outcome {
     int64_t started_us;   /* wall clock */
     int64_t finished_us;
     int64_t delay_ms;     /* RETRY: wait before the next attempt */
-    char *entry;          /* owned; the claimed Redis element, or NULL */
+    int claimed;          /* held in pmq:active:<worker>: release it after the commit */
     double progress;      /* -1 when never reported */
     char *queue;          /* owned; for the metrics, or NULL */
     int64_t created_us;   /* first attempts: when the job was created; else 0 */

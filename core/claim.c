@@ -12,7 +12,10 @@
 /*
  * ARGV: prefix, active key, max, worker id, now (ms), then the queues.
  * Bands are taken high first across all queues, then normal, then low;
- * paused queues (set pmq:paused) are passed over.
+ * paused queues (set pmq:paused) are passed over.  The claimed entries are
+ * recorded in the hash pmq:active:<worker> (job id -> entry) in the same
+ * script, so an entry is never outside Redis; the ack then releases a job
+ * with an HDEL of its id instead of a scan for the whole entry.
  */
 static pmq_script claim_script = {
     "local p, active, max, worker, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]\n"
@@ -34,25 +37,29 @@ static pmq_script claim_script = {
     "local want = math.floor(total / 16)\n"
     "if want < 1 then want = 1 end\n"
     "if want > max then want = max end\n"
-    "local out = {}\n"
-    "local left = {}\n"
+    "local out, held, left = {}, {}, {}\n"
     "for _, e in ipairs(keys) do\n"
-    "  while #out < want do\n"
-    /* LMOVE, not RPOP + LPUSH: the AOF then records the move, not the entry again. */
-    "    local v = redis.call('LMOVE', e[1], active, 'RIGHT', 'LEFT')\n"
-    "    if not v then break end\n"
+    /* RPOP with a count: one call for the whole batch from this band. */
+    "  local vs = #out < want and redis.call('RPOP', e[1], want - #out) or {}\n"
+    "  if e[2] > #vs then left[e[3]] = true end\n"
+    "  for _, v in ipairs(vs) do\n"
     "    local id = string.match(v, '^{\"id\"%s*:%s*\"([^\"]+)\"')\n"
-    "    local h = p .. 'job:' .. (id or '')\n"
-    /* A job cancelled while it waited is dropped here: it never runs. */
-    "    if not id or redis.call('HGET', h, 'cancelled') ~= '1' then\n"
-    "      if id then redis.call('HSET', h, 'status', 'running', 'worker_id', worker, 'started_at', now) end\n"
+    "    if not id then\n"
+    /* Not a job pmq wrote: the worker logs and drops it; nothing to release. */
     "      out[#out + 1] = v\n"
     "    else\n"
-    "      redis.call('LPOP', active)\n"
+    "      local h = p .. 'job:' .. id\n"
+    /* A job cancelled while it waited is dropped here: it never runs. */
+    "      if redis.call('HGET', h, 'cancelled') ~= '1' then\n"
+    "        redis.call('HSET', h, 'status', 'running', 'worker_id', worker, 'started_at', now)\n"
+    "        out[#out + 1] = v\n"
+    "        held[#held + 1] = id\n"
+    "        held[#held + 1] = v\n"
+    "      end\n"
     "    end\n"
     "  end\n"
-    "  if redis.call('LLEN', e[1]) > 0 then left[e[3]] = true end\n"
     "end\n"
+    "if #held > 0 then redis.call('HSET', active, unpack(held)) end\n"
     "for q in pairs(left) do\n"
     "  local w = p .. 'pmq:wake:' .. q\n"
     "  if redis.call('LLEN', w) == 0 then redis.call('LPUSH', w, '1') end\n"
@@ -60,10 +67,12 @@ static pmq_script claim_script = {
     "return out\n",
     ""};
 
-/* ARGV: active key, band key, wake key, entry. */
+/* ARGV: active key, band key, wake key, job id. */
 static pmq_script return_script = {
-    "if redis.call('LREM', ARGV[1], 1, ARGV[4]) == 0 then return 0 end\n"
-    "redis.call('RPUSH', ARGV[2], ARGV[4])\n"
+    "local e = redis.call('HGET', ARGV[1], ARGV[4])\n"
+    "if not e then return 0 end\n"
+    "redis.call('HDEL', ARGV[1], ARGV[4])\n"
+    "redis.call('RPUSH', ARGV[2], e)\n"
     "if redis.call('LLEN', ARGV[3]) == 0 then redis.call('LPUSH', ARGV[3], '1') end\n"
     "return 1\n",
     ""};
@@ -120,97 +129,17 @@ int pmq_claim_wait(pmq_redis *r, const char *const *queues, int n, double timeou
 }
 
 int pmq_claim_return(pmq_redis *r, const char *worker_id, const char *queue, int priority,
-                     const char *entry)
+                     const char *id)
 {
     char active[512], band[512], wake[512];
     pmq_redis_key(r, active, sizeof active, "pmq:active:%s", worker_id);
     pmq_redis_key(r, band, sizeof band, "queue:%s%s", queue, pmq_band_suffix(priority));
     pmq_redis_key(r, wake, sizeof wake, "pmq:wake:%s", queue);
-    const char *args[4] = {active, band, wake, entry};
+    const char *args[4] = {active, band, wake, id};
     redisReply *rep = pmq_redis_eval(r, &return_script, 0, NULL, 4, args, NULL);
     if (!rep)
         return -1;
     int rc = rep->type == REDIS_REPLY_INTEGER ? (int)rep->integer : -1;
     freeReplyObject(rep);
     return rc;
-}
-
-int pmq_entry_id(const char *entry, char id[37])
-{
-    const char *p = strstr(entry, "\"id\"");
-    if (!p)
-        return -1;
-    p = strchr(p + 4, '"');
-    if (!p || strlen(p + 1) < 37 || p[37] != '"')
-        return -1;
-    memcpy(id, p + 1, 36);
-    id[36] = '\0';
-    return 0;
-}
-
-static const char *skip_ws(const char *p)
-{
-    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-        p++;
-    return p;
-}
-
-/* The end of the JSON value at `p` (not validated: json-c does that), or NULL. */
-static const char *skip_value(const char *p)
-{
-    int depth = 0;
-    do {
-        p = skip_ws(p);
-        if (*p == '"') {
-            for (p++; *p && *p != '"'; p++)
-                if (*p == '\\' && p[1])
-                    p++;
-            if (!*p)
-                return NULL;
-            p++;
-        } else if (*p == '{' || *p == '[') {
-            depth++;
-            p++;
-        } else if (*p == '}' || *p == ']') {
-            if (--depth < 0)
-                return NULL;
-            p++;
-        } else if (*p == ',' || *p == ':') {
-            if (depth == 0)
-                return NULL;
-            p++;
-        } else if (*p) {
-            p += strcspn(p, ",:]} \t\n\r{[\"");
-        } else {
-            return NULL;
-        }
-    } while (depth > 0);
-    return p;
-}
-
-const char *pmq_entry_payload(const char *entry, size_t *len)
-{
-    const char *p = skip_ws(entry);
-    if (*p++ != '{')
-        return NULL;
-    for (;;) {
-        p = skip_ws(p);
-        const char *key = p;
-        if (*p != '"' || !(p = skip_value(p)))
-            return NULL;
-        int is_payload = p - key == 9 && memcmp(key, "\"payload\"", 9) == 0;
-        p = skip_ws(p);
-        if (*p++ != ':')
-            return NULL;
-        const char *value = skip_ws(p);
-        if (!(p = skip_value(value)))
-            return NULL;
-        if (is_payload) {
-            *len = (size_t)(p - value);
-            return value;
-        }
-        p = skip_ws(p);
-        if (*p++ != ',')
-            return NULL;
-    }
 }

@@ -1,8 +1,8 @@
 /*
  * claim.h -- how a worker takes jobs from Redis without ever losing one: one
  * Lua script moves them from the highest non-empty band of its queues into
- * pmq:active:<worker> (never a pop), stamps job:<id>, and passes the wake-up
- * signal on while work remains.  Also the way back: returning a claimed job
+ * the hash pmq:active:<worker> (job id -> entry, in the same atomic step),
+ * stamps job:<id>, and passes the wake-up signal on while work remains.  Also the way back: returning a claimed job
  * that was never started to the head of its band.
  */
 #ifndef PMQ_CLAIM_H
@@ -28,23 +28,11 @@ redisReply *pmq_claim(pmq_redis *r, const char *worker_id, const char *const *qu
 int pmq_claim_wait(pmq_redis *r, const char *const *queues, int n, double timeout_s);
 
 /*
- * Put `entry` (claimed by `worker_id`, not started) back at the head of its
+ * Put job `id` (claimed by `worker_id`, not started) back at the head of its
  * queue's band and signal a worker.  Returns 1 when it was still claimed, 0
  * when it was not (nothing done), -1 on a connection error.
  */
 int pmq_claim_return(pmq_redis *r, const char *worker_id, const char *queue, int priority,
-                     const char *entry);
-
-/* The id inside a job entry (the first field of its JSON), into id[37]. */
-int pmq_entry_id(const char *entry, char id[37]);
-
-/*
- * Where the value of the entry's top-level "payload" member is: its first
- * byte, and its length in `*len`.  NULL when the entry is not a JSON object
- * with one.  Only finds it: the rest of the entry is validated by whoever
- * decodes it.  Lets the worker hand the payload's text to a handler without
- * decoding and encoding it again.
- */
-const char *pmq_entry_payload(const char *entry, size_t *len);
+                     const char *id);
 
 #endif /* PMQ_CLAIM_H */

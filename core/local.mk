@@ -16,6 +16,7 @@ core_libpmqcore_la_SOURCES = \
 	core/queue_settings.c core/queue_settings.h \
 	core/backoff.c core/backoff.h \
 	core/migrator.c core/migrator.h \
+	core/entry.c core/entry.h \
 	core/claim.c core/claim.h \
 	core/ack.c core/ack.h \
 	core/recovery.c core/recovery.h \

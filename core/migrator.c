@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "entry.h"
 #include "log.h"
 #include "migrator.h"
 #include "queue_settings.h"
@@ -56,26 +57,25 @@ static pmq_script push_script = {
     ""};
 
 /*
- * The JSON pushed is the guide's RedisJobPayload, built by PostgreSQL, with
- * "id" first so that the claim script can read it without decoding JSON.
- * "id = ANY (ARRAY(...))" rather than a join: the update then goes through
- * the primary key even on a table without statistics (a join was planned as
- * a sequential scan after a TRUNCATE; see doc/performance.md).
+ * The claim returns the columns of the guide's RedisJobPayload, which the
+ * migrator writes as JSON itself (entry.c): building it in PostgreSQL cost
+ * more than the UPDATE's index work.  Rows are reached by the ctid that
+ * FOR UPDATE locked: no second descent of jobs_pkey per row, and no plan
+ * that a table without statistics could turn into a sequential scan.
  */
 static const pmq_stmt claim_stmt = {
     "pmq_migrator_claim",
     "WITH u AS (UPDATE jobs j SET status = 'migrated', updated_at = now()"
-    " WHERE j.id = ANY (ARRAY("
-    "  SELECT id FROM jobs"
+    " WHERE j.ctid = ANY (ARRAY("
+    "  SELECT ctid FROM jobs"
     "  WHERE status = 'queued' AND run_at <= now()"
     "    AND queue_name NOT IN (SELECT name FROM job_queues WHERE is_paused)"
     "  ORDER BY priority, created_at LIMIT $1 FOR UPDATE SKIP LOCKED))"
-    " RETURNING j.id, j.attempt_count, j.queue_name, j.priority, j.created_at, j.run_at,"
-    " json_build_object('id', j.id, 'queue_name', j.queue_name, 'priority', j.priority,"
-    "  'payload', j.payload, 'created_at', j.created_at, 'attempt_count', j.attempt_count,"
-    "  'max_attempts', j.max_attempts, 'tenant_id', j.tenant_id)::text)"
-    " SELECT id, attempt_count + 1, queue_name, priority, json_build_object,"
-    "  extract(epoch FROM now() - run_at) FROM u"
+    " RETURNING j.id, j.attempt_count, j.queue_name, j.priority, j.payload, j.created_at,"
+    "  j.max_attempts, j.tenant_id, j.run_at)"
+    " SELECT id, attempt_count, queue_name, priority, payload::text,"
+    "  (date_part('epoch', created_at) * 1000000)::bigint, max_attempts, tenant_id,"
+    "  date_part('epoch', now() - run_at) FROM u"
     " ORDER BY priority, created_at", 1};
 
 /* Milliseconds until the next delayed job is due; -1 when none is waiting. */
@@ -185,31 +185,45 @@ int pmq_migrate_batch(PGconn *pg, pmq_redis *r, int batch, int64_t *next_due_ms)
     int nargs = 4 + 5 * n;
     const char **args = pmq_xmalloc((size_t)nargs * sizeof *args);
     size_t *lens = pmq_xmalloc((size_t)nargs * sizeof *lens);
+    char(*attempts)[12] = pmq_xmalloc((size_t)n * sizeof *attempts);
+    char **entries = pmq_xcalloc((size_t)n, sizeof *entries);
     double lag_sum = 0, lag_max = 0;
-    for (int i = 0; i < n; i++) {
-        double l = atof(PQgetvalue(res, i, 5));
-        l = l < 0 ? 0 : l;
-        lag_sum += l;
-        lag_max = l > lag_max ? l : lag_max;
-    }
     char now[32], sum[32], max[32];
-    snprintf(now, sizeof now, "%lld", (long long)(pmq_wall_us() / 1000));
-    snprintf(sum, sizeof sum, "%.6f", lag_sum);
-    snprintf(max, sizeof max, "%.6f", lag_max);
     args[0] = r->prefix;
     args[1] = now;
     args[2] = sum;
     args[3] = max;
     for (int i = 0; i < n; i++) {
+        double l = atof(PQgetvalue(res, i, 8));
+        l = l < 0 ? 0 : l;
+        lag_sum += l;
+        lag_max = l > lag_max ? l : lag_max;
+        pmq_entry_job job = {
+            .id = PQgetvalue(res, i, 0),
+            .attempt_count = atoi(PQgetvalue(res, i, 1)),
+            .queue = PQgetvalue(res, i, 2),
+            .priority = atoi(PQgetvalue(res, i, 3)),
+            .payload = PQgetvalue(res, i, 4),
+            .created_us = atoll(PQgetvalue(res, i, 5)),
+            .max_attempts = atoi(PQgetvalue(res, i, 6)),
+            .tenant = PQgetisnull(res, i, 7) ? NULL : PQgetvalue(res, i, 7),
+        };
+        size_t cap = 0;
         int a = 4 + 5 * i;
-        args[a] = PQgetvalue(res, i, 0);
-        args[a + 1] = PQgetvalue(res, i, 1);
-        args[a + 2] = PQgetvalue(res, i, 2);
-        args[a + 3] = pmq_band_suffix(atoi(PQgetvalue(res, i, 3)));
-        args[a + 4] = PQgetvalue(res, i, 4);
+        snprintf(attempts[i], sizeof attempts[i], "%d", job.attempt_count + 1);
+        args[a] = job.id;
+        args[a + 1] = attempts[i];
+        args[a + 2] = job.queue;
+        args[a + 3] = pmq_band_suffix(job.priority);
+        lens[a + 4] = pmq_entry_write(&entries[i], &cap, &job);
+        args[a + 4] = entries[i];
     }
+    snprintf(now, sizeof now, "%lld", (long long)(pmq_wall_us() / 1000));
+    snprintf(sum, sizeof sum, "%.6f", lag_sum);
+    snprintf(max, sizeof max, "%.6f", lag_max);
     for (int i = 0; i < nargs; i++)
-        lens[i] = strlen(args[i]);
+        if (i < 4 || (i - 4) % 5 != 4)
+            lens[i] = strlen(args[i]);
 
     redisReply *rep = pmq_redis_eval(r, &push_script, 0, NULL, nargs, args, lens);
     int rc = n;
@@ -225,6 +239,10 @@ int pmq_migrate_batch(PGconn *pg, pmq_redis *r, int batch, int64_t *next_due_ms)
     }
     if (rep)
         freeReplyObject(rep);
+    for (int i = 0; i < n; i++)
+        free(entries[i]);
+    free(entries);
+    free(attempts);
     free(args);
     free(lens);
     PQclear(res);

@@ -1,7 +1,6 @@
 /*
  * recovery.c -- releasing a stopped worker's claims (see recovery.h).
  */
-#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +8,7 @@
 #include "ack.h"
 #include "backoff.h"
 #include "claim.h"
+#include "entry.h"
 #include "log.h"
 #include "queue_settings.h"
 #include "recovery.h"
@@ -23,26 +23,26 @@ static const char *running_reason(const pmq_death_note *note, const char *id)
 }
 
 /* The attempt a claimed entry is for (its attempt_count + 1), or 0 when malformed. */
-static int entry_attempt(const char *entry, char id[37])
+static int entry_attempt(const char *text, char id[37])
 {
-    json_object *j = json_tokener_parse(entry), *v;
-    int attempt = 0;
-    if (j && pmq_entry_id(entry, id) == 0)
-        attempt = json_object_object_get_ex(j, "attempt_count", &v) ? json_object_get_int(v) + 1
-                                                                    : 1;
-    json_object_put(j);
-    return attempt;
+    pmq_entry e;
+    if (pmq_entry_read(text, &e) < 0)
+        return 0;
+    memcpy(id, e.id, 37);
+    pmq_entry_clear(&e);
+    return e.attempt_count + 1;
 }
 
 /*
  * Which claimed entries PostgreSQL has already settled: the job is terminal,
  * or the entry's attempt was recorded (the worker died after its outcome was
  * committed, before it was removed from Redis).  Running one again would
- * break I3.  Returns n flags (caller frees), or NULL on a server error.
+ * break I3.  `rep` is HGETALL's (id, entry) pairs.  Returns a flag per
+ * pair (caller frees), or NULL on a server error.
  */
 static char *settled_entries(PGconn *pg, const redisReply *rep)
 {
-    size_t n = rep->elements;
+    size_t n = rep->elements / 2;
     char(*ids)[37] = pmq_xcalloc(n ? n : 1, sizeof *ids);
     int *attempts = pmq_xcalloc(n ? n : 1, sizeof *attempts);
     char *id_arr = pmq_xmalloc(n * 38 + 3), *att_arr = pmq_xmalloc(n * 12 + 3);
@@ -50,7 +50,7 @@ static char *settled_entries(PGconn *pg, const redisReply *rep)
     id_arr[li++] = '{';
     att_arr[la++] = '{';
     for (size_t i = 0; i < n; i++) {
-        attempts[i] = entry_attempt(rep->element[i]->str, ids[i]);
+        attempts[i] = entry_attempt(rep->element[2 * i + 1]->str, ids[i]);
         if (attempts[i] > 0) {
             li += (size_t)sprintf(id_arr + li, "%s%s", li > 1 ? "," : "", ids[i]);
             la += (size_t)sprintf(att_arr + la, "%s%d", la > 1 ? "," : "", attempts[i]);
@@ -88,13 +88,13 @@ int pmq_recover_worker(const pmq_config *cfg, PGconn *pg, pmq_redis *r, const ch
 {
     char active[512];
     pmq_redis_key(r, active, sizeof active, "pmq:active:%s", worker_id);
-    redisReply *rep = pmq_redis_command(r, "LRANGE %s 0 -1", active);
+    redisReply *rep = pmq_redis_command(r, "HGETALL %s", active);
     if (!rep || rep->type != REDIS_REPLY_ARRAY) {
         if (rep)
             freeReplyObject(rep);
         return -1;
     }
-    size_t n = rep->elements;
+    size_t n = rep->elements / 2;
     char *settled = settled_entries(pg, rep);
     if (!settled) {
         freeReplyObject(rep);
@@ -106,26 +106,19 @@ int pmq_recover_worker(const pmq_config *cfg, PGconn *pg, pmq_redis *r, const ch
     int rc = 0;
 
     for (size_t i = 0; i < n; i++) {
-        const char *entry = rep->element[i]->str;
-        json_object *j = json_tokener_parse(entry);
-        json_object *v;
-        const char *queue = j && json_object_object_get_ex(j, "queue_name", &v)
-                                ? json_object_get_string(v) : NULL;
-        int priority = j && json_object_object_get_ex(j, "priority", &v) ? json_object_get_int(v)
-                                                                         : 100;
-        int attempt = j && json_object_object_get_ex(j, "attempt_count", &v)
-                          ? json_object_get_int(v) + 1 : 1;
-        char id[37];
-        if (!queue || pmq_entry_id(entry, id) < 0) {
+        const char *field = rep->element[2 * i]->str, *entry = rep->element[2 * i + 1]->str;
+        pmq_entry e;
+        if (pmq_entry_read(entry, &e) < 0) {
             log_warning("dropping a malformed claimed entry of worker \"%s\"", worker_id);
-            pmq_redis_do(r, "LREM %s 1 %s", active, entry);
-            json_object_put(j);
+            pmq_redis_do(r, "HDEL %s %s", active, field);
             continue;
         }
+        const char *id = e.id, *queue = e.queue;
+        int priority = e.priority, attempt = e.attempt_count + 1;
         if (settled[i]) {
             /* PostgreSQL already has this attempt's outcome: only Redis lagged. */
-            pmq_redis_do(r, "LREM %s 1 %s", active, entry);
-            json_object_put(j);
+            pmq_redis_do(r, "HDEL %s %s", active, field);
+            pmq_entry_clear(&e);
             continue;
         }
         const char *why = running_reason(note, id);
@@ -138,15 +131,15 @@ int pmq_recover_worker(const pmq_config *cfg, PGconn *pg, pmq_redis *r, const ch
             o->started_us = o->finished_us = pmq_wall_us();
             const pmq_queue_config *qs = pmq_queue_settings(cfg, queue);
             o->delay_ms = pmq_backoff_ms(attempt, qs->backoff_base_ms, qs->backoff_max_ms, &seed);
-            o->entry = pmq_xstrdup(entry);
+            o->claimed = 1;
             o->queue = pmq_xstrdup(queue);
             o->progress = -1;
-        } else if (pmq_claim_return(r, worker_id, queue, priority, entry) >= 0) {
+        } else if (pmq_claim_return(r, worker_id, queue, priority, id) >= 0) {
             nreturned++;
         } else {
             rc = -1;
         }
-        json_object_put(j);
+        pmq_entry_clear(&e);
     }
     freeReplyObject(rep);
     free(settled);

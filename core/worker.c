@@ -6,7 +6,6 @@
  * it blocks on the queues' wake-up lists, so an idle worker costs nothing
  * and starts a new job within a Redis round trip.
  */
-#include <json-c/json.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 #include "backoff.h"
 #include "claim.h"
 #include "db.h"
+#include "entry.h"
 #include "job.h"
 #include "log.h"
 #include "plugin_loader.h"
@@ -59,81 +59,30 @@ static void sleep_ms(int64_t ms)
     nanosleep(&ts, NULL);
 }
 
-/* Microseconds since the epoch of a PostgreSQL JSON timestamp (ISO 8601 + offset). */
-static int64_t parse_timestamp_us(const char *s)
-{
-    struct tm tm = {0};
-    int off_h = 0, off_m = 0;
-    if (!s || sscanf(s, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                     &tm.tm_min, &tm.tm_sec) != 6)
-        return 0;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    int64_t us = 0;
-    const char *z = s + 19;
-    if (*z == '.') {
-        int64_t scale = 100000;
-        for (z++; *z >= '0' && *z <= '9'; z++, scale /= 10)
-            us += (*z - '0') * scale;
-    }
-    while (*z && *z != '+' && *z != '-' && *z != 'Z')
-        z++;
-    if (*z == '+' || *z == '-') {
-        sscanf(z + 1, "%d:%d", &off_h, &off_m);
-        if (*z == '-')
-            off_h = -off_h, off_m = -off_m;
-    }
-    return ((int64_t)timegm(&tm) - (off_h * 3600 + off_m * 60)) * 1000000 + us;
-}
-
 /*
  * Fill `job` from a claimed entry; -1 when it is not one of ours.  The
- * payload is copied as text, and json-c decodes only the rest: a handler
- * that wants the payload parsed gets it on first use (host_api.c).
+ * payload is copied as text: a handler that wants it parsed gets it parsed
+ * on first use (host_api.c).
  */
-static int job_from_entry(pmq_job *job, const char *entry, int64_t *created_us)
+static int job_from_entry(pmq_job *job, const char *text, int64_t *created_us)
 {
     memset(job, 0, sizeof *job);
-    size_t plen;
-    const char *payload = pmq_entry_payload(entry, &plen);
-    json_object *root;
-    if (payload) {
-        /* The entry with "{}" in the payload's place. */
-        size_t head = (size_t)(payload - entry), tail = strlen(payload + plen);
-        char *meta = pmq_xmalloc(head + 2 + tail + 1);
-        memcpy(meta, entry, head);
-        memcpy(meta + head, "{}", 2);
-        memcpy(meta + head + 2, payload + plen, tail + 1);
-        root = json_tokener_parse(meta);
-        free(meta);
-    } else {
-        payload = "{}";
-        plen = 2;
-        root = json_tokener_parse(entry);
-    }
-    json_object *v;
-    if (!root || pmq_entry_id(entry, job->id) < 0 ||
-        !json_object_object_get_ex(root, "queue_name", &v)) {
-        json_object_put(root);
+    pmq_entry e;
+    if (pmq_entry_read(text, &e) < 0)
         return -1;
-    }
-    job->queue = pmq_xstrdup(json_object_get_string(v));
-    job->priority = json_object_object_get_ex(root, "priority", &v) ? json_object_get_int(v) : 100;
-    job->attempt = (json_object_object_get_ex(root, "attempt_count", &v) ? json_object_get_int(v)
-                                                                         : 0) + 1;
-    job->max_attempts =
-        json_object_object_get_ex(root, "max_attempts", &v) ? json_object_get_int(v) : 1;
-    if (json_object_object_get_ex(root, "tenant_id", &v) && v)
-        job->tenant = pmq_xstrdup(json_object_get_string(v));
-    *created_us = json_object_object_get_ex(root, "created_at", &v)
-                      ? parse_timestamp_us(json_object_get_string(v)) : 0;
-    job->created_at = (time_t)(*created_us / 1000000);
-    job->payload = pmq_xmalloc(plen + 1);
-    memcpy(job->payload, payload, plen);
-    job->payload[plen] = '\0';
-    job->payload_len = plen;
-    json_object_put(root);
-    return 0;
+    memcpy(job->id, e.id, 37);
+    job->queue = e.queue;
+    job->tenant = e.tenant;
+    job->priority = e.priority;
+    job->attempt = e.attempt_count + 1;
+    job->max_attempts = e.max_attempts;
+    *created_us = e.created_us;
+    job->created_at = (time_t)(e.created_us / 1000000);
+    job->payload = pmq_xmalloc(e.payload_len + 1);
+    memcpy(job->payload, e.payload, e.payload_len);
+    job->payload[e.payload_len] = '\0';
+    job->payload_len = e.payload_len;
+    return 0; /* queue and tenant now belong to job */
 }
 
 static void run_one(worker *w, int index, pmq_ctx_env *env, const char *entry, unsigned *seed)
@@ -203,7 +152,7 @@ static void run_one(worker *w, int index, pmq_ctx_env *env, const char *entry, u
     for (size_t n = o.log ? strlen(o.log) : 0; n > 0 && o.log[n - 1] == '\n'; n--)
         o.log[n - 1] = '\0';
     o.progress = ctx.progress;
-    o.entry = pmq_xstrdup(entry);
+    o.claimed = 1;
     o.queue = pmq_xstrdup(job.queue);
     o.created_us = job.attempt == 1 ? created_us : 0;
     pmq_acker_submit(w->acker, &o);
@@ -217,7 +166,7 @@ static void give_back(pmq_redis *r, const char *worker_id, const char *entry)
     pmq_job job;
     int64_t created_us;
     if (job_from_entry(&job, entry, &created_us) == 0)
-        pmq_claim_return(r, worker_id, job.queue, job.priority, entry);
+        pmq_claim_return(r, worker_id, job.queue, job.priority, job.id);
     pmq_job_clear(&job);
 }
 

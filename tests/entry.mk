@@ -1,5 +1,5 @@
 # tests/entry.mk -- reading the job entries the migrator writes to Redis
-# (core/claim.c); no servers.
+# (core/entry.c); no servers.
 check_PROGRAMS += tests/test_entry
 tests_test_entry_SOURCES = tests/test_entry.c
 tests_test_entry_CFLAGS = $(test_cflags)

@@ -630,9 +630,10 @@ START_TEST(expired_heartbeat_is_recovered)
     char active[128];
     snprintf(active, sizeof active, "pmq:active:%s", dead);
     freeReplyObject(redis_cmd(r, "SADD pmq:workers %s", dead));
-    redisReply *moved = redis_cmd(r, "RPOPLPUSH queue:t.ok %s", active);
+    redisReply *moved = redis_cmd(r, "RPOP queue:t.ok");
     ck_assert_msg(moved->type == REDIS_REPLY_STRING && strstr(moved->str, id),
-                  "could not move job %s into %s", id, active);
+                  "could not take job %s from queue:t.ok", id);
+    freeReplyObject(redis_cmd(r, "HSET %s %s %s", active, id, moved->str));
     freeReplyObject(moved);
     freeReplyObject(redis_cmd(r, "HSET job:%s status running worker_id %s", id, dead));
     ck_assert_int_eq(redis_int(r, "EXISTS pmq:worker:%s", dead), 0);
@@ -656,7 +657,7 @@ START_TEST(expired_heartbeat_is_recovered)
                      1);
     ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM job_logs WHERE job_id = '%s'", id), 2);
     ck_assert_int_eq(redis_int(r, "SISMEMBER pmq:workers %s", dead), 0);
-    ck_assert_int_eq(redis_int(r, "LLEN %s", active), 0);
+    ck_assert_int_eq(redis_int(r, "HLEN %s", active), 0);
     assert_running(pmqd, log);
     pmq_test_pmqd_stop_checked(pmqd, log, 0);
     redisFree(r);
@@ -706,14 +707,14 @@ START_TEST(kill9_after_commit_never_reruns_a_completed_job)
     char *worker = pmq_xstrdup(members->element[0]->str);
     freeReplyObject(members);
     pid_t victim = (pid_t)atoi(strchr(worker, ':') + 1);
-    freeReplyObject(redis_cmd(r, "LPUSH pmq:active:%s %s", worker, entry));
+    freeReplyObject(redis_cmd(r, "HSET pmq:active:%s %s %s", worker, id, entry));
     ck_assert_int_eq(kill(victim, SIGKILL), 0);
 
     /* The replacement releases what its predecessor held... */
     long deadline = now_ms() + 60000;
-    while (redis_int(r, "LLEN pmq:active:%s", worker) > 0 && now_ms() < deadline)
+    while (redis_int(r, "HLEN pmq:active:%s", worker) > 0 && now_ms() < deadline)
         sleep_ms(10);
-    ck_assert_int_eq(redis_int(r, "LLEN pmq:active:%s", worker), 0);
+    ck_assert_int_eq(redis_int(r, "HLEN pmq:active:%s", worker), 0);
     /* ...then runs a later job: had the stale entry gone back to the queue, it would have
      * been claimed first (returned entries go to the head of their band). */
     char *later = enqueue_one(pg, "t.ok", "{}");

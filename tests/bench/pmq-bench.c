@@ -895,7 +895,7 @@ static void log_problems(jb *b)
     jb_close(b, '}');
 }
 
-/* Entries left in the workers' pmq:active:* lists (should be 0 after a drain). */
+/* Claims left in the workers' pmq:active:* hashes (should be 0 after a drain). */
 static long active_left(void)
 {
     long total = 0;
@@ -904,7 +904,7 @@ static long active_left(void)
         redisReply *r = rcmd("SCAN %s MATCH pmq:active:* COUNT 1000", cursor);
         snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
         for (size_t i = 0; i < r->element[1]->elements; i++) {
-            redisReply *l = rcmd("LLEN %s", r->element[1]->element[i]->str);
+            redisReply *l = rcmd("HLEN %s", r->element[1]->element[i]->str);
             total += l->integer;
             freeReplyObject(l);
         }

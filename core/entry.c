@@ -1,0 +1,428 @@
+/*
+ * entry.c -- the job entry in Redis (see entry.h): written once per job by
+ * the migrator, read once per attempt by a worker, so both are done by hand
+ * rather than through a JSON tree.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "entry.h"
+#include "util.h"
+
+/*--- writing ---*/
+
+static void put(char **buf, size_t *cap, size_t *len, const char *s, size_t n)
+{
+    if (*len + n + 1 > *cap) {
+        *cap = (*len + n + 1) * 2;
+        *buf = pmq_xrealloc(*buf, *cap);
+    }
+    memcpy(*buf + *len, s, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+}
+
+#define PUT_LIT(lit) put(buf, cap, &len, lit, sizeof lit - 1)
+
+/* A JSON string: quotes, backslashes and control characters escaped. */
+static void put_string(char **buf, size_t *cap, size_t *len, const char *s)
+{
+    put(buf, cap, len, "\"", 1);
+    const char *run = s;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p >= 0x20 && *p != '"' && *p != '\\')
+            continue;
+        put(buf, cap, len, run, (size_t)((const char *)p - run));
+        char esc[8];
+        int n = *p == '"' || *p == '\\' ? snprintf(esc, sizeof esc, "\\%c", *p)
+                                        : snprintf(esc, sizeof esc, "\\u%04x", *p);
+        put(buf, cap, len, esc, (size_t)n);
+        run = (const char *)p + 1;
+    }
+    put(buf, cap, len, run, strlen(run));
+    put(buf, cap, len, "\"", 1);
+}
+
+static void put_int(char **buf, size_t *cap, size_t *len, long long v)
+{
+    char tmp[24];
+    put(buf, cap, len, tmp, (size_t)snprintf(tmp, sizeof tmp, "%lld", v));
+}
+
+/* ISO 8601 in UTC with microseconds, as PostgreSQL writes a timestamptz to JSON. */
+static void put_time(char **buf, size_t *cap, size_t *len, int64_t us)
+{
+    time_t s = (time_t)(us / 1000000);
+    int64_t frac = us % 1000000;
+    if (frac < 0)
+        s--, frac += 1000000;
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    char tmp[48];
+    int n = snprintf(tmp, sizeof tmp, "\"%04d-%02d-%02dT%02d:%02d:%02d.%06lld+00:00\"",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                     tm.tm_sec, (long long)frac);
+    put(buf, cap, len, tmp, (size_t)n);
+}
+
+size_t pmq_entry_write(char **buf, size_t *cap, const pmq_entry_job *job)
+{
+    size_t len = 0;
+    PUT_LIT("{\"id\":");
+    put_string(buf, cap, &len, job->id);
+    PUT_LIT(",\"queue_name\":");
+    put_string(buf, cap, &len, job->queue);
+    PUT_LIT(",\"priority\":");
+    put_int(buf, cap, &len, job->priority);
+    PUT_LIT(",\"payload\":");
+    put(buf, cap, &len, job->payload, strlen(job->payload));
+    PUT_LIT(",\"created_at\":");
+    put_time(buf, cap, &len, job->created_us);
+    PUT_LIT(",\"attempt_count\":");
+    put_int(buf, cap, &len, job->attempt_count);
+    PUT_LIT(",\"max_attempts\":");
+    put_int(buf, cap, &len, job->max_attempts);
+    PUT_LIT(",\"tenant_id\":");
+    if (job->tenant)
+        put_string(buf, cap, &len, job->tenant);
+    else
+        PUT_LIT("null");
+    PUT_LIT("}");
+    return len;
+}
+
+/*--- reading ---*/
+
+static const char *skip_ws(const char *p)
+{
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    return p;
+}
+
+/* The end of the JSON value at `p` (not validated), or NULL. */
+static const char *skip_value(const char *p)
+{
+    int depth = 0;
+    do {
+        p = skip_ws(p);
+        if (*p == '"') {
+            for (p++; *p && *p != '"'; p++)
+                if (*p == '\\' && p[1])
+                    p++;
+            if (!*p)
+                return NULL;
+            p++;
+        } else if (*p == '{' || *p == '[') {
+            depth++;
+            p++;
+        } else if (*p == '}' || *p == ']') {
+            if (--depth < 0)
+                return NULL;
+            p++;
+        } else if (*p == ',' || *p == ':') {
+            if (depth == 0)
+                return NULL;
+            p++;
+        } else if (*p) {
+            p += strcspn(p, ",:]} \t\n\r{[\"");
+        } else {
+            return NULL;
+        }
+    } while (depth > 0);
+    return p;
+}
+
+/*
+ * Call `member` for each top-level member of the object `text` with the raw
+ * key (quotes included) and the value's slice; stops when it returns
+ * non-zero.  Returns -1 when `text` is not an object, else 0.
+ */
+typedef int (*member_fn)(const char *key, size_t klen, const char *value, size_t vlen, void *arg);
+
+static int each_member(const char *text, member_fn member, void *arg)
+{
+    const char *p = skip_ws(text);
+    if (*p++ != '{')
+        return -1;
+    p = skip_ws(p);
+    if (*p == '}')
+        return 0;
+    for (;;) {
+        const char *key = p;
+        if (*p != '"' || !(p = skip_value(p)))
+            return -1;
+        size_t klen = (size_t)(p - key);
+        p = skip_ws(p);
+        if (*p++ != ':')
+            return -1;
+        const char *value = skip_ws(p);
+        if (!(p = skip_value(value)))
+            return -1;
+        if (member(key, klen, value, (size_t)(p - value), arg))
+            return 0;
+        p = skip_ws(p);
+        if (*p == '}')
+            return 0;
+        if (*p++ != ',')
+            return -1;
+        p = skip_ws(p);
+    }
+}
+
+static int key_is(const char *key, size_t klen, const char *name)
+{
+    size_t n = strlen(name);
+    return klen == n + 2 && memcmp(key + 1, name, n) == 0;
+}
+
+static int hex4(const char *p, unsigned *out)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (unsigned)(c - 'A' + 10);
+        else
+            return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static size_t utf8_put(char *o, unsigned cp)
+{
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xC0 | (cp >> 6));
+        o[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | (cp >> 12));
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        o[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (char)(0xF0 | (cp >> 18));
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    o[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* A JSON string value decoded (malloc'd); NULL for null or anything else. */
+static char *decode_string(const char *v, size_t n)
+{
+    if (n < 2 || v[0] != '"' || v[n - 1] != '"')
+        return NULL;
+    char *out = pmq_xmalloc(n), *o = out; /* decoding never grows a string */
+    for (const char *p = v + 1, *end = v + n - 1; p < end; p++) {
+        if (*p != '\\') {
+            *o++ = *p;
+            continue;
+        }
+        p++;
+        switch (*p) {
+        case 'b': *o++ = '\b'; break;
+        case 'f': *o++ = '\f'; break;
+        case 'n': *o++ = '\n'; break;
+        case 'r': *o++ = '\r'; break;
+        case 't': *o++ = '\t'; break;
+        case 'u': {
+            unsigned cp, lo;
+            if (end - p < 5 || hex4(p + 1, &cp) < 0)
+                goto bad;
+            p += 4;
+            if (cp >= 0xD800 && cp < 0xDC00 && end - p >= 7 && p[1] == '\\' && p[2] == 'u' &&
+                hex4(p + 3, &lo) == 0 && lo >= 0xDC00 && lo < 0xE000) {
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                p += 6;
+            }
+            o += utf8_put(o, cp);
+            break;
+        }
+        default: *o++ = *p; break; /* \" \\ \/ */
+        }
+    }
+    *o = '\0';
+    return out;
+bad:
+    free(out);
+    return NULL;
+}
+
+static int decode_int(const char *v, size_t n, int fallback)
+{
+    char tmp[24];
+    if (n == 0 || n >= sizeof tmp)
+        return fallback;
+    memcpy(tmp, v, n);
+    tmp[n] = '\0';
+    char *end;
+    long x = strtol(tmp, &end, 10);
+    return *end == '\0' || *end == '.' ? (int)x : fallback;
+}
+
+static int digits(const char **p, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++, (*p)++) {
+        if (**p < '0' || **p > '9')
+            return -1;
+        v = v * 10 + (**p - '0');
+    }
+    return v;
+}
+
+/* Microseconds since the epoch of an ISO 8601 timestamp with an offset; 0 when unreadable. */
+static int64_t parse_time_us(const char *s)
+{
+    struct tm tm = {0};
+    const char *p = s;
+    int y = digits(&p, 4);
+    if (y < 0 || *p++ != '-')
+        return 0;
+    int mo = digits(&p, 2);
+    if (mo < 0 || *p++ != '-')
+        return 0;
+    int d = digits(&p, 2);
+    if (d < 0 || (*p != 'T' && *p != ' '))
+        return 0;
+    p++;
+    int h = digits(&p, 2);
+    if (h < 0 || *p++ != ':')
+        return 0;
+    int mi = digits(&p, 2);
+    if (mi < 0 || *p++ != ':')
+        return 0;
+    int sec = digits(&p, 2);
+    if (sec < 0)
+        return 0;
+    int64_t us = 0;
+    if (*p == '.') {
+        int64_t scale = 100000;
+        for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
+            us += (*p - '0') * scale;
+    }
+    int off = 0;
+    if (*p == '+' || *p == '-') {
+        int sign = *p++ == '-' ? -1 : 1;
+        int oh = digits(&p, 2), om = 0;
+        if (oh < 0)
+            return 0;
+        if (*p == ':')
+            p++;
+        if (*p >= '0' && *p <= '9' && (om = digits(&p, 2)) < 0)
+            return 0;
+        off = sign * (oh * 3600 + om * 60);
+    }
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    return ((int64_t)timegm(&tm) - off) * 1000000 + us;
+}
+
+static int read_member(const char *key, size_t klen, const char *v, size_t n, void *arg)
+{
+    pmq_entry *e = arg;
+    if (key_is(key, klen, "id")) {
+        if (n == 38 && v[0] == '"' && v[37] == '"') {
+            memcpy(e->id, v + 1, 36);
+            e->id[36] = '\0';
+        }
+    } else if (key_is(key, klen, "queue_name")) {
+        free(e->queue);
+        e->queue = decode_string(v, n);
+    } else if (key_is(key, klen, "priority")) {
+        e->priority = decode_int(v, n, 100);
+    } else if (key_is(key, klen, "payload")) {
+        e->payload = v;
+        e->payload_len = n;
+    } else if (key_is(key, klen, "created_at")) {
+        char *s = decode_string(v, n);
+        e->created_us = s ? parse_time_us(s) : 0;
+        free(s);
+    } else if (key_is(key, klen, "attempt_count")) {
+        e->attempt_count = decode_int(v, n, 0);
+    } else if (key_is(key, klen, "max_attempts")) {
+        e->max_attempts = decode_int(v, n, 1);
+    } else if (key_is(key, klen, "tenant_id")) {
+        free(e->tenant);
+        e->tenant = decode_string(v, n);
+    }
+    return 0;
+}
+
+int pmq_entry_read(const char *text, pmq_entry *e)
+{
+    memset(e, 0, sizeof *e);
+    e->priority = 100;
+    e->max_attempts = 1;
+    if (each_member(text, read_member, e) < 0 || !e->id[0] || !e->queue) {
+        pmq_entry_clear(e);
+        return -1;
+    }
+    if (!e->payload) {
+        e->payload = "{}";
+        e->payload_len = 2;
+    }
+    return 0;
+}
+
+void pmq_entry_clear(pmq_entry *e)
+{
+    free(e->queue);
+    free(e->tenant);
+    e->queue = e->tenant = NULL;
+}
+
+int pmq_entry_id(const char *text, char id[37])
+{
+    const char *p = strstr(text, "\"id\"");
+    if (!p)
+        return -1;
+    p = strchr(p + 4, '"');
+    if (!p || strlen(p + 1) < 37 || p[37] != '"')
+        return -1;
+    memcpy(id, p + 1, 36);
+    id[36] = '\0';
+    return 0;
+}
+
+typedef struct find_payload {
+    const char *at;
+    size_t len;
+} find_payload;
+
+static int payload_member(const char *key, size_t klen, const char *v, size_t n, void *arg)
+{
+    find_payload *f = arg;
+    if (!key_is(key, klen, "payload"))
+        return 0;
+    f->at = v;
+    f->len = n;
+    return 1;
+}
+
+const char *pmq_entry_payload(const char *text, size_t *len)
+{
+    find_payload f = {NULL, 0};
+    if (each_member(text, payload_member, &f) < 0 || !f.at)
+        return NULL;
+    *len = f.len;
+    return f.at;
+}
