@@ -29,7 +29,7 @@
 static pmq_script push_script = {
     "local p = ARGV[1]\n"
     "local pushed = 0\n"
-    "local woke = {}\n"
+    "local woke, lists, order = {}, {}, {}\n"
     "for i = 5, #ARGV, 5 do\n"
     "  local id, attempt, q = ARGV[i], ARGV[i + 1], ARGV[i + 2]\n"
     "  local h = p .. 'job:' .. id\n"
@@ -39,10 +39,17 @@ static pmq_script push_script = {
     "               'attempt_count', attempt, 'pushed_attempt', attempt)\n"
     /* A retry's hash still has the last attempt's expiry; a new one has none. */
     "    if prev then redis.call('PERSIST', h) end\n"
-    "    redis.call('LPUSH', p .. 'queue:' .. q .. ARGV[i + 3], ARGV[i + 4])\n"
+    "    local k = p .. 'queue:' .. q .. ARGV[i + 3]\n"
+    "    if not lists[k] then lists[k] = {}; order[#order + 1] = k end\n"
+    "    lists[k][#lists[k] + 1] = ARGV[i + 4]\n"
     "    pushed = pushed + 1\n"
     "    woke[q] = true\n"
     "  end\n"
+    "end\n"
+    /* One LPUSH per band for the batch (in chunks: unpack has a stack limit). */
+    "for _, k in ipairs(order) do\n"
+    "  local l = lists[k]\n"
+    "  for s = 1, #l, 500 do redis.call('LPUSH', k, unpack(l, s, math.min(s + 499, #l))) end\n"
     "end\n"
     "for q in pairs(woke) do\n"
     "  local w = p .. 'pmq:wake:' .. q\n"
