@@ -18,7 +18,7 @@
 # RESULTS (directory for the .jsonl, .log and .summary.md; default
 # tests/bench/results in the build tree), SCALING_CONCURRENCY (50: threads per
 # process in the curve), SCALING_WORKERS (2: processes for the payload and
-# backlog runs; 1 x 50 is bimodal today, see doc/performance.md section 6.1).
+# backlog runs).
 # Servers started here are stopped at the end; running ones are left alone.
 set -u
 top_builddir=${top_builddir:-$(pwd)}
