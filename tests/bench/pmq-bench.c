@@ -732,6 +732,21 @@ static void redis_connect(void)
     if (!rds || rds->err)
         fail("could not connect to Redis at %s:%d: %s (servers-up.sh starts it)", host, port,
              rds ? rds->errstr : "out of memory");
+    /* A Redis restarted on a large AOF answers LOADING for a while (ioredis,
+     * BullMQ's client, waits too). */
+    for (int waited = 0;; waited++) {
+        redisReply *r = redisCommand(rds, "PING");
+        int loading = r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "LOADING", 7) == 0;
+        if (r)
+            freeReplyObject(r);
+        if (!loading)
+            break;
+        if (waited == 0)
+            note("Redis at %s:%d is loading its data; waiting (up to 5 minutes)", host, port);
+        if (waited >= 300)
+            fail("Redis at %s:%d is still loading its data after 5 minutes", host, port);
+        sleep(1);
+    }
     freeReplyObject(rcmd("SELECT %ld", O.redis_db));
 }
 

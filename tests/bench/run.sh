@@ -65,13 +65,6 @@ if ! redis-cli -p "${PEERBENCH_REDIS_PORT:-56379}" ping >/dev/null 2>&1 ||
     "$PEERS_RUN/servers-up.sh" || exit 1
     started=1
 fi
-# A Redis that restarts on a large AOF answers LOADING for a while: wait for PONG.
-tries=0
-until [ "$(redis-cli -p "${PEERBENCH_REDIS_PORT:-56379}" ping 2>/dev/null)" = PONG ]; do
-    tries=$((tries + 1))
-    [ $tries -le 300 ] || { echo "run.sh: Redis on port ${PEERBENCH_REDIS_PORT:-56379} is not ready after 5 minutes" >&2; exit 1; }
-    sleep 1
-done
 
 mkdir -p "$RESULTS"
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
