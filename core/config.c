@@ -22,6 +22,7 @@
 
 #include "config.h"
 #include "errors.h"
+#include "queue_settings.h"
 #include "util.h"
 
 #ifndef PMQ_PLUGINS_DIR
@@ -189,6 +190,15 @@ static const section_spec sections[S_COUNT] = {
 #define QUEUE_NAME_DETAIL                                                                  \
     "A name of 1 to 63 letters, digits, \"_\", \"-\", \".\" or \":\" is expected."
 
+/*
+ * What the reader accepts, named once: a configuration file is a few
+ * kilobytes, and its longest line holds a schedule's payload.  A path that
+ * is not a configuration file (-c /dev/zero, a log) is refused at these
+ * limits instead of being read into memory.
+ */
+#define CONFIG_LINE_MAX (64 * 1024)
+#define CONFIG_FILE_MAX (1024 * 1024)
+
 /*--- the loader's state ---*/
 
 /* One "key = value" as written (continuation lines already joined). */
@@ -275,18 +285,30 @@ static int pos_cmp(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* Hand the problems to the caller, sorted by file and line. */
+/*
+ * Hand the problems to the caller, sorted by file and line.  Messages quote
+ * what the files say: their control characters are escaped here, once for
+ * every message, so that a value cannot break or forge a log line.
+ */
 static void flush_errors(loader *L, pmq_errors *out)
 {
     if (L->errs.count)
         qsort(L->pos, L->errs.count, sizeof *L->pos, pos_cmp);
     for (size_t i = 0; i < L->errs.count; i++) {
         const pmq_error *src = &L->errs.items[L->pos[i].seq];
-        pmq_error *dst = pmq_errors_add(out, "%s", src->message);
-        if (src->detail)
-            pmq_error_detail(dst, "%s", src->detail);
-        if (src->hint)
-            pmq_error_hint(dst, "%s", src->hint);
+        char *text = pmq_escape_controls(src->message);
+        pmq_error *dst = pmq_errors_add(out, "%s", text);
+        free(text);
+        if (src->detail) {
+            text = pmq_escape_controls(src->detail);
+            pmq_error_detail(dst, "%s", text);
+            free(text);
+        }
+        if (src->hint) {
+            text = pmq_escape_controls(src->hint);
+            pmq_error_hint(dst, "%s", text);
+            free(text);
+        }
     }
     pmq_errors_clear(&L->errs);
     free(L->pos);
@@ -407,6 +429,7 @@ typedef struct file_state {
     int lineno;
     char *line;
     size_t cap;
+    size_t total;     /* bytes read so far, at most CONFIG_FILE_MAX + 1 */
     line_kind kind;
     char *key;        /* the key of the current line (inih truncates long ones) */
     char *long_value; /* the value, when the line was too long for inih */
@@ -490,6 +513,36 @@ static void open_section(file_state *fs, char *inner)
 }
 
 /*
+ * The next physical line into fs->line, keeping at most CONFIG_LINE_MAX
+ * bytes of it (*too_long then says so); stops once the file is over
+ * CONFIG_FILE_MAX.  Returns its length (NUL bytes included), or -1 at the end.
+ */
+static ssize_t next_line(file_state *fs, int *too_long)
+{
+    size_t n = 0;
+    int c = EOF;
+    *too_long = 0;
+    while (fs->total <= CONFIG_FILE_MAX && (c = getc(fs->fp)) != EOF) {
+        fs->total++;
+        if (n == CONFIG_LINE_MAX) {
+            *too_long = 1;
+        } else {
+            if (n + 2 > fs->cap) {
+                fs->cap = fs->cap ? 2 * fs->cap : 256;
+                fs->line = pmq_xrealloc(fs->line, fs->cap);
+            }
+            fs->line[n++] = (char)c;
+        }
+        if (c == '\n')
+            break;
+    }
+    if (n == 0 && !*too_long)
+        return -1;
+    fs->line[n] = '\0';
+    return (ssize_t)n;
+}
+
+/*
  * inih's reader: one physical line per call, counted, so that the handler
  * knows where it is.  The line is classified here the way inih will see it
  * (section headers and malformed lines never reach the handler), and a line
@@ -499,26 +552,42 @@ static void open_section(file_state *fs, char *inner)
 static char *read_line(char *buf, int size, void *stream)
 {
     file_state *fs = stream;
-    if (getline(&fs->line, &fs->cap, fs->fp) < 0)
+    int too_long;
+    ssize_t got = next_line(fs, &too_long);
+    if (got < 0)
         return NULL;
     fs->lineno++;
     free(fs->key);
     free(fs->long_value);
     fs->key = fs->long_value = NULL;
 
-    size_t len = strlen(fs->line);
+    size_t len = (size_t)got;
+    pmq_origin at = {fs->file, fs->lineno};
+    if (fs->total > CONFIG_FILE_MAX) {
+        report(fs->L, &at, NULL, "configuration file \"%s\" is larger than %d bytes", fs->file,
+               CONFIG_FILE_MAX);
+        return NULL; /* the rest is not read */
+    }
     int fits = len < (size_t)size;
     if (fits)
         memcpy(buf, fs->line, len + 1);
+    int has_nul = memchr(fs->line, '\0', len) != NULL;
 
     char *text = fs->line;
     if (fs->lineno == 1 && !strncmp(text, "\xEF\xBB\xBF", 3))
         text += 3;
     char *start = lskip(rstrip(text));
-    pmq_origin at = {fs->file, fs->lineno};
     const char *stand_in = "\n";
 
-    if (!*start || *start == ';' || *start == '#') {
+    if (too_long || has_nul) {
+        /* inih would drop what follows a NUL; neither is a line of text. */
+        fs->kind = L_BAD;
+        fits = 0;
+        if (too_long)
+            report(fs->L, &at, NULL, "line is longer than %d bytes", CONFIG_LINE_MAX);
+        else
+            report(fs->L, &at, NULL, "line holds a NUL byte");
+    } else if (!*start || *start == ';' || *start == '#') {
         fs->kind = L_BLANK;
     } else if (fs->prev_name && start > text) {
         /* inih does not strip inline comments from continuation lines. */
@@ -643,14 +712,30 @@ static void unquote(char *v)
  */
 static int parse_file(loader *L, const char *path, int in_main, struct stat *st)
 {
-    FILE *fp = fopen(path, "re");
+    /* Not blocking: a FIFO must be refused, not waited on. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    struct stat own;
+    if (!st)
+        st = &own;
+    if (fd < 0 || fstat(fd, st) < 0) {
+        report(L, NULL, NULL, "could not open configuration file \"%s\": %s", path,
+               strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st->st_mode)) {
+        report(L, NULL, NULL, "configuration file \"%s\" is not a regular file", path);
+        close(fd);
+        return -1;
+    }
+    FILE *fp = fdopen(fd, "r");
     if (!fp) {
         report(L, NULL, NULL, "could not open configuration file \"%s\": %s", path,
                strerror(errno));
+        close(fd);
         return -1;
     }
-    if (st && fstat(fileno(fp), st) < 0)
-        memset(st, 0, sizeof *st);
 
     pmq_config *cfg = L->cfg;
     cfg->files = pmq_xrealloc(cfg->files, (cfg->nfiles + 1) * sizeof *cfg->files);
@@ -704,9 +789,12 @@ static void read_conf_dir(loader *L, const char *dir, const pmq_origin *set_at,
     for (int i = 0; i < n; i++) {
         char *path = join_path(dir, names[i]->d_name);
         struct stat st;
-        /* Skip directories; a dangling link is reported when it is opened. */
+        /*
+         * Skip directories; a dangling link is reported when it is opened,
+         * anything else that is not a regular file is refused there.
+         */
         int skip = stat(path, &st) == 0 &&
-                   (!S_ISREG(st.st_mode) ||
+                   (S_ISDIR(st.st_mode) ||
                     (st.st_dev == main_st->st_dev && st.st_ino == main_st->st_ino));
         if (!skip)
             parse_file(L, path, 0, NULL);
@@ -797,9 +885,26 @@ static char *cron_problem(const char *expr)
     return problem;
 }
 
-/* Why `s` is not a JSON object (caller frees), or NULL. */
+/*
+ * Why `s` is not a JSON object that pmq_enqueue() takes (caller frees), or
+ * NULL.  PostgreSQL's jsonb refuses what json-c accepts: bytes that are not
+ * UTF-8 and the escape \u0000; the details use PostgreSQL's words.
+ */
 static char *json_object_problem(const char *s)
 {
+    const char *bad = pmq_utf8_invalid(s);
+    if (bad)
+        return pmq_asprintf("PostgreSQL refuses it: invalid byte sequence for encoding \"UTF8\": "
+                            "0x%02x.",
+                            (unsigned char)*bad);
+    /* Backslashes only occur in strings, where "\\" escapes the next one. */
+    for (const char *p = strchr(s, '\\'); p; p = strchr(p + 2, '\\')) {
+        if (!strncmp(p, "\\u0000", 6))
+            return pmq_xstrdup("PostgreSQL refuses it: unsupported Unicode escape sequence "
+                               "(\\u0000 cannot be converted to text).");
+        if (!p[1])
+            break;
+    }
     json_tokener *tok = json_tokener_new();
     if (!tok)
         return pmq_xstrdup("Out of memory.");
@@ -880,33 +985,13 @@ static int parse_bool(const char *s, int *out)
     return -1;
 }
 
-/* A value as messages show it: on one line. */
-static char *shown_value(const char *v)
-{
-    size_t extra = 0;
-    for (const char *p = v; *p; p++)
-        extra += *p == '\n';
-    char *out = pmq_xmalloc(strlen(v) + extra + 1), *o = out;
-    for (const char *p = v; *p; p++) {
-        if (*p == '\n') {
-            *o++ = '\\';
-            *o++ = 'n';
-        } else {
-            *o++ = *p;
-        }
-    }
-    *o = '\0';
-    return out;
-}
-
 static void bad_value(loader *L, const raw_section *rs, const raw_entry *e, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static void bad_value(loader *L, const raw_section *rs, const raw_entry *e, const char *fmt, ...)
 {
-    char *shown = shown_value(e->value);
+    /* flush_errors() puts a value of several lines on one. */
     pmq_error *err =
-        report(L, &e->origin, rs->label, "invalid value \"%s\" for \"%s\"", shown, e->key);
-    free(shown);
+        report(L, &e->origin, rs->label, "invalid value \"%s\" for \"%s\"", e->value, e->key);
     va_list ap;
     va_start(ap, fmt);
     char *detail = pmq_vasprintf(fmt, ap);
@@ -984,23 +1069,143 @@ static void set_queues(loader *L, const raw_section *rs, pmq_pool_config *pool, 
     free(copy);
 }
 
+/* libpq keywords whose values are secrets: refused in the file, never shown. */
+static int secret_keyword(const char *keyword)
+{
+    return !strcmp(keyword, "password") || !strcmp(keyword, "sslpassword");
+}
+
+/*
+ * Whether a conninfo libpq cannot parse may still hold a secret: a
+ * "password" anywhere in it (percent-decoded, as libpq reads a URI), or a
+ * URI's "user:password@".
+ */
+static int may_hold_secret(const char *s)
+{
+    char *low = pmq_xstrdup(s), *o = low;
+    for (const char *p = s; *p; p++) {
+        if (p[0] == '%' && isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2])) {
+            char hex[3] = {p[1], p[2], '\0'};
+            *o++ = (char)tolower((int)strtol(hex, NULL, 16));
+            p += 2;
+        } else {
+            *o++ = (char)tolower((unsigned char)*p);
+        }
+    }
+    *o = '\0';
+    int found = strstr(low, "password") != NULL;
+    free(low);
+    const char *scheme = strstr(s, "://");
+    const char *at = scheme ? strrchr(scheme, '@') : NULL;
+    return found || (at && memchr(scheme + 3, ':', (size_t)(at - scheme - 3)));
+}
+
+/*
+ * libpq's reason as messages may show it: it quotes pieces of the string
+ * (a keyword, a token, the whole URI); a quoted piece that is not shaped
+ * like a keyword is replaced by "...", as it may be part of a value.
+ */
+static char *libpq_reason(const char *why)
+{
+    char *out = pmq_xmalloc(strlen(why) + 1), *o = out;
+    for (const char *p = why; *p;) {
+        const char *close = *p == '"' ? strchr(p + 1, '"') : NULL;
+        if (!close) {
+            *o++ = *p++;
+            continue;
+        }
+        size_t n = (size_t)(close - p - 1);
+        /* libpq's own punctuation ("=", ":") is kept too. */
+        int keyword = n == 1 && strchr("=:/]", p[1]);
+        if (!keyword && n > 0 && n <= NAME_MAX_LEN) {
+            keyword = 1;
+            for (size_t i = 0; i < n; i++)
+                keyword &= islower((unsigned char)p[1 + i]) || p[1 + i] == '_';
+        }
+        *o++ = '"';
+        if (keyword) {
+            memcpy(o, p + 1, n);
+            o += n;
+        } else {
+            memcpy(o, "...", 3);
+            o += 3;
+        }
+        *o++ = '"';
+        p = close + 1;
+    }
+    *o = '\0';
+    return rstrip(out);
+}
+
+/* libpq accepts any text for these when it parses, and refuses it when it connects. */
+static const struct {
+    const char *keyword;
+    const char *const values[7];
+} conninfo_enums[] = {
+    {"sslmode", {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}},
+    {"gssencmode", {"disable", "prefer", "require"}},
+    {"channel_binding", {"disable", "prefer", "require"}},
+    {"target_session_attrs",
+     {"any", "read-write", "read-only", "primary", "standby", "prefer-standby"}},
+    {"load_balance_hosts", {"disable", "random"}},
+    {"sslnegotiation", {"postgres", "direct"}},
+};
+
+/* A keyword of the enumerations above whose value is not one of its own. */
+static void check_conninfo_enum(loader *L, const raw_section *rs, const raw_entry *e,
+                                const PQconninfoOption *o)
+{
+    for (size_t i = 0; i < sizeof conninfo_enums / sizeof conninfo_enums[0]; i++) {
+        if (strcmp(o->keyword, conninfo_enums[i].keyword))
+            continue;
+        const char *const *v = conninfo_enums[i].values;
+        char list[128] = "";
+        for (; *v && strcmp(*v, o->val); v++)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+                     *list ? ", " : "", *v);
+        if (*v)
+            return;
+        pmq_error *err = report(L, &e->origin, rs->label,
+                                "invalid value \"%s\" for \"%s\" in \"conninfo\"", o->val,
+                                o->keyword);
+        pmq_error_detail(err, "One of %s is expected.", list);
+        return;
+    }
+}
+
+/*
+ * A conninfo is never shown in a message, only libpq's reason: a misspelt
+ * "password" keyword would otherwise print its value.
+ */
 static void set_conninfo(loader *L, const raw_section *rs, char **field, const raw_entry *e)
 {
     char *why = NULL;
     PQconninfoOption *opts = PQconninfoParse(e->value, &why);
     if (!opts) {
-        bad_value(L, rs, e, "A libpq connection string or URI is expected (libpq says: %s).",
-                  why ? rstrip(why) : "out of memory");
+        if (may_hold_secret(e->value)) {
+            refuse_secret(L, rs, e, "a password in \"conninfo\"");
+        } else {
+            char *reason = why ? libpq_reason(why) : pmq_xstrdup("out of memory");
+            pmq_error *err = report(L, &e->origin, rs->label, "invalid value for \"conninfo\"");
+            pmq_error_detail(err, "A libpq connection string or URI is expected (libpq says: %s).",
+                             reason);
+            free(reason);
+        }
         PQfreemem(why);
         return;
     }
-    int has_password = 0;
-    for (const PQconninfoOption *o = opts; o->keyword; o++)
-        has_password |= !strcmp(o->keyword, "password") && o->val && *o->val;
+    int has_secret = 0, errors = (int)L->errs.count;
+    for (const PQconninfoOption *o = opts; o->keyword; o++) {
+        if (!o->val || !*o->val)
+            continue;
+        has_secret |= secret_keyword(o->keyword);
+        if (!secret_keyword(o->keyword))
+            check_conninfo_enum(L, rs, e, o);
+    }
     PQconninfoFree(opts);
-    if (has_password)
+    if (has_secret)
         refuse_secret(L, rs, e, "a password in \"conninfo\"");
-    else
+    else if ((int)L->errs.count == errors)
         set_string(field, e->value);
 }
 
@@ -1060,11 +1265,12 @@ static void set_value(loader *L, const raw_section *rs, const key_spec *k, void 
             set_string(sp, v);
         break;
     case K_ENVNAME:
-        if (!valid_envname(v))
+        if (!valid_envname(v)) {
             bad_value(L, rs, e,
-                      "The name of an environment variable (letters, digits and \"_\") is "
-                      "expected.");
-        else
+                      "The name of an environment variable (letters, digits and \"_\", not "
+                      "starting with a digit) is expected.");
+            set_string(sp, NULL); /* not the default's variable instead */
+        } else
             set_string(sp, v);
         break;
     case K_INT:
@@ -1334,7 +1540,8 @@ static void check_queue(loader *L, const raw_section *rs, const pmq_queue_config
 static char *read_password_file(loader *L, const pmq_origin *at, const char *label,
                                 const char *path)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* Not blocking: a FIFO must be refused, not waited on. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
         report(L, at, label, "could not open password file \"%s\": %s", path, strerror(errno));
         return NULL;
@@ -1364,24 +1571,28 @@ static char *read_password_file(loader *L, const pmq_origin *at, const char *lab
         close(fd);
         return NULL;
     }
-    char *line = NULL;
-    size_t cap = 0;
+    /* Its first line, as long as a configuration line may be. */
+    size_t cap = CONFIG_LINE_MAX + 2;
+    char *line = pmq_xmalloc(cap);
     errno = 0;
-    ssize_t n = getline(&line, &cap, fp);
     char *password = NULL;
-    if (n < 0 && ferror(fp)) {
-        report(L, at, label, "could not read password file \"%s\": %s", path,
-               strerror(errno ? errno : EIO));
-    } else if (n <= 0 || line[0] == '\n' || (line[0] == '\r' && line[1] == '\n')) {
+    if (!fgets(line, (int)cap, fp)) {
+        if (ferror(fp))
+            report(L, at, label, "could not read password file \"%s\": %s", path,
+                   strerror(errno ? errno : EIO));
+        else
+            report(L, at, label, "password file \"%s\" is empty", path);
+    } else if (!strchr(line, '\n') && strlen(line) > CONFIG_LINE_MAX) {
+        report(L, at, label, "the first line of password file \"%s\" is longer than %d bytes",
+               path, CONFIG_LINE_MAX);
+    } else if (line[0] == '\n' || (line[0] == '\r' && line[1] == '\n')) {
         report(L, at, label, "password file \"%s\" is empty", path);
     } else {
         line[strcspn(line, "\r\n")] = '\0';
         password = pmq_xstrdup(line);
     }
-    if (line) {
-        explicit_bzero(line, cap);
-        free(line);
-    }
+    explicit_bzero(line, cap);
+    free(line);
     fclose(fp);
     return password;
 }
@@ -1434,6 +1645,72 @@ static void finish_database(loader *L)
     }
 }
 
+/* A JSON string's length as PostgreSQL's escape_json() writes it. */
+static size_t json_string_length(const char *s, size_t len)
+{
+    size_t n = 2;
+    for (const unsigned char *p = (const unsigned char *)s; p < (const unsigned char *)s + len;
+         p++)
+        n += *p == '"' || *p == '\\' || (*p && strchr("\b\f\n\r\t", *p)) ? 2 : *p < 0x20 ? 6 : 1;
+    return n;
+}
+
+/* What octet_length(payload::text) says of it once PostgreSQL stores it as jsonb. */
+static size_t jsonb_text_length(json_object *v)
+{
+    size_t n = 0;
+    switch (json_object_get_type(v)) {
+    case json_type_object:
+        n = 2;
+        json_object_object_foreach(v, key, val)
+            n += (n > 2 ? 2 : 0) + json_string_length(key, strlen(key)) + 2 +
+                 jsonb_text_length(val);
+        return n;
+    case json_type_array:
+        n = 2;
+        for (size_t i = 0; i < json_object_array_length(v); i++)
+            n += (i ? 2 : 0) + jsonb_text_length(json_object_array_get_idx(v, i));
+        return n;
+    case json_type_string:
+        return json_string_length(json_object_get_string(v),
+                                  (size_t)json_object_get_string_len(v));
+    default:
+        return strlen(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+    }
+}
+
+/* A schedule's payload that its queue's max_payload refuses, worded as pmq_enqueue() does. */
+static void check_schedule_payloads(loader *L)
+{
+    for (size_t i = 0; i < L->nsections; i++) {
+        const raw_section *rs = &L->sections[i];
+        if (rs->type != S_SCHEDULE || first_definition(L, rs))
+            continue;
+        const raw_entry *e = NULL;
+        for (size_t j = 0; j < rs->nentries; j++)
+            if (!strcmp(rs->entries[j].key, "payload"))
+                e = &rs->entries[j];
+        const pmq_schedule_config *s = NULL;
+        for (size_t j = 0; j < L->cfg->nschedules && !s; j++)
+            if (!strcmp(L->cfg->schedules[j].name, rs->name))
+                s = &L->cfg->schedules[j];
+        if (!e || !s || !s->queue || !s->payload)
+            continue;
+        const pmq_queue_config *q = pmq_queue_settings(L->cfg, s->queue);
+        json_object *obj = json_tokener_parse(s->payload);
+        size_t len = obj ? jsonb_text_length(obj) : 0;
+        json_object_put(obj);
+        if (len > (size_t)q->max_payload_bytes) {
+            pmq_error *err = report(L, &e->origin, rs->label,
+                                    "payload of %zu bytes exceeds the limit of %d bytes of queue "
+                                    "\"%s\"",
+                                    len, q->max_payload_bytes, s->queue);
+            pmq_error_hint(err, "Store large data elsewhere and put a reference to it in the "
+                                "payload, or raise max_payload in the queue's [queue] section.");
+        }
+    }
+}
+
 static void build(loader *L)
 {
     pmq_config *cfg = L->cfg;
@@ -1466,6 +1743,7 @@ static void build(loader *L)
             check_queue(L, rs, base, seen);
         free(seen);
     }
+    check_schedule_payloads(L);
     finish_database(L);
     pmq_redis_config *r = &cfg->redis;
     r->password = find_password(L, S_REDIS, "redis", r->password_file, r->password_env);

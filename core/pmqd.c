@@ -14,6 +14,7 @@
 #include "plugin_loader.h"
 #include "pmq/plugin.h"
 #include "supervisor.h"
+#include "util.h"
 
 static void usage(FILE *out)
 {
@@ -60,12 +61,16 @@ int main(int argc, char **argv)
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "pmqd: unexpected argument \"%s\"\n", argv[optind]);
+        char *arg = pmq_escape_controls(argv[optind]);
+        fprintf(stderr, "pmqd: unexpected argument \"%s\"\n", arg);
+        free(arg);
         usage(stderr);
         return 2;
     }
 
     pmq_log_set_ident("pmqd");
+    /* The path as messages show it. */
+    char *shown = pmq_escape_controls(path);
     pmq_errors errs = PMQ_ERRORS_INIT;
     pmq_config *cfg = pmq_config_load(path, &errs);
     pmq_registry *reg = NULL;
@@ -76,7 +81,8 @@ int main(int argc, char **argv)
     if (errs.count) {
         pmq_errors_print(&errs, stderr, "pmqd");
         fprintf(stderr, "pmqd: %zu problem%s found in \"%s\"\n", errs.count,
-                errs.count == 1 ? "" : "s", path);
+                errs.count == 1 ? "" : "s", shown);
+        free(shown);
         pmq_errors_clear(&errs);
         pmq_registry_free(reg);
         pmq_config_free(cfg);
@@ -85,7 +91,7 @@ int main(int argc, char **argv)
 
     int rc = 0;
     if (check) {
-        printf("pmqd: configuration \"%s\" is valid: %zu file%s, %zu plugin%s, %zu queue%s\n", path,
+        printf("pmqd: configuration \"%s\" is valid: %zu file%s, %zu plugin%s, %zu queue%s\n", shown,
                cfg->nfiles, cfg->nfiles == 1 ? "" : "s", cfg->nplugins,
                cfg->nplugins == 1 ? "" : "s", pmq_registry_queue_count(reg),
                pmq_registry_queue_count(reg) == 1 ? "" : "s");
@@ -95,6 +101,7 @@ int main(int argc, char **argv)
         reg = NULL;
         rc = pmq_supervisor_run(path, cfg);
     }
+    free(shown);
     pmq_registry_free(reg);
     pmq_config_free(cfg);
     return rc;

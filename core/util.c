@@ -67,6 +67,62 @@ char *pmq_asprintf(const char *fmt, ...)
     return s;
 }
 
+/* The length of the UTF-8 sequence at `p` (1 to 4), or 0 when it is not one. */
+static size_t utf8_seq(const unsigned char *p)
+{
+    if (p[0] < 0x80)
+        return 1;
+    size_t n = p[0] >= 0xF0 ? 4 : p[0] >= 0xE0 ? 3 : p[0] >= 0xC2 ? 2 : 0;
+    if (n == 0 || p[0] > 0xF4)
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    /* Overlong forms, surrogates and code points above U+10FFFF. */
+    if ((p[0] == 0xE0 && p[1] < 0xA0) || (p[0] == 0xED && p[1] >= 0xA0) ||
+        (p[0] == 0xF0 && p[1] < 0x90) || (p[0] == 0xF4 && p[1] >= 0x90))
+        return 0;
+    return n;
+}
+
+const char *pmq_utf8_invalid(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t n = utf8_seq(p);
+        if (!n)
+            return (const char *)p;
+        p += n;
+    }
+    return NULL;
+}
+
+char *pmq_escape_controls(const char *s)
+{
+    /* At most four bytes (\xNN) for each one. */
+    char *out = pmq_xmalloc(4 * strlen(s) + 1), *o = out;
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t n = utf8_seq(p);
+        if (n > 1 || (n == 1 && *p >= 0x20 && *p != 0x7f)) {
+            memcpy(o, p, n);
+            o += n;
+            p += n;
+            continue;
+        }
+        *o++ = '\\';
+        if (*p == '\n')
+            *o++ = 'n';
+        else if (*p == '\r')
+            *o++ = 'r';
+        else if (*p == '\t')
+            *o++ = 't';
+        else
+            o += sprintf(o, "x%02x", *p);
+        p++;
+    }
+    *o = '\0';
+    return out;
+}
+
 int64_t pmq_now_ms(void)
 {
     struct timespec ts;

@@ -16,6 +16,17 @@ char *pmq_xstrdup(const char *s);
 char *pmq_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *pmq_vasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
+/* The first byte of `s` that is not part of valid UTF-8, or NULL. */
+const char *pmq_utf8_invalid(const char *s);
+
+/*
+ * A copy of `s` fit to quote in a one-line message (caller frees): control
+ * characters, DEL and bytes that are not UTF-8 become \n, \r, \t or \xNN,
+ * so that text read from a file or the command line cannot break or forge a
+ * log line.
+ */
+char *pmq_escape_controls(const char *s);
+
 #define PMQ_STR_(x) #x
 #define PMQ_STR(x) PMQ_STR_(x)
 

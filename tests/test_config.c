@@ -10,13 +10,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <check.h>
 #include <libpq-fe.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "errors.h"
 #include "util.h"
 
@@ -1227,9 +1231,301 @@ START_TEST(test_conninfo)
 
     path = write_file(dir, "pmqd.ini", "[database]\nconninfo = host\n");
     ck_assert_ptr_null(load(path));
+    expect_detail_has(expect_error("%s:2: [database] invalid value for \"conninfo\"", path),
+                      "libpq says: missing \"=\" after \"host\"");
+}
+END_TEST
+
+/*--- what messages never show, and what they show escaped ---*/
+
+#define SECRET "S3cretPW"
+
+/* The test fails when any message, detail or hint holds `secret`. */
+static void expect_no_secret(const char *secret)
+{
+    char *all = all_messages();
+    ck_assert_msg(strstr(all, secret) == NULL, "a message shows \"%s\":\n%s", secret, all);
+}
+
+/* `pmqd --check -c path`: its exit status, and its output in *out (kept). */
+static int run_check(const char *path, char **out)
+{
+    const char *builddir = getenv("top_builddir");
+    ck_assert_msg(builddir != NULL, "top_builddir is not set (run through make check)");
+    FILE *p = popen(fmt("'%s/core/pmqd' --check -c '%s' 2>&1", builddir, path), "r");
+    ck_assert_ptr_nonnull(p);
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *mem = open_memstream(&buf, &size);
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, p)) > 0)
+        fwrite(chunk, 1, n, mem);
+    fclose(mem);
+    *out = keep(buf);
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* A conninfo that libpq refuses is never echoed: it may hold a password. */
+START_TEST(test_conninfo_secret_never_shown)
+{
+    static const char *const bad[] = {
+        "host=db password=" SECRET " bogus=1",      /* a password, and a bad keyword */
+        "host=db passwrod=" SECRET,                 /* a misspelt "password" */
+        "host=db passwrod=" SECRET "x y",           /* ... and a stray token */
+        "postgresql://app:" SECRET "@db/jobs?bogus=1",
+        "postgresql://db/jobs?passwrd=" SECRET "%zz", /* libpq quotes the bad token */
+        "postgresql://db/jobs?pass%77ord=" SECRET "&bogus=1",
+        "host=db password=" SECRET " sslmode=bogus",
+        "host=db sslpassword=" SECRET,
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *path = main_file(fmt("[database]\nconninfo = %s\n", bad[i]));
+        ck_assert_msg(load(path) == NULL, "accepted: %s", bad[i]);
+        expect_no_secret(SECRET);
+        char *out;
+        ck_assert_int_eq(run_check(path, &out), 1);
+        ck_assert_msg(strstr(out, SECRET) == NULL, "pmqd --check shows the secret:\n%s", out);
+        ck_assert_msg(strstr(out, "conninfo") != NULL, "pmqd --check says:\n%s", out);
+    }
+    /* What is shown helps: libpq's reason, with the wrong keyword. */
+    char *path = main_file("[database]\nconninfo = host=db passwrod=" SECRET "\n");
+    load(path);
+    expect_detail_has(expect_error("%s:2: [database] invalid value for \"conninfo\"", path),
+                      "invalid connection option \"passwrod\"");
+    path = main_file("[database]\nconninfo = host=db password=" SECRET " bogus=1\n");
+    load(path);
+    expect_error("%s:2: [database] a password in \"conninfo\" is not accepted: secrets do not "
+                 "belong in the configuration file",
+                 path);
+    ck_assert_uint_eq(errs.count, 1);
+}
+END_TEST
+
+/* libpq takes any text for these when it parses a conninfo, and fails at connect. */
+START_TEST(test_conninfo_enumerations)
+{
+    char *path = main_file("[database]\nconninfo = host=db sslmode=bogus\n");
+    ck_assert_ptr_null(load(path));
+    ck_assert_uint_eq(errs.count, 1);
     expect_detail_has(
-        expect_error("%s:2: [database] invalid value \"host\" for \"conninfo\"", path),
-                      "libpq says");
+        expect_error("%s:2: [database] invalid value \"bogus\" for \"sslmode\" in \"conninfo\"",
+                     path),
+        "One of disable, allow, prefer, require, verify-ca, verify-full is expected.");
+    path = main_file("[database]\nconninfo = postgresql://db/jobs?target_session_attrs=rw\n");
+    ck_assert_ptr_null(load(path));
+    expect_error("%s:2: [database] invalid value \"rw\" for \"target_session_attrs\" in "
+                 "\"conninfo\"",
+                 path);
+    char *out;
+    ck_assert_int_eq(run_check(main_file("[database]\nconninfo = sslmode=bogus\n"), &out), 1);
+    load_ok(main_file("[database]\nconninfo = host=db sslmode=verify-full "
+                      "target_session_attrs=read-write gssencmode=disable\n"));
+}
+END_TEST
+
+/* Write DIR/NAME with `len` bytes of `text` (NUL bytes included). */
+static char *write_bytes(const char *dir, const char *name, const char *text, size_t len)
+{
+    char *path = fmt("%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    ck_assert_msg(f != NULL, "cannot write %s: %s", path, strerror(errno));
+    ck_assert_uint_eq(fwrite(text, 1, len, f), len);
+    ck_assert(fclose(f) == 0);
+    return path;
+}
+
+/* A FIFO is refused, not waited on (Check's timeout fails a test that hangs). */
+START_TEST(test_fifo_refused)
+{
+    char *dir = new_dir();
+    char *fifo = fmt("%s/fifo", dir);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    ck_assert_ptr_null(load(fifo));
+    expect_error("configuration file \"%s\" is not a regular file", fifo);
+
+    char *path = write_file(dir, "pmqd.ini", "[database]\npassword_file = fifo\n"
+                                             "[redis]\npassword_file = fifo\n");
+    ck_assert_ptr_null(load(path));
+    ck_assert_uint_eq(errs.count, 2);
+    expect_error("%s:2: [database] password file \"%s\" is not a regular file", path, fifo);
+    expect_error("%s:4: [redis] password file \"%s\" is not a regular file", path, fifo);
+
+    /* One in conf.d is not skipped in silence either. */
+    path = write_file(dir, "pmqd.ini", "[pmqd]\nconf_dir = d\n");
+    ck_assert_int_eq(mkdir(fmt("%s/d", dir), 0700), 0);
+    ck_assert_int_eq(mkfifo(fmt("%s/d/a.ini", dir), 0600), 0);
+    ck_assert_ptr_null(load(path));
+    expect_error("configuration file \"%s/d/a.ini\" is not a regular file", dir);
+}
+END_TEST
+
+/* -c /dev/zero, a huge file or line: refused at the reader's limits, memory bounded. */
+START_TEST(test_reader_limits)
+{
+    ck_assert_ptr_null(load("/dev/zero"));
+    expect_error("configuration file \"/dev/zero\" is not a regular file");
+
+    char *dir = new_dir();
+    size_t n = 70 * 1024;
+    char *line = keep(pmq_xmalloc(n + 64));
+    snprintf(line, n + 64, "[queue q]\n; %0*d\nmax_attempts = 2\n", (int)n, 7);
+    char *path = write_file(dir, "pmqd.ini", line);
+    ck_assert_ptr_null(load(path));
+    ck_assert_uint_eq(errs.count, 1);
+    expect_error("%s:2: line is longer than 65536 bytes", path);
+
+    /* 40,000 lines of 31 bytes: over 1 MiB at line 33,826. */
+    size_t lines = 40000;
+    char *big = keep(pmq_xmalloc(lines * 31 + 1));
+    for (size_t i = 0; i < lines; i++)
+        memcpy(big + 31 * i, "; a comment of thirty-one byte\n", 31);
+    big[lines * 31] = '\0';
+    path = write_file(dir, "pmqd.ini", big);
+    ck_assert_ptr_null(load(path));
+    ck_assert_uint_eq(errs.count, 1);
+    expect_error("%s:33826: configuration file \"%s\" is larger than 1048576 bytes", path, path);
+    big[1048576 - 1] = '\n';
+    big[1048576] = '\0'; /* exactly the limit */
+    load_ok(write_file(dir, "pmqd.ini", big));
+
+    /* A password file's first line has the same bound. */
+    char *pw = write_file(dir, "pw", line + strlen("[queue q]\n"));
+    ck_assert_int_eq(chmod(pw, 0600), 0);
+    path = write_file(dir, "pmqd.ini", "[database]\npassword_file = pw\n");
+    ck_assert_ptr_null(load(path));
+    ck_assert_uint_eq(errs.count, 1);
+    expect_error("%s:2: [database] the first line of password file \"%s\" is longer than 65536 "
+                 "bytes",
+                 path, pw);
+}
+END_TEST
+
+START_TEST(test_nul_byte_refused)
+{
+    static const char text[] = "[queue q]\nmax_attempts = 5\0 junk\npriority = 7\n";
+    char *dir = new_dir();
+    char *path = write_bytes(dir, "pmqd.ini", text, sizeof text - 1);
+    ck_assert_ptr_null(load(path));
+    ck_assert_uint_eq(errs.count, 1);
+    expect_error("%s:2: line holds a NUL byte", path);
+}
+END_TEST
+
+/* Messages quote what files say with its control characters escaped. */
+START_TEST(test_control_characters_escaped)
+{
+    char *path = main_file("[queue q]\n"
+                           "max_attempts = 5\x1b[2J\r\n"
+                           "prio\x07rity = 1\n"
+                           "[pool p\x1b]\n");
+    ck_assert_ptr_null(load(path));
+    ck_assert_uint_eq(errs.count, 3);
+    expect_error("%s:2: [queue q] invalid value \"5\\x1b[2J\" for \"max_attempts\"", path);
+    expect_error("%s:3: [queue q] unknown key \"prio\\x07rity\"", path);
+    expect_error("%s:4: invalid name \"p\\x1b\" in section \"[pool p\\x1b]\"", path);
+    for (size_t i = 0; i < errs.count; i++)
+        for (const char *p = errs.items[i].message; *p; p++)
+            ck_assert_msg((unsigned char)*p >= 0x20 && *p != 0x7f, "raw control character in: %s",
+                          errs.items[i].message);
+}
+END_TEST
+
+/* A bad password_env is one error, not also the default variable's. */
+START_TEST(test_password_env_invalid_name)
+{
+    unsetenv("PGPASSWORD");
+    unsetenv("PMQ_REDIS_PASSWORD");
+    char *path = main_file("[database]\npassword_env = 1ABC\n[redis]\npassword_env = A-B\n");
+    ck_assert_ptr_null(load(path));
+    ck_assert_msg(errs.count == 2, "not two errors:\n%s", all_messages());
+    expect_error("%s:2: [database] invalid value \"1ABC\" for \"password_env\"", path);
+    expect_error("%s:4: [redis] invalid value \"A-B\" for \"password_env\"", path);
+}
+END_TEST
+
+/* What pmq_enqueue() would refuse, a schedule's payload must not hold. */
+START_TEST(test_schedule_payload_as_enqueue_takes_it)
+{
+    char *path = main_file("[schedule a]\ncron = * * * * *\nqueue = q\n"
+                           "payload = {\"text\": \"a\\u0000b\"}\n");
+    ck_assert_ptr_null(load(path));
+    expect_detail_has(expect_error("%s:4: [schedule a] invalid value \"{\"text\": "
+                                   "\"a\\u0000b\"}\" for \"payload\"",
+                                   path),
+                      "unsupported Unicode escape sequence");
+    /* An escaped backslash before "u0000" is text. */
+    load_ok(main_file("[schedule a]\ncron = * * * * *\nqueue = q\n"
+                      "payload = {\"path\": \"C:\\\\u0000\"}\n"));
+
+    path = main_file("[schedule a]\ncron = * * * * *\nqueue = q\npayload = {\"t\": \"\xff\"}\n");
+    ck_assert_ptr_null(load(path));
+    expect_detail_has(
+        expect_error("%s:4: [schedule a] invalid value \"{\"t\": \"\\xff\"}\" for \"payload\"",
+                     path),
+        "invalid byte sequence for encoding \"UTF8\": 0xff");
+    load_ok(main_file("[schedule a]\ncron = * * * * *\nqueue = q\npayload = {\"t\": \"\xc3\xa9\"}\n"));
+
+    /* Its size as PostgreSQL counts it (jsonb's text): {"a": "xx...", "b": [1, 2]}. */
+    char *body = keep(pmq_xmalloc(101));
+    memset(body, 'x', 100);
+    body[100] = '\0';
+    char *ini = fmt("[queue q]\nmax_payload = 122\n"
+                    "[schedule a]\ncron = * * * * *\nqueue = q\npayload = {\"b\":[1,2],\"a\":\"%s\"}\n",
+                    body);
+    load_ok(main_file(ini));
+    ini = fmt("[queue q]\nmax_payload = 121\n"
+              "[schedule a]\ncron = * * * * *\nqueue = q\npayload = {\"b\":[1,2],\"a\":\"%s\"}\n",
+              body);
+    path = main_file(ini);
+    ck_assert_ptr_null(load(path));
+    ck_assert_uint_eq(errs.count, 1);
+    expect_hint(expect_error("%s:6: [schedule a] payload of 122 bytes exceeds the limit of 121 "
+                             "bytes of queue \"q\"",
+                             path),
+                "Store large data elsewhere and put a reference to it in the payload, or raise "
+                "max_payload in the queue's [queue] section.");
+}
+END_TEST
+
+/*--- reload: needs a running pmqd, hence servers ---*/
+
+/* Wait (PMQ_TEST_WAIT_MS at most) until pmqd's log `log_name` holds `text`. */
+static void await_log(const char *log_name, const char *text)
+{
+    for (int waited = 0;; waited += 20) {
+        char *log = pmq_test_pmqd_log(log_name);
+        int found = log && strstr(log, text);
+        free(log);
+        if (found)
+            return;
+        if (waited >= PMQ_TEST_WAIT_MS) {
+            char *tail = pmq_test_pmqd_log_tail(log_name);
+            ck_abort_msg("pmqd's log never said \"%s\":\n%s", text, keep(tail));
+        }
+        nanosleep(&(struct timespec){0, 20 * 1000000L}, NULL);
+    }
+}
+
+/* A reload refused for a conninfo libpq rejects logs why, never the password. */
+START_TEST(test_reload_hides_secret)
+{
+    char *config = keep(pmq_test_behave_setup("reload", "[pool p]\nqueues = t.ok\n"));
+    pid_t pid = pmq_test_pmqd_start(config, "reload");
+    await_log("reload", "started with");
+
+    free(pmq_test_behave_config("reload", "[database]\nconninfo = password=" SECRET " bogus=1\n"
+                                          "[queue t.ok]\n"
+                                          "[schedule s]\ncron = * * * * *\nqueue = t.ok\n"
+                                          "payload = {\"k\": \"\\u0000\"}\n"));
+    ck_assert_int_eq(kill(pid, SIGHUP), 0);
+    await_log("reload", "reload refused");
+    char *log = keep(pmq_test_pmqd_log("reload"));
+    ck_assert_msg(strstr(log, "conninfo") != NULL, "the refusal does not say why:\n%s", log);
+    ck_assert_msg(strstr(log, "password=" SECRET) == NULL, "pmqd's log shows the password:\n%s",
+                  log);
+    pmq_test_pmqd_stop_checked(pid, "reload", 0);
 }
 END_TEST
 
@@ -1283,6 +1579,14 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_queue_names);
     tcase_add_test(tc, test_colon_only_in_queue_names);
     tcase_add_test(tc, test_conninfo);
+    tcase_add_test(tc, test_conninfo_secret_never_shown);
+    tcase_add_test(tc, test_conninfo_enumerations);
+    tcase_add_test(tc, test_fifo_refused);
+    tcase_add_test(tc, test_reader_limits);
+    tcase_add_test(tc, test_nul_byte_refused);
+    tcase_add_test(tc, test_control_characters_escaped);
+    tcase_add_test(tc, test_password_env_invalid_name);
+    tcase_add_test(tc, test_schedule_payload_as_enqueue_takes_it);
     tcase_add_test(tc, test_free_null);
     suite_add_tcase(s, tc);
     return s;
@@ -1299,5 +1603,9 @@ int main(void)
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     nftw(base_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-    return failed ? 1 : 0;
+
+    Suite *s = suite_create("config reload");
+    tcase_add_test(pmq_test_case(s, "reload", 300), test_reload_hides_secret);
+    int rc = pmq_test_main(s, NULL);
+    return failed || rc != EXIT_SUCCESS ? 1 : 0;
 }
