@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -74,6 +75,17 @@ typedef struct key_spec {
 #define HOUR_MS (60 * MIN_MS)
 #define DAY_MS (24 * HOUR_MS)
 
+/*
+ * The largest [queue] max_payload.  A job's entry crosses Redis whole in one
+ * command (the worker's claim script and its reply), and Redis serves no one
+ * else meanwhile.  Measured on a busy 2-core host: 8 MiB blocked Redis for
+ * 0.56 s, 16 MiB for 1 s, and at 32 MiB the claim took 2 s, past [redis]
+ * timeout's default, so the worker gave up and the job stayed claimed
+ * (doc/operations.md, "Payload size").  8 MiB keeps a claim well inside the
+ * timeout and heartbeats flowing.
+ */
+#define MAX_PAYLOAD_CAP (8L << 20)
+
 #define KEY(type, name, kind, flags, field, min, max, unit) \
     {name, kind, flags, offsetof(type, field), min, max, unit}
 
@@ -136,7 +148,7 @@ static const key_spec queue_keys[] = {
     KEY(pmq_queue_config, "timeout", K_DURATION, 0, timeout_ms, 1, DAY_MS, SEC_MS),
     KEY(pmq_queue_config, "rate_limit", K_INT, 0, rate_limit, 0, 1000000, 0),
     KEY(pmq_queue_config, "priority", K_INT, 0, priority, 0, 1000, 0),
-    KEY(pmq_queue_config, "max_payload", K_BYTES, 0, max_payload_bytes, 1, 256L << 20, 0),
+    KEY(pmq_queue_config, "max_payload", K_BYTES, 0, max_payload_bytes, 1, MAX_PAYLOAD_CAP, 0),
 };
 
 static const key_spec plugin_keys[] = {
@@ -985,9 +997,10 @@ static int parse_bool(const char *s, int *out)
     return -1;
 }
 
-static void bad_value(loader *L, const raw_section *rs, const raw_entry *e, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void bad_value(loader *L, const raw_section *rs, const raw_entry *e, const char *fmt, ...)
+static pmq_error *bad_value(loader *L, const raw_section *rs, const raw_entry *e,
+                            const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static pmq_error *bad_value(loader *L, const raw_section *rs, const raw_entry *e,
+                            const char *fmt, ...)
 {
     /* flush_errors() puts a value of several lines on one. */
     pmq_error *err =
@@ -1003,6 +1016,7 @@ static void bad_value(loader *L, const raw_section *rs, const raw_entry *e, cons
     else if (strstr(e->value, " #") || e->value[0] == '#')
         pmq_error_hint(err, "After a value, only \";\" starts a comment; \"#\" starts one only at "
                             "the beginning of a line.");
+    return err;
 }
 
 static void refuse_secret(loader *L, const raw_section *rs, const raw_entry *e, const char *what)
@@ -1319,13 +1333,19 @@ static void set_value(loader *L, const raw_section *rs, const key_spec *k, void 
             bad_value(L, rs, e, "One of text or json is expected.");
         break;
     case K_BYTES:
-        if (parse_bytes(v, k->max, &n) < 0 || n < k->min)
-            bad_value(L, rs, e,
-                      "A size from %ld to %ldM bytes is expected: a number of bytes, or one with "
-                      "the suffix k (1024 bytes) or M (1048576 bytes).",
-                      k->min, k->max >> 20);
-        else
+        if (parse_bytes(v, k->max, &n) < 0 || n < k->min) {
+            pmq_error *err = bad_value(L, rs, e,
+                                       "A size from %ld to %ldM bytes is expected: a number of "
+                                       "bytes, or one with the suffix k (1024 bytes) or M (1048576 "
+                                       "bytes).",
+                                       k->min, k->max >> 20);
+            if (k->max == MAX_PAYLOAD_CAP && parse_bytes(v, LONG_MAX, &n) == 0 && n > k->max)
+                pmq_error_hint(err, "A payload crosses Redis whole when a worker claims it, and "
+                                    "a larger one holds Redis past its timeout; store large data "
+                                    "elsewhere and put a reference to it in the payload.");
+        } else {
             *ip = (int)n;
+        }
         break;
     case K_QUEUES:
         set_queues(L, rs, base, e);

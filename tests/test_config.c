@@ -1005,13 +1005,13 @@ START_TEST(test_sizes_and_durations)
         const char *text;
         int bytes;
     } sizes[] = {{"1", 1}, {"1k", 1024}, {"1K", 1024}, {"3kB", 3072}, {"1M", 1048576},
-                 {"256M", 268435456}, {"10MB", 10485760}};
+                 {"8M", 8388608}, {"8MB", 8388608}};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         load(main_file(fmt("[queue q]\nmax_payload = %s\n", sizes[i].text)));
         ck_assert_msg(cfg != NULL, "%s refused:\n%s", sizes[i].text, all_messages());
         ck_assert_int_eq(cfg->queues[0].max_payload_bytes, sizes[i].bytes);
     }
-    static const char *const bad_sizes[] = {"0", "257M", "1G", "-1", "k", "1.5M", "1 M"};
+    static const char *const bad_sizes[] = {"0", "9M", "8193k", "1G", "-1", "k", "1.5M", "1 M"};
     for (size_t i = 0; i < sizeof bad_sizes / sizeof bad_sizes[0]; i++)
         ck_assert_msg(load(main_file(fmt("[queue q]\nmax_payload = %s\n", bad_sizes[i]))) == NULL,
                       "%s accepted", bad_sizes[i]);
@@ -1325,6 +1325,22 @@ START_TEST(test_conninfo_enumerations)
 }
 END_TEST
 
+/* max_payload stops at what a claim moves through Redis within its timeout. */
+START_TEST(test_max_payload_cap)
+{
+    load_ok(main_file("[queue q]\nmax_payload = 8M\n"));
+    ck_assert_int_eq(cfg->queues[0].max_payload_bytes, 8 << 20);
+    char *path = main_file("[queue q]\nmax_payload = 16M\n");
+    ck_assert_ptr_null(load(path));
+    const pmq_error *e =
+        expect_error("%s:2: [queue q] invalid value \"16M\" for \"max_payload\"", path);
+    expect_detail_has(e, "A size from 1 to 8M bytes is expected");
+    expect_hint(e, "A payload crosses Redis whole when a worker claims it, and a larger one holds "
+                   "Redis past its timeout; store large data elsewhere and put a reference to it "
+                   "in the payload.");
+}
+END_TEST
+
 /* Write DIR/NAME with `len` bytes of `text` (NUL bytes included). */
 static char *write_bytes(const char *dir, const char *name, const char *text, size_t len)
 {
@@ -1587,6 +1603,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_control_characters_escaped);
     tcase_add_test(tc, test_password_env_invalid_name);
     tcase_add_test(tc, test_schedule_payload_as_enqueue_takes_it);
+    tcase_add_test(tc, test_max_payload_cap);
     tcase_add_test(tc, test_free_null);
     suite_add_tcase(s, tc);
     return s;
