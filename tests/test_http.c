@@ -1114,6 +1114,9 @@ START_TEST(postgres_down_midrun)
     pid_t pid = pmq_test_pmqd_start(config, "pgdown");
     pmq_test_await_sql(pg, "SELECT count(*) >= 100 FROM jobs WHERE status = 'completed'", "t",
                        "pgdown");
+    /* Mid-run: most of the jobs are still to run (at 10 ms each, 8 at once). */
+    long long done = sql_ll(pg, "SELECT count(*) FROM jobs WHERE status = 'completed'");
+    ck_assert_msg(done < PGDOWN_JOBS, "all %lld jobs ran before PostgreSQL could be stopped", done);
     PQfinish(pg);
 
     pg_ctl("stop -m fast");
@@ -1150,8 +1153,9 @@ START_TEST(postgres_down_midrun)
         rounds++;
         sleep_ms(1000);
     } while (pmq_now_ms() - t0 < PGDOWN_MS);
-    fprintf(stderr, "test_http: %d rounds with PostgreSQL down; slowest /health %ld ms\n", rounds,
-            slowest);
+    fprintf(stderr,
+            "test_http: PostgreSQL down at %lld of %d jobs, %d rounds; slowest /health %ld ms\n",
+            done, PGDOWN_JOBS, rounds, slowest);
     char *start = pmq_asprintf("start -l '%s/pg/postgres.log'", pmq_test_dir());
     pg_ctl(start);
     free(start);
