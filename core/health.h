@@ -14,11 +14,12 @@
 typedef enum { PMQ_HEALTHY = 0, PMQ_DEGRADED = 1, PMQ_DOWN = 2 } pmq_health_level;
 
 /*
- * A probe answers within its own bound, whatever the servers do and however
- * patient the daemon is told to be with them: each wait on a server
- * (connecting to PostgreSQL, a statement, connecting to Redis, a command)
- * lasts at most PMQ_HEALTH_TIMEOUT_S, or less when [database]
- * connect_timeout or [redis] timeout say less.
+ * A probe answers within its own bound, however patient the daemon is told
+ * to be with the servers: connecting to PostgreSQL, connecting to Redis and
+ * each Redis command wait at most PMQ_HEALTH_TIMEOUT_S (less when
+ * [database] connect_timeout or [redis] timeout say less; connect_timeout 0,
+ * "for ever", included), and statements run with it as statement_timeout
+ * (which a server frozen after the connection was made cannot apply).
  */
 #define PMQ_HEALTH_TIMEOUT_S 5
 
