@@ -153,8 +153,21 @@ static json_object *jobs_section(PGconn *pg, const char *error, long *pending)
     return o;
 }
 
-json_object *pmq_health_report(const pmq_config *cfg, pmq_health_level *level)
+pmq_config pmq_health_config(const pmq_config *cfg)
 {
+    pmq_config c = *cfg;
+    /* libpq reads 0 as "wait for ever". */
+    if (c.database.connect_timeout_s <= 0 || c.database.connect_timeout_s > PMQ_HEALTH_TIMEOUT_S)
+        c.database.connect_timeout_s = PMQ_HEALTH_TIMEOUT_S;
+    if (c.redis.timeout_ms > PMQ_HEALTH_TIMEOUT_S * 1000)
+        c.redis.timeout_ms = PMQ_HEALTH_TIMEOUT_S * 1000;
+    return c;
+}
+
+json_object *pmq_health_report(const pmq_config *cfg_in, pmq_health_level *level)
+{
+    pmq_config bounded = pmq_health_config(cfg_in);
+    const pmq_config *cfg = &bounded;
     pmq_errors errs = PMQ_ERRORS_INIT;
     PGconn *pg = pmq_db_connect(cfg, &errs);
     char *pg_error = !pg && errs.count ? pmq_xstrdup(errs.items[0].message) : NULL;
@@ -164,7 +177,7 @@ json_object *pmq_health_report(const pmq_config *cfg, pmq_health_level *level)
     pmq_errors_clear(&errs);
     if (pg) {
         /* A health probe must not hang on a locked table either. */
-        PQclear(PQexec(pg, "SET statement_timeout = 5000"));
+        PQclear(PQexec(pg, "SET statement_timeout = '" PMQ_STR(PMQ_HEALTH_TIMEOUT_S) "s'"));
     }
 
     char ts[40];

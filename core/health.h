@@ -14,9 +14,25 @@
 typedef enum { PMQ_HEALTHY = 0, PMQ_DEGRADED = 1, PMQ_DOWN = 2 } pmq_health_level;
 
 /*
- * Connect to both servers (with [database] connect_timeout and [redis]
- * timeout, so it never hangs longer), build the report and close.  The
- * report's "status" says the level, which is also returned in `*level`.
+ * A probe answers within its own bound, however patient the daemon is told
+ * to be with the servers: connecting to PostgreSQL, connecting to Redis and
+ * each Redis command wait at most PMQ_HEALTH_TIMEOUT_S (less when
+ * [database] connect_timeout or [redis] timeout say less; connect_timeout 0,
+ * "for ever", included), and statements run with it as statement_timeout
+ * (which a server frozen after the connection was made cannot apply).
+ */
+#define PMQ_HEALTH_TIMEOUT_S 5
+
+/*
+ * `cfg` with those bounds applied: a shallow copy (its strings are cfg's),
+ * for pmq_db_connect() and pmq_redis_connect().
+ */
+pmq_config pmq_health_config(const pmq_config *cfg);
+
+/*
+ * Connect to both servers (within PMQ_HEALTH_TIMEOUT_S each), build the
+ * report and close.  The report's "status" says the level, which is also
+ * returned in `*level`.
  */
 json_object *pmq_health_report(const pmq_config *cfg, pmq_health_level *level);
 

@@ -2,14 +2,18 @@
  * http.c -- pmqd's "http" child (see http.h): GET /health and GET /metrics
  * served by libmicrohttpd.
  *
- * A thread per connection, because a probe may wait on a server that is
- * down (up to [database] connect_timeout and [redis] timeout) and must not
- * hold the other probes up; each request opens its own connections, so no
- * state is shared between threads.  The socket is bound here, not by MHD,
- * so that a port in use gets pmq's own message.
+ * A small pool of event-driven threads (epoll where there is one): a client
+ * that sends its request one byte at a time, or never finishes it, holds a
+ * descriptor and a little memory, never a thread, so it cannot keep the
+ * probes out.  The pool's size also bounds how many reports are built at
+ * once, each with its own connections to both servers; a report waits on a
+ * server at most its own short timeouts (health.c), and holds up only the
+ * connections of its thread meanwhile.  The socket is bound here, not by
+ * MHD, so that a port in use gets pmq's own message.
  */
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,8 +32,28 @@
 #include "metrics.h"
 #include "util.h"
 
-#define MAX_CONNECTIONS 32
-#define IDLE_TIMEOUT_S 30
+/*
+ * The limits that keep /health and /metrics reachable whatever clients do.
+ * Constants, not settings: a monitoring endpoint serves a few scrapers and
+ * probes, one connection each, far below these limits: nothing to tune.
+ *   - HTTP_THREADS: MHD's pool; see above.
+ *   - HTTP_MAX_CONNECTIONS: the total, far above any monitoring need and
+ *     well below the usual 1024 descriptors; at 32 KB of MHD memory each,
+ *     16 MB at worst.
+ *   - PMQ_HTTP_MAX_PER_IP (http.h): one address cannot take more, so it
+ *     takes HTTP_MAX_CONNECTIONS / PMQ_HTTP_MAX_PER_IP addresses to fill
+ *     the server.
+ *   - HTTP_IDLE_TIMEOUT_S: a connection that sends nothing for this long is
+ *     closed (a client that dribbles is bounded by the two limits instead);
+ *     a scraper's idle keep-alive connection just reconnects.  MHD does not
+ *     count the time a report takes as idle.
+ *   - HTTP_LISTEN_BACKLOG: room for a burst of connections while the pool
+ *     is busy accepting.
+ */
+#define HTTP_THREADS 4
+#define HTTP_MAX_CONNECTIONS 512
+#define HTTP_IDLE_TIMEOUT_S 10
+#define HTTP_LISTEN_BACKLOG 128
 
 static const char metrics_type[] = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -74,7 +98,7 @@ static int try_listen(const char *where, int *err)
         }
         int on = 1;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-        if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, 64) == 0)
+        if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, HTTP_LISTEN_BACKLOG) == 0)
             break;
         *err = errno;
         close(fd);
@@ -169,12 +193,35 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
+/*
+ * MHD logs each connection it refuses at a limit: a client that keeps
+ * connecting would fill the log.  A message repeated within
+ * HTTP_LOG_REPEAT_MS is counted instead, as syslog does.
+ */
+#define HTTP_LOG_REPEAT_MS 10000
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    char line[1024];
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static char last[1024];
+    static int64_t last_ms;
+    static long repeats;
+    char line[sizeof last];
     vsnprintf(line, sizeof line, fmt, ap);
     line[strcspn(line, "\n")] = '\0'; /* MHD ends its messages with one */
-    log_warning("%s", line);
+    int64_t now = pmq_now_ms();
+    pthread_mutex_lock(&mu);
+    if (!strcmp(line, last) && now - last_ms < HTTP_LOG_REPEAT_MS) {
+        repeats++;
+    } else {
+        if (repeats)
+            log_warning("last message repeated %ld times", repeats);
+        log_warning("%s", line);
+        memcpy(last, line, sizeof last);
+        last_ms = now;
+        repeats = 0;
+    }
+    pthread_mutex_unlock(&mu);
 }
 
 int pmq_http_main(const pmq_config *cfg, volatile int *stopping)
@@ -184,11 +231,12 @@ int pmq_http_main(const pmq_config *cfg, volatile int *stopping)
     if (fd < 0)
         return *stopping ? 0 : 1;
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG |
-            MHD_USE_AUTO,
-        0, NULL, NULL, on_request, (void *)cfg, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S, MHD_OPTION_END);
+        MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, (void *)cfg,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_THREADS, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)HTTP_MAX_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)PMQ_HTTP_MAX_PER_IP, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)HTTP_IDLE_TIMEOUT_S, MHD_OPTION_END);
     if (!d) {
         log_error("could not start the HTTP server on \"%s\"", cfg->http.listen);
         close(fd);

@@ -10,6 +10,14 @@
 #include "config.h"
 
 /*
+ * Connections one client address may hold at once; more are closed at
+ * once.  Far above what a scraper or a probe opens (one each), so that a
+ * client misbehaving from one address cannot fill the server (http.c says
+ * the other limits).  Here because the tests check it.
+ */
+#define PMQ_HTTP_MAX_PER_IP 32
+
+/*
  * The "http" child's main: listen on cfg->http.listen and answer until
  * `*stopping` is set.  Returns the process exit status (1 when it cannot
  * listen).

@@ -17,6 +17,7 @@
 #include "ack.h"
 #include "db.h"
 #include "errors.h"
+#include "health.h"
 #include "log.h"
 #include "metrics.h"
 #include "util.h"
@@ -451,14 +452,14 @@ char *pmq_metrics_render_with(const pmq_config *cfg, PGconn *pg, pmq_redis *r)
 
 char *pmq_metrics_render(const pmq_config *cfg)
 {
+    /* A scrape is bounded as a health probe is, locked tables included. */
+    pmq_config bounded = pmq_health_config(cfg);
     pmq_errors errs = PMQ_ERRORS_INIT;
-    PGconn *pg = pmq_db_connect(cfg, &errs);
+    PGconn *pg = pmq_db_connect(&bounded, &errs);
     pmq_errors_clear(&errs);
-    if (pg) {
-        /* A scrape must not hang on a locked table either. */
-        PQclear(PQexec(pg, "SET statement_timeout = 5000"));
-    }
-    pmq_redis *r = pmq_redis_connect(cfg, &errs);
+    if (pg)
+        PQclear(PQexec(pg, "SET statement_timeout = '" PMQ_STR(PMQ_HEALTH_TIMEOUT_S) "s'"));
+    pmq_redis *r = pmq_redis_connect(&bounded, &errs);
     pmq_errors_clear(&errs);
     char *out = pmq_metrics_render_with(cfg, pg, r);
     pmq_redis_free(r);

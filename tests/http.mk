@@ -1,7 +1,8 @@
 # tests/http.mk -- pmqd's HTTP endpoint: the metrics renderer on hand-filled
 # Redis, GET /metrics after a real workload (checked against PostgreSQL and
 # by promtool, from the Debian package prometheus), GET /health up and with
-# Redis hung or gone.  Uses the "behave" plugin and tests/libdaemon.la from
+# Redis hung or gone, beside slow clients, with PostgreSQL stopped under load
+# or hung.  Uses the "behave" plugin and tests/libdaemon.la from
 # tests/flow.mk.
 check_PROGRAMS += tests/test_http
 tests_test_http_SOURCES = tests/test_http.c

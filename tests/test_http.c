@@ -9,7 +9,11 @@
  * equals what PostgreSQL recorded and every histogram counts each attempt;
  * every exposition passes `promtool check metrics`; /health's JSON shape and
  * status codes; with Redis hung and then gone, /health answers 503 and
- * /metrics still serves PostgreSQL's numbers, and `pmqctl health` exits 2.
+ * /metrics still serves PostgreSQL's numbers, and `pmqctl health` exits 2;
+ * probes answered beside 104 clients that never finish their requests, the
+ * per-address limit enforced; PostgreSQL stopped for 20 s under load (the
+ * checks say "down" meanwhile, every job completes afterwards) and hung
+ * with connect_timeout = 0 (the checks still answer).
  *
  * The HTTP client is a plain socket (HTTP/1.0), so the test needs no library
  * beyond the daemon's.  promtool (Debian package prometheus) is required:
@@ -20,6 +24,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,6 +32,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,6 +47,7 @@
 #include "daemon.h"
 #include "errors.h"
 #include "harness.h"
+#include "http.h"
 #include "metrics.h"
 #include "redis.h"
 #include "util.h"
@@ -172,6 +179,9 @@ static reply http(int port, const char *method, const char *path, int timeout_ms
     a.sin_family = AF_INET;
     a.sin_port = htons((uint16_t)port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    /* A server that does not accept leaves connect() waiting: bound it too. */
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
         snprintf(r.error, sizeof r.error, "connect to port %d: %s", port, strerror(errno));
         close(fd);
@@ -925,6 +935,330 @@ START_TEST(health_503_when_redis_down)
 }
 END_TEST
 
+/*--- 5. slow clients ---*/
+
+/* Client addresses (all of 127/8 is loopback on Linux) and what each opens. */
+#define SLOW_ADDRESSES 3
+#define SLOW_EXTRA 8 /* beyond PMQ_HTTP_MAX_PER_IP, from the first address */
+#define SLOW_MAX (SLOW_ADDRESSES * PMQ_HTTP_MAX_PER_IP + SLOW_EXTRA)
+
+typedef struct slow_clients {
+    int fd[SLOW_MAX];
+    int n;
+    volatile int stop;
+} slow_clients;
+
+/*
+ * A connection from 127.0.0.`host` that starts a request and never ends it;
+ * -1 when connect() fails or waits past 5 s (a server that stopped
+ * accepting).
+ */
+static int slow_open(int host, int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK + (uint32_t)host - 1);
+    ck_assert_msg(bind(fd, (struct sockaddr *)&a, sizeof a) == 0, "bind to 127.0.0.%d: %s", host,
+                  strerror(errno));
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    static const char start[] = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        send(fd, start, sizeof start - 1, MSG_NOSIGNAL) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* One more byte of the endless header on every connection, each second. */
+static void *dribble(void *arg)
+{
+    slow_clients *sc = arg;
+    while (!sc->stop) {
+        for (int i = 0; i < sc->n; i++)
+            if (sc->fd[i] >= 0)
+                send(sc->fd[i], "a", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        sleep_ms(1000);
+    }
+    return NULL;
+}
+
+/* Has the server closed (or answered) connection `fd`? */
+static int slow_closed(int fd)
+{
+    if (fd < 0)
+        return 1;
+    struct pollfd p = {fd, POLLIN | POLLRDHUP, 0};
+    return poll(&p, 1, 0) != 0;
+}
+
+/* Connections [from, to) the server still holds open. */
+static int slow_open_count(const slow_clients *sc, int from, int to)
+{
+    int n = 0;
+    for (int i = from; i < to; i++)
+        n += !slow_closed(sc->fd[i]);
+    return n;
+}
+
+/*
+ * Issue 14, item 15.  Clients that send a request one byte a second and
+ * never finish it, 3 * PMQ_HTTP_MAX_PER_IP of them (96; pmqd used to serve 32
+ * connections in all), plus SLOW_EXTRA more from an address already at its
+ * limit: while they keep dribbling, /health and /metrics answer from another
+ * address, the extra connections are closed, and the others are all still
+ * open afterwards (the server did not just drop them).
+ */
+START_TEST(probes_get_through_slow_clients)
+{
+    pmq_test_reset();
+    int port;
+    char *config = work_config("slow", &port);
+    pid_t pid = pmq_test_pmqd_start(config, "slow");
+    reply r = wait_status(port, "/health", 200, "slow");
+    reply_free(&r);
+
+    static slow_clients sc; /* static: large, and shared with the thread */
+    memset(&sc, 0, sizeof sc);
+    for (int a = 0; a < SLOW_ADDRESSES; a++) {
+        int count = PMQ_HTTP_MAX_PER_IP + (a == 0 ? SLOW_EXTRA : 0);
+        for (int i = 0; i < count; i++)
+            sc.fd[sc.n++] = slow_open(2 + a, port);
+    }
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, dribble, &sc), 0);
+
+    r = http(port, "GET", "/health", HTTP_TIMEOUT_MS);
+    ck_assert_msg(r.status == 200,
+                  "GET /health with %d slow clients: status %d after %ld ms (%s)\npmqd log:\n%s",
+                  sc.n, r.status, r.elapsed_ms, r.error, pmq_test_pmqd_log_tail("slow"));
+    fprintf(stderr, "test_http: /health answered in %ld ms beside %d slow clients\n",
+            r.elapsed_ms, sc.n);
+    reply_free(&r);
+    r = http(port, "GET", "/metrics", HTTP_TIMEOUT_MS);
+    ck_assert_msg(r.status == 200 && has_family(r.body, "pmq_postgres_up"),
+                  "GET /metrics with %d slow clients: status %d after %ld ms (%s)", sc.n,
+                  r.status, r.elapsed_ms, r.error);
+    reply_free(&r);
+
+    /* The first address's connections beyond its limit are closed ... */
+    int first = PMQ_HTTP_MAX_PER_IP + SLOW_EXTRA;
+    for (int64_t deadline = pmq_now_ms() + PMQ_TEST_WAIT_MS;
+         slow_open_count(&sc, 0, first) > PMQ_HTTP_MAX_PER_IP && pmq_now_ms() < deadline;)
+        sleep_ms(50);
+    sc.stop = 1;
+    pthread_join(t, NULL);
+    /* ... and every other one is still open after the probes. */
+    ck_assert_int_eq(slow_open_count(&sc, 0, first), PMQ_HTTP_MAX_PER_IP);
+    ck_assert_int_eq(slow_open_count(&sc, first, sc.n), (SLOW_ADDRESSES - 1) * PMQ_HTTP_MAX_PER_IP);
+    for (int i = 0; i < sc.n; i++)
+        if (sc.fd[i] >= 0)
+            close(sc.fd[i]);
+
+    pmq_test_pmqd_stop_checked(pid, "slow", 0);
+    free(config);
+}
+END_TEST
+
+/*--- 6. PostgreSQL down mid-run ---*/
+
+#define PGDOWN_JOBS 3000
+#define PGDOWN_MS 20000 /* how long PostgreSQL stays down: the scenario, not a bound */
+
+/*
+ * `pg_ctl ACTION ARGS` on the harness's PostgreSQL: scripts/pmq-servers keeps
+ * its data in <test dir>/pg and, as root, runs it as "postgres".
+ */
+static void pg_ctl(const char *action_args)
+{
+    char *cmd = pmq_asprintf(
+        "bin=${PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin | sort -t/ -k5 -n -r | head -n 1)}; "
+        "set -- \"$bin/pg_ctl\" %s -D '%s/pg' -w -t 60; "
+        "if [ \"$(id -u)\" -eq 0 ]; then cd / && runuser -u postgres -- \"$@\"; else \"$@\"; fi",
+        action_args, pmq_test_dir());
+    int st;
+    char *out = pmq_test_run(cmd, &st);
+    ck_assert_msg(st == 0, "pg_ctl %s exited with %d:\n%s", action_args, st, out);
+    free(out);
+    free(cmd);
+}
+
+/*
+ * The promise "PostgreSQL down mid-run": 3000 jobs flowing (10 ms each),
+ * PostgreSQL stopped for 20 s.  Meanwhile every /health says 503, "down",
+ * postgres "unhealthy"; /metrics says pmq_postgres_up 0; `pmqctl health`
+ * exits 2 and names PostgreSQL unhealthy; each answers (within the
+ * generous HTTP_TIMEOUT_MS).  Once PostgreSQL is back, every job completes,
+ * with its "completed" job_logs row, and /health says 200 again.
+ */
+START_TEST(postgres_down_midrun)
+{
+    pmq_test_reset();
+    int port = free_port();
+    char *ini = pmq_asprintf("[http]\nlisten = 127.0.0.1:%d\n\n"
+                             "[pool t]\nqueues = t.ok\nprocesses = 2\nthreads = 4\n",
+                             port);
+    char *config = write_config("pgdown", NULL, NULL, ini);
+    free(ini);
+    free(pmq_test_ctl(config, NULL, "migrate"));
+    PGconn *pg = pmq_test_pg();
+    pmq_test_execf(pg,
+                   "SELECT pmq_enqueue_many('t.ok', (SELECT jsonb_agg(jsonb_build_object("
+                   "'n', g, 'work_ms', 10)) FROM generate_series(1, %d) g))",
+                   PGDOWN_JOBS);
+    pid_t pid = pmq_test_pmqd_start(config, "pgdown");
+    pmq_test_await_sql(pg, "SELECT count(*) >= 100 FROM jobs WHERE status = 'completed'", "t",
+                       "pgdown");
+    /* Mid-run: most of the jobs are still to run (at 10 ms each, 8 at once). */
+    long long done = sql_ll(pg, "SELECT count(*) FROM jobs WHERE status = 'completed'");
+    ck_assert_msg(done < PGDOWN_JOBS, "all %lld jobs ran before PostgreSQL could be stopped", done);
+    PQfinish(pg);
+
+    pg_ctl("stop -m fast");
+    int64_t t0 = pmq_now_ms();
+    long slowest = 0;
+    int rounds = 0;
+    do {
+        reply r = http(port, "GET", "/health", HTTP_TIMEOUT_MS);
+        ck_assert_msg(r.status == 503, "GET /health with PostgreSQL down: status %d (%s)\n%s",
+                      r.status, r.error, shown(r.body));
+        slowest = r.elapsed_ms > slowest ? r.elapsed_ms : slowest;
+        json_object *h = json_tokener_parse(r.body);
+        ck_assert_msg(h != NULL, "/health is not JSON:\n%s", shown(r.body));
+        ck_assert_str_eq(json_object_get_string(member(h, "status", json_type_string)), "down");
+        ck_assert_str_eq(json_object_get_string(member(member(h, "postgres", json_type_object),
+                                                       "status", json_type_string)),
+                         "unhealthy");
+        ck_assert_str_eq(json_object_get_string(member(member(h, "redis", json_type_object),
+                                                       "status", json_type_string)),
+                         "healthy");
+        json_object_put(h);
+        reply_free(&r);
+
+        r = get_ok(port, "/metrics", 200);
+        assert_line(r.body, "pmq_postgres_up 0");
+        assert_line(r.body, "pmq_redis_up 1");
+        reply_free(&r);
+
+        int st;
+        char *out = pmq_test_ctl(config, &st, "health");
+        ck_assert_msg(st == 2 && strstr(out, "\npostgres    unhealthy"),
+                      "pmqctl health with PostgreSQL down exited with %d:\n%s", st, shown(out));
+        free(out);
+        rounds++;
+        sleep_ms(1000);
+    } while (pmq_now_ms() - t0 < PGDOWN_MS);
+    fprintf(stderr,
+            "test_http: PostgreSQL down at %lld of %d jobs, %d rounds; slowest /health %ld ms\n",
+            done, PGDOWN_JOBS, rounds, slowest);
+    char *start = pmq_asprintf("start -l '%s/pg/postgres.log'", pmq_test_dir());
+    pg_ctl(start);
+    free(start);
+
+    pg = pmq_test_pg();
+    char *all = pmq_asprintf("%d", PGDOWN_JOBS);
+    pmq_test_await_sql(pg, "SELECT count(*) FROM jobs WHERE status = 'completed'", all, "pgdown");
+    pmq_test_assert_sql(pg, all, "SELECT count(*) FROM jobs");
+    pmq_test_assert_sql(pg, "0",
+                        "SELECT count(*) FROM jobs j WHERE NOT EXISTS (SELECT 1 FROM job_logs l "
+                        "WHERE l.job_id = j.id AND l.status = 'completed')");
+    reply r = wait_status(port, "/health", 200, "pgdown");
+    reply_free(&r);
+
+    pmq_test_pmqd_stop_checked(pid, "pgdown", 0);
+    PQfinish(pg);
+    free(all);
+    free(config);
+}
+END_TEST
+
+/* The postmaster's pid (the first line of <test dir>/pg/postmaster.pid). */
+static pid_t postmaster_pid(void)
+{
+    char *path = pmq_asprintf("%s/pg/postmaster.pid", pmq_test_dir());
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "cannot read %s: %s", path, strerror(errno));
+    long pid = 0;
+    ck_assert_int_eq(fscanf(f, "%ld", &pid), 1);
+    fclose(f);
+    free(path);
+    return (pid_t)pid;
+}
+
+/*
+ * PostgreSQL hung rather than down (its postmaster stopped: a new
+ * connection is never answered), with [database] connect_timeout = 0, which
+ * libpq reads as "wait for ever": /health still answers 503 with postgres
+ * "unhealthy", /metrics pmq_postgres_up 0, and `pmqctl health` exits 2
+ * (health.c's own bound; they used to wait for as long as the hang).
+ */
+START_TEST(health_answers_when_postgres_hangs)
+{
+    pmq_test_reset();
+    int port = free_port();
+    char *ini = pmq_asprintf("[database]\nconnect_timeout = 0\n\n"
+                             "[http]\nlisten = 127.0.0.1:%d\n\n"
+                             "[pool t]\nqueues = t.ok\nprocesses = 1\nthreads = 2\n",
+                             port);
+    char *config = write_config("pghung", NULL, NULL, ini);
+    free(ini);
+    free(pmq_test_ctl(config, NULL, "migrate"));
+    pid_t pid = pmq_test_pmqd_start(config, "pghung");
+    reply r = wait_status(port, "/health", 200, "pghung");
+    reply_free(&r);
+
+    pid_t postmaster = postmaster_pid();
+    /* A safety net: should the test hang or be killed (Check kills its
+     * process group), PostgreSQL still resumes, for the next tests. */
+    pid_t waker = fork();
+    ck_assert_int_ge(waker, 0);
+    if (waker == 0) {
+        setsid();
+        sleep_ms(2 * HTTP_TIMEOUT_MS);
+        kill(postmaster, SIGCONT);
+        _exit(0);
+    }
+    ck_assert_int_eq(kill(postmaster, SIGSTOP), 0);
+    r = http(port, "GET", "/health", HTTP_TIMEOUT_MS);
+    reply m = http(port, "GET", "/metrics", HTTP_TIMEOUT_MS);
+    int st;
+    char *out = pmq_test_ctl(config, &st, "health");
+    /* Before any assertion, so that a failure leaves no hung server. */
+    ck_assert_int_eq(kill(postmaster, SIGCONT), 0);
+    kill(waker, SIGKILL);
+    waitpid(waker, NULL, 0);
+
+    ck_assert_msg(r.status == 503,
+                  "GET /health with PostgreSQL hung: status %d after %ld ms (%s)\n%s", r.status,
+                  r.elapsed_ms, r.error, shown(r.body));
+    fprintf(stderr, "test_http: /health answered 503 in %ld ms with PostgreSQL hung\n",
+            r.elapsed_ms);
+    json_object *h = json_tokener_parse(r.body);
+    ck_assert_msg(h != NULL, "/health is not JSON:\n%s", shown(r.body));
+    ck_assert_str_eq(json_object_get_string(member(h, "status", json_type_string)), "down");
+    ck_assert_str_eq(json_object_get_string(member(member(h, "postgres", json_type_object),
+                                                   "status", json_type_string)),
+                     "unhealthy");
+    json_object_put(h);
+    ck_assert_msg(m.status == 200, "GET /metrics with PostgreSQL hung: status %d after %ld ms (%s)",
+                  m.status, m.elapsed_ms, m.error);
+    assert_line(m.body, "pmq_postgres_up 0");
+    ck_assert_msg(st == 2 && strstr(out, "\npostgres    unhealthy"),
+                  "pmqctl health with PostgreSQL hung exited with %d:\n%s", st, shown(out));
+    free(out);
+    reply_free(&r);
+    reply_free(&m);
+
+    pmq_test_pmqd_stop_checked(pid, "pghung", 0);
+    free(config);
+}
+END_TEST
+
 /*--- the suite ---*/
 
 static Suite *http_suite(void)
@@ -937,6 +1271,11 @@ static Suite *http_suite(void)
     tc = pmq_test_case(s, "health", TEST_TIMEOUT_S);
     tcase_add_test(tc, health_reports_guide_shape);
     tcase_add_test(tc, health_503_when_redis_down);
+    tc = pmq_test_case(s, "slow", TEST_TIMEOUT_S);
+    tcase_add_test(tc, probes_get_through_slow_clients);
+    tc = pmq_test_case(s, "pgdown", TEST_TIMEOUT_S);
+    tcase_add_test(tc, postgres_down_midrun);
+    tcase_add_test(tc, health_answers_when_postgres_hangs);
     return s;
 }
 
