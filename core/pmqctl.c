@@ -433,8 +433,8 @@ static int cmd_dlq(ctl *c, const command *self, int argc, char **argv)
         } else if (rc > 0) {
             printf("replayed %s\n", id);
         }
-    } else if (r && !strcmp(action, "replay") && known_queue(c, pg, queue) == 0) {
-        rc = pmq_dlq_replay_queue(pg, r, queue, &c->errs);
+    } else if (r && !strcmp(action, "replay")) {
+        rc = known_queue(c, pg, queue) < 0 ? -1 : pmq_dlq_replay_queue(pg, r, queue, &c->errs);
         if (rc >= 0)
             printf("replayed %d job%s of queue \"%s\"\n", rc, rc == 1 ? "" : "s", queue);
     } else if (r) {
