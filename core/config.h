@@ -7,6 +7,7 @@
 #define PMQ_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "errors.h"
 
@@ -166,6 +167,13 @@ char *pmq_config_conninfo(const pmq_config *cfg);
 #define PMQ_PRIORITY_MAX 1000
 #define PMQ_MAX_ATTEMPTS_MIN 1
 #define PMQ_MAX_ATTEMPTS_MAX 1000
+/*
+ * A job's delay (pmqctl --delay, a plugin's pmq_enqueue) and pmqctl's
+ * --older-than: ten years.  More is a mistake, and far more overflows
+ * PostgreSQL's timestamps ("interval out of range").
+ */
+#define PMQ_DELAY_MAX_DAYS 3650
+#define PMQ_DELAY_MAX_MS ((int64_t)PMQ_DELAY_MAX_DAYS * 86400000)
 /* A unique_key and the queue's name fit one btree entry (2704 bytes at most). */
 #define PMQ_UNIQUE_KEY_MAX_BYTES 2048
 

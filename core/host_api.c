@@ -292,6 +292,11 @@ static int enqueue(pmq_ctx *ctx, const char *queue, const char *payload_json,
         tenant = job_tenant(ctx->job);
     if (delay_ms < 0)
         delay_ms = 0;
+    if (delay_ms > PMQ_DELAY_MAX_MS) {
+        set_error(ctx, "could not enqueue on queue \"%s\": delay must be at most %dd", queue,
+                  PMQ_DELAY_MAX_DAYS);
+        return -1;
+    }
 
     PGconn *conn = pg(ctx);
     if (!conn) {

@@ -80,13 +80,6 @@ static int bad_option(ctl *c, const char *given, const char *rule, ...)
     return 2;
 }
 
-/*
- * --delay and --older-than: ten years.  More means a mistake, and far more
- * overflows PostgreSQL's timestamps ("interval out of range").
- */
-#define CTL_DURATION_MAX_DAYS 3650
-#define CTL_DURATION_MAX_MS ((int64_t)CTL_DURATION_MAX_DAYS * 86400000)
-
 /* PostgreSQL's spellings of an infinite timestamp ("-infinity", " Infinity "). */
 static int infinite_timestamp(const char *s)
 {
@@ -261,8 +254,8 @@ static int cmd_enqueue(ctl *c, const command *self, int argc, char **argv)
         case 'd':
             if (pmq_parse_duration_ms(optarg, 1000, &ms) < 0)
                 return usage_error(self, "invalid --delay \"%s\": use 500ms, 30s, 5m, 2h", optarg);
-            if (ms > CTL_DURATION_MAX_MS)
-                return bad_option(c, optarg, "--delay must be at most %dd", CTL_DURATION_MAX_DAYS);
+            if (ms > PMQ_DELAY_MAX_MS)
+                return bad_option(c, optarg, "--delay must be at most %dd", PMQ_DELAY_MAX_DAYS);
             snprintf(delay, sizeof delay, "%lld", (long long)ms);
             break;
         case 'r':
@@ -415,8 +408,8 @@ static int cmd_dlq(ctl *c, const command *self, int argc, char **argv)
     } else if (!strcmp(action, "purge")) {
         if (!older || pmq_parse_duration_ms(older, 1000, &older_ms) < 0)
             return usage_error(self, "dlq purge needs --older-than DURATION (e.g. 7d, 12h)%s", "");
-        if (older_ms > CTL_DURATION_MAX_MS)
-            return bad_option(c, older, "--older-than must be at most %dd", CTL_DURATION_MAX_DAYS);
+        if (older_ms > PMQ_DELAY_MAX_MS)
+            return bad_option(c, older, "--older-than must be at most %dd", PMQ_DELAY_MAX_DAYS);
     } else {
         return usage_error(self, "unknown dlq action \"%s\"", action);
     }

@@ -989,6 +989,20 @@ START_TEST(test_enqueue_without_server)
 }
 END_TEST
 
+/* A delay past the rule (config.h) is refused before any SQL, in its words. */
+START_TEST(test_enqueue_refuses_huge_delay)
+{
+    make_job("q1", "{}");
+    pmq_enqueue_opts opts = PMQ_ENQUEUE_OPTS_INIT;
+    opts.delay_ms = INT64_MAX;
+    ck_assert_int_eq(pmq_host_api()->enqueue(&ctx, "q2", "{}", &opts, NULL), -1);
+    ck_assert_ptr_nonnull(ctx.error);
+    ck_assert_str_eq(ctx.error, "could not enqueue on queue \"q2\": delay must be at most 3650d");
+    ck_assert_ptr_null(env.plugin_conn);
+    drop_job();
+}
+END_TEST
+
 /*--- enqueue and pg against a real PostgreSQL ---*/
 
 static char *servers_dir;
@@ -1291,6 +1305,7 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, test_handler_cancelled);
     tcase_add_test(tc, test_handler_config_and_late_registration);
     tcase_add_test(tc, test_enqueue_without_server);
+    tcase_add_test(tc, test_enqueue_refuses_huge_delay);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("postgres");

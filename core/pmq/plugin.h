@@ -129,7 +129,7 @@ typedef struct pmq_enqueue_opts {
     uint32_t size;           /* sizeof(pmq_enqueue_opts) */
     int priority;            /* 0 = the queue's default; lower runs first */
     int max_attempts;        /* 0 = the queue's default */
-    int64_t delay_ms;        /* run no sooner than now + delay_ms */
+    int64_t delay_ms;        /* run no sooner than now + delay_ms; at most 3650 days */
     const char *unique_key;  /* NULL, or a key unique within the queue */
     const char *tenant_id;   /* NULL = the current job's tenant */
 } pmq_enqueue_opts;
