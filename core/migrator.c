@@ -69,8 +69,7 @@ static pmq_script push_script = {
  * more than the UPDATE's index work.  Rows are reached by the ctid that
  * FOR UPDATE locked: no second descent of jobs_pkey per row, and no plan
  * that a table without statistics could turn into a sequential scan.
- */
-/*
+ *
  * The row is the producer's: pmq_enqueue() refuses an infinite run_at, but a
  * row written around it (or before sql/005) may hold one, and one such row
  * failed every claim and every next-due query, for every queue.  So the lag
