@@ -142,12 +142,13 @@ static const key_spec pool_keys[] = {
 };
 
 static const key_spec queue_keys[] = {
-    KEY(pmq_queue_config, "max_attempts", K_INT, 0, max_attempts, 1, 1000, 0),
+    KEY(pmq_queue_config, "max_attempts", K_INT, 0, max_attempts, PMQ_MAX_ATTEMPTS_MIN,
+        PMQ_MAX_ATTEMPTS_MAX, 0),
     KEY(pmq_queue_config, "backoff_base", K_DURATION, 0, backoff_base_ms, 0, 7 * DAY_MS, SEC_MS),
     KEY(pmq_queue_config, "backoff_max", K_DURATION, 0, backoff_max_ms, 0, 7 * DAY_MS, SEC_MS),
     KEY(pmq_queue_config, "timeout", K_DURATION, 0, timeout_ms, 1, DAY_MS, SEC_MS),
     KEY(pmq_queue_config, "rate_limit", K_INT, 0, rate_limit, 0, 1000000, 0),
-    KEY(pmq_queue_config, "priority", K_INT, 0, priority, 0, 1000, 0),
+    KEY(pmq_queue_config, "priority", K_INT, 0, priority, PMQ_PRIORITY_MIN, PMQ_PRIORITY_MAX, 0),
     KEY(pmq_queue_config, "max_payload", K_BYTES, 0, max_payload_bytes, 1, MAX_PAYLOAD_CAP, 0),
 };
 
@@ -199,8 +200,7 @@ static const section_spec sections[S_COUNT] = {
 
 #define NAME_MAX_LEN 63
 #define NAME_DETAIL "A name of 1 to 63 letters, digits, \"_\", \"-\" or \".\" is expected."
-#define QUEUE_NAME_DETAIL                                                                  \
-    "A name of 1 to 63 letters, digits, \"_\", \"-\", \".\" or \":\" is expected."
+#define QUEUE_NAME_DETAIL PMQ_QUEUE_NAME_DETAIL
 
 /*
  * What the reader accepts, named once: a configuration file is a few
@@ -390,6 +390,11 @@ static int valid_name(const char *s, int is_queue)
         if (!isalnum((unsigned char)s[n]) && !strchr(is_queue ? "_-.:" : "_-.", s[n]))
             return 0;
     return n >= 1 && n <= NAME_MAX_LEN;
+}
+
+int pmq_valid_queue_name(const char *name)
+{
+    return name && valid_name(name, 1);
 }
 
 static int valid_host_id(const char *s)

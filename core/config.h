@@ -7,6 +7,7 @@
 #define PMQ_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "errors.h"
 
@@ -151,5 +152,32 @@ const char *pmq_plugin_config_get(const pmq_plugin_config *p, const char *key);
 
 /* A libpq conninfo string for [database] (caller frees). */
 char *pmq_config_conninfo(const pmq_config *cfg);
+
+/*
+ * One rule per value, wherever it is given: [queue] sections, plugins'
+ * register_queue, pmqctl and pmq_enqueue() (sql/005_input_rules.sql says
+ * the same in SQL: change both together).  A queue name is 1 to 63 ASCII
+ * letters, digits, "_", "-", "." or ":": it is part of Redis keys and of
+ * pmqctl's tables.
+ */
+#define PMQ_QUEUE_NAME_MAX_LEN 63
+#define PMQ_QUEUE_NAME_DETAIL                                                                  \
+    "A name of 1 to 63 letters, digits, \"_\", \"-\", \".\" or \":\" is expected."
+#define PMQ_PRIORITY_MIN 0
+#define PMQ_PRIORITY_MAX 1000
+#define PMQ_MAX_ATTEMPTS_MIN 1
+#define PMQ_MAX_ATTEMPTS_MAX 1000
+/*
+ * A job's delay (pmqctl --delay, a plugin's pmq_enqueue) and pmqctl's
+ * --older-than: ten years.  More is a mistake, and far more overflows
+ * PostgreSQL's timestamps ("interval out of range").
+ */
+#define PMQ_DELAY_MAX_DAYS 3650
+#define PMQ_DELAY_MAX_MS ((int64_t)PMQ_DELAY_MAX_DAYS * 86400000)
+/* A unique_key and the queue's name fit one btree entry (2704 bytes at most). */
+#define PMQ_UNIQUE_KEY_MAX_BYTES 2048
+
+/* Non-zero when `name` follows the queue-name rule above. */
+int pmq_valid_queue_name(const char *name);
 
 #endif /* PMQ_CONFIG_H */

@@ -91,9 +91,51 @@ static const char *job_payload(const pmq_job *job, size_t *len)
     return job->payload;
 }
 
+/* `len` bytes of JSON text parsed with room for `depth` levels, or NULL. */
+static json_object *parse_json(const char *text, size_t len, int depth, int *too_deep)
+{
+    json_tokener *tok = json_tokener_new_ex(depth);
+    if (!tok)
+        return NULL;
+    json_object *obj = json_tokener_parse_ex(tok, text, (int)len);
+    enum json_tokener_error err = json_tokener_get_error(tok);
+    if (!obj || err != json_tokener_success || json_tokener_get_parse_end(tok) != len) {
+        json_object_put(obj);
+        obj = NULL;
+    }
+    if (too_deep)
+        *too_deep = err == json_tokener_error_depth;
+    json_tokener_free(tok);
+    return obj;
+}
+
+/* The deepest nesting of brackets outside strings in JSON text. */
+static int json_depth(const char *s, size_t len)
+{
+    int depth = 0, max = 0, in_string = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (in_string) {
+            if (s[i] == '\\')
+                i++;
+            else if (s[i] == '"')
+                in_string = 0;
+        } else if (s[i] == '"') {
+            in_string = 1;
+        } else if (s[i] == '{' || s[i] == '[') {
+            max = ++depth > max ? depth : max;
+        } else if (s[i] == '}' || s[i] == ']') {
+            depth--;
+        }
+    }
+    return max;
+}
+
 /*
  * Parsed on first use and kept in the job: the job is const to the plugin,
- * not to the host that allocated it, so filling the cache is fine.
+ * not to the host that allocated it, so filling the cache is fine.  Any
+ * depth PostgreSQL stored parses (plugin.h): json-c's tokener allocates its
+ * stack for the depth it is given, so the common shallow payload gets the
+ * default and only a deeper one a second pass with the depth it has.
  */
 static struct json_object *job_payload_json(const pmq_job *job)
 {
@@ -103,16 +145,10 @@ static struct json_object *job_payload_json(const pmq_job *job)
     const char *text = job_payload(job, &len);
     if (len > INT_MAX)
         return NULL;
-    json_tokener *tok = json_tokener_new();
-    if (!tok)
-        return NULL;
-    json_object *obj = json_tokener_parse_ex(tok, text, (int)len);
-    if (!obj || json_tokener_get_error(tok) != json_tokener_success ||
-        json_tokener_get_parse_end(tok) != len) {
-        json_object_put(obj);
-        obj = NULL;
-    }
-    json_tokener_free(tok);
+    int too_deep = 0;
+    json_object *obj = parse_json(text, len, JSON_TOKENER_DEFAULT_DEPTH, &too_deep);
+    if (!obj && too_deep)
+        obj = parse_json(text, len, json_depth(text, len) + 1, NULL);
     ((pmq_job *)job)->payload_json = obj;
     return obj;
 }
@@ -256,6 +292,11 @@ static int enqueue(pmq_ctx *ctx, const char *queue, const char *payload_json,
         tenant = job_tenant(ctx->job);
     if (delay_ms < 0)
         delay_ms = 0;
+    if (delay_ms > PMQ_DELAY_MAX_MS) {
+        set_error(ctx, "could not enqueue on queue \"%s\": delay must be at most %dd", queue,
+                  PMQ_DELAY_MAX_DAYS);
+        return -1;
+    }
 
     PGconn *conn = pg(ctx);
     if (!conn) {

@@ -69,6 +69,12 @@ static pmq_script push_script = {
  * more than the UPDATE's index work.  Rows are reached by the ctid that
  * FOR UPDATE locked: no second descent of jobs_pkey per row, and no plan
  * that a table without statistics could turn into a sequential scan.
+ *
+ * The row is the producer's: pmq_enqueue() refuses an infinite run_at, but a
+ * row written around it (or before sql/005) may hold one, and one such row
+ * failed every claim and every next-due query, for every queue.  So the lag
+ * of an infinite run_at counts as 0, and the next-due time ignores it (an
+ * 'infinity' row never becomes due; a '-infinity' one is due at once).
  */
 static const pmq_stmt claim_stmt = {
     "pmq_migrator_claim",
@@ -81,15 +87,17 @@ static const pmq_stmt claim_stmt = {
     " RETURNING j.id, j.attempt_count, j.queue_name, j.priority, j.payload, j.created_at,"
     "  j.max_attempts, j.tenant_id, j.run_at)"
     " SELECT id, attempt_count, queue_name, priority, payload::text,"
-    "  (date_part('epoch', created_at) * 1000000)::bigint, max_attempts, tenant_id,"
-    "  date_part('epoch', now() - run_at) FROM u"
+    "  CASE WHEN isfinite(created_at) THEN (date_part('epoch', created_at) * 1000000)::bigint"
+    "   ELSE 0 END, max_attempts, tenant_id,"
+    "  CASE WHEN isfinite(run_at) THEN date_part('epoch', now() - run_at) ELSE 0 END FROM u"
     " ORDER BY priority, created_at", 1};
 
 /* Milliseconds until the next delayed job is due; -1 when none is waiting. */
 static const pmq_stmt next_stmt = {
     "pmq_migrator_next_due",
     "SELECT ceil(extract(epoch FROM min(run_at) - now()) * 1000)::bigint FROM jobs"
-    " WHERE status = 'queued' AND queue_name NOT IN (SELECT name FROM job_queues WHERE is_paused)",
+    " WHERE status = 'queued' AND isfinite(run_at)"
+    "  AND queue_name NOT IN (SELECT name FROM job_queues WHERE is_paused)",
     0};
 
 static int exec_ok(PGconn *pg, const char *sql)
@@ -107,11 +115,14 @@ static int exec_ok(PGconn *pg, const char *sql)
  * (libpq pipeline mode): on a quiet queue a batch is one job, so each round
  * trip is a visible share of its latency.  Returns `st`'s result when it
  * has rows; NULL after logging "could not <what>" and why (`st` does not
- * run if `first` fails).
+ * run if `first` fails).  `*first_ok` (when not NULL) says whether `first`
+ * succeeded, whatever became of `st`.
  */
 static PGresult *pair(PGconn *pg, const char *first, const pmq_stmt *st, const char *const *params,
-                      const char *what)
+                      const char *what, int *first_ok)
 {
+    if (first_ok)
+        *first_ok = 0;
     pmq_errors errs = PMQ_ERRORS_INIT;
     if (pmq_db_prepare(pg, st, &errs) < 0) {
         log_error("migrator: could not %s: %s", what, errs.items[0].message);
@@ -142,7 +153,9 @@ static PGresult *pair(PGconn *pg, const char *first, const pmq_stmt *st, const c
             PQclear(res);
             break;
         }
-        if ((++results == 1 && status != PGRES_COMMAND_OK) ||
+        if (++results == 1 && status == PGRES_COMMAND_OK && first_ok)
+            *first_ok = 1;
+        if ((results == 1 && status != PGRES_COMMAND_OK) ||
             (results == 2 && status != PGRES_TUPLES_OK && status != PGRES_PIPELINE_ABORTED)) {
             log_error("migrator: could not %s: %s", what, PQresultErrorMessage(res));
         } else if (results == 2 && status == PGRES_TUPLES_OK) {
@@ -155,14 +168,20 @@ static PGresult *pair(PGconn *pg, const char *first, const pmq_stmt *st, const c
     return out;
 }
 
-/* COMMIT, and with `next_due_ms` the next delayed job's due time, in one round trip. */
+/*
+ * COMMIT, and with `next_due_ms` the next delayed job's due time, in one
+ * round trip.  A claim that committed succeeded even when the next-due query
+ * failed: the next due time is then unknown (-1: poll_interval, the safety
+ * net), and the batch is not retried after a back-off.
+ */
 static int commit(PGconn *pg, int64_t *next_due_ms)
 {
     if (!next_due_ms)
         return exec_ok(pg, "COMMIT");
-    PGresult *res = pair(pg, "COMMIT", &next_stmt, NULL, "commit the claim");
+    int committed;
+    PGresult *res = pair(pg, "COMMIT", &next_stmt, NULL, "commit the claim", &committed);
     if (!res)
-        return -1;
+        return committed ? 0 : -1;
     *next_due_ms = PQgetisnull(res, 0, 0) ? -1 : atoll(PQgetvalue(res, 0, 0));
     PQclear(res);
     return 0;
@@ -173,7 +192,7 @@ int pmq_migrate_batch(PGconn *pg, pmq_redis *r, int batch, int64_t *next_due_ms)
     char limit[16];
     snprintf(limit, sizeof limit, "%d", batch);
     const char *params[1] = {limit};
-    PGresult *res = pair(pg, "BEGIN", &claim_stmt, params, "claim jobs");
+    PGresult *res = pair(pg, "BEGIN", &claim_stmt, params, "claim jobs", NULL);
     if (!res) {
         if (PQtransactionStatus(pg) != PQTRANS_IDLE)
             exec_ok(pg, "ROLLBACK");

@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -32,6 +33,7 @@ struct pmq_plugin {
     char *init_error;     /* from pmq_init_error() */
     char *register_error; /* first register_* call that was refused */
     char *dup_queue;      /* a queue another plugin already serves */
+    char *bad_queue;      /* a queue name against the rule (config.h), shown escaped */
     const pmq_plugin *dup_owner;
 };
 
@@ -76,6 +78,29 @@ static void refuse(pmq_plugin *p, const char *fmt, ...)
         free(msg);
 }
 
+/*
+ * `name` for a one-line message: a refused queue name may hold a newline,
+ * quotes or bytes a terminal would act on.  At most 100 bytes are shown.
+ */
+static char *shown_name(const char *name)
+{
+    size_t n = strlen(name), max = 100;
+    char *out = pmq_xmalloc(4 * (n < max ? n : max) + 4), *o = out;
+    for (size_t i = 0; i < n && i < max; i++) {
+        unsigned char ch = (unsigned char)name[i];
+        if (ch == '"' || ch == '\\')
+            o += sprintf(o, "\\%c", ch);
+        else if (ch < 0x20 || ch >= 0x7f)
+            o += sprintf(o, "\\x%02x", ch);
+        else
+            *o++ = (char)ch;
+    }
+    if (n > max)
+        o += sprintf(o, "...");
+    *o = '\0';
+    return out;
+}
+
 int pmq_host_register_queue(pmq_host *host, const char *queue, pmq_handler_fn handler,
                             void *state)
 {
@@ -89,6 +114,11 @@ int pmq_host_register_queue(pmq_host *host, const char *queue, pmq_handler_fn ha
     if (!queue || !*queue || !handler) {
         refuse(p, "register_queue called with %s", !queue || !*queue ? "no queue name"
                                                                       : "no handler");
+        return -1;
+    }
+    if (!pmq_valid_queue_name(queue)) {
+        if (!p->bad_queue)
+            p->bad_queue = shown_name(queue);
         return -1;
     }
     pmq_registry *reg = p->reg;
@@ -345,6 +375,14 @@ static void load_one(pmq_registry *reg, const pmq_config *cfg, const pmq_plugin_
     int rc = init_fn((pmq_host *)p, pmq_host_api(), (const pmq_section *)pc);
     p->in_init = 0;
 
+    if (p->bad_queue) {
+        roll_back(reg, nq, nm, nf);
+        e = load_error(errs, p, "invalid queue name \"%s\"", p->bad_queue);
+        pmq_error_detail(e, "%s", PMQ_QUEUE_NAME_DETAIL);
+        pmq_error_hint(e, "Queue names become Redis keys and table rows: change the name the "
+                          "plugin registers.");
+        return;
+    }
     if (p->dup_queue) {
         roll_back(reg, nq, nm, nf);
         e = load_error(errs, p, "duplicate queue \"%s\"", p->dup_queue);
@@ -416,6 +454,7 @@ void pmq_registry_free(pmq_registry *reg)
         free(p->init_error);
         free(p->register_error);
         free(p->dup_queue);
+        free(p->bad_queue);
         free(p);
     }
     free(reg->plugins);

@@ -4,12 +4,14 @@
  * done by the modules (migrate, deadletter, ...); this file parses
  * arguments and prints.
  */
+#include <ctype.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "config.h"
@@ -57,6 +59,59 @@ static int usage_error(const command *cmd, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "\nUsage: pmqctl %s\n", cmd->usage);
     return 2;
+}
+
+/*
+ * An option's value that breaks its rule, worded as pmq_enqueue() words it
+ * (core/config.h has the rules): `rule`, then what was given.  Exit 2.
+ */
+static int bad_option(ctl *c, const char *given, const char *rule, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int bad_option(ctl *c, const char *given, const char *rule, ...)
+{
+    va_list ap;
+    va_start(ap, rule);
+    char *msg = pmq_vasprintf(rule, ap);
+    va_end(ap);
+    pmq_error_detail(pmq_errors_add(&c->errs, "%s", msg), "Got \"%s\".", given);
+    free(msg);
+    fail(c);
+    return 2;
+}
+
+/* PostgreSQL's spellings of an infinite timestamp ("-infinity", " Infinity "). */
+static int infinite_timestamp(const char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    if (*s == '+' || *s == '-')
+        s++;
+    size_t n = strlen("infinity");
+    if (strncasecmp(s, "infinity", n) != 0)
+        return 0;
+    for (s += n; isspace((unsigned char)*s); s++)
+        ;
+    return *s == '\0';
+}
+
+/* Fails (queue "Q" does not exist) unless job_queues has `queue`. */
+static int known_queue(ctl *c, PGconn *pg, const char *queue)
+{
+    const char *params[1] = {queue};
+    PGresult *res = PQexecParams(pg, "SELECT 1 FROM job_queues WHERE name = $1", 1, NULL, params,
+                                 NULL, NULL, 0);
+    int rc = 0;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        pmq_db_error(&c->errs, pg, res, "could not look up queue \"%s\"", queue);
+        rc = -1;
+    } else if (PQntuples(res) == 0) {
+        pmq_error *e = pmq_errors_add(&c->errs, "queue \"%s\" does not exist", queue);
+        pmq_error_hint(e, "\"pmqctl queues\" lists the queues.");
+        rc = -1;
+    }
+    PQclear(res);
+    return rc;
 }
 
 static int load_config(ctl *c)
@@ -185,24 +240,38 @@ static int cmd_enqueue(ctl *c, const command *self, int argc, char **argv)
         int64_t ms;
         switch (o) {
         case 'p':
-            if (pmq_parse_int(optarg, 0, 1000000, &v) < 0)
-                return usage_error(self, "invalid priority \"%s\": a whole number is expected", optarg);
+            if (pmq_parse_int(optarg, PMQ_PRIORITY_MIN, PMQ_PRIORITY_MAX, &v) < 0)
+                return bad_option(c, optarg, "priority must be between %d and %d",
+                                  PMQ_PRIORITY_MIN, PMQ_PRIORITY_MAX);
             priority = optarg;
             break;
         case 'm':
-            if (pmq_parse_int(optarg, 1, 1000000, &v) < 0)
-                return usage_error(self, "invalid --max-attempts \"%s\"", optarg);
+            if (pmq_parse_int(optarg, PMQ_MAX_ATTEMPTS_MIN, PMQ_MAX_ATTEMPTS_MAX, &v) < 0)
+                return bad_option(c, optarg, "max_attempts must be between %d and %d",
+                                  PMQ_MAX_ATTEMPTS_MIN, PMQ_MAX_ATTEMPTS_MAX);
             max_attempts = optarg;
             break;
         case 'd':
             if (pmq_parse_duration_ms(optarg, 1000, &ms) < 0)
                 return usage_error(self, "invalid --delay \"%s\": use 500ms, 30s, 5m, 2h", optarg);
+            if (ms > PMQ_DELAY_MAX_MS)
+                return bad_option(c, optarg, "--delay must be at most %dd", PMQ_DELAY_MAX_DAYS);
             snprintf(delay, sizeof delay, "%lld", (long long)ms);
             break;
         case 'r':
+            if (infinite_timestamp(optarg))
+                return bad_option(c, optarg, "run_at must be a finite timestamp");
             run_at = optarg;
             break;
         case 'u':
+            if (strlen(optarg) > PMQ_UNIQUE_KEY_MAX_BYTES) {
+                pmq_error *e = pmq_errors_add(&c->errs, "unique_key must be at most %d bytes",
+                                              PMQ_UNIQUE_KEY_MAX_BYTES);
+                pmq_error_detail(e, "Got %zu bytes.", strlen(optarg));
+                pmq_error_hint(e, "Use a digest of the long key, such as its SHA-256.");
+                fail(c);
+                return 2;
+            }
             unique_key = optarg;
             break;
         case 't':
@@ -327,7 +396,8 @@ static int cmd_dlq(ctl *c, const command *self, int argc, char **argv)
 
     if (!strcmp(action, "list")) {
         PGconn *pg = connect_pg(c);
-        int rc = pg ? dlq_list(c, pg, queue, (int)limit) : -1;
+        int rc = pg && (!queue || known_queue(c, pg, queue) == 0) ? dlq_list(c, pg, queue, (int)limit)
+                                                                  : -1;
         PQfinish(pg);
         return rc < 0 ? fail(c) : 0;
     }
@@ -338,6 +408,8 @@ static int cmd_dlq(ctl *c, const command *self, int argc, char **argv)
     } else if (!strcmp(action, "purge")) {
         if (!older || pmq_parse_duration_ms(older, 1000, &older_ms) < 0)
             return usage_error(self, "dlq purge needs --older-than DURATION (e.g. 7d, 12h)%s", "");
+        if (older_ms > PMQ_DELAY_MAX_MS)
+            return bad_option(c, older, "--older-than must be at most %dd", PMQ_DELAY_MAX_DAYS);
     } else {
         return usage_error(self, "unknown dlq action \"%s\"", action);
     }
@@ -355,7 +427,7 @@ static int cmd_dlq(ctl *c, const command *self, int argc, char **argv)
             printf("replayed %s\n", id);
         }
     } else if (r && !strcmp(action, "replay")) {
-        rc = pmq_dlq_replay_queue(pg, r, queue, &c->errs);
+        rc = known_queue(c, pg, queue) < 0 ? -1 : pmq_dlq_replay_queue(pg, r, queue, &c->errs);
         if (rc >= 0)
             printf("replayed %d job%s of queue \"%s\"\n", rc, rc == 1 ? "" : "s", queue);
     } else if (r) {

@@ -1061,6 +1061,70 @@ START_TEST(job_whose_notify_was_skipped_is_not_left_behind)
 }
 END_TEST
 
+/*--- rows and payloads that once stopped the flow ---*/
+
+/*
+ * Rows with an infinite run_at, written around pmq_enqueue() (which now
+ * refuses them) or before sql/005: the claim subtracted run_at from now()
+ * and failed for every queue; 'infinity' failed every next-due query.  The
+ * migrator now moves the '-infinity' one (due) and the others, and leaves
+ * the 'infinity' one waiting, without an error.
+ */
+START_TEST(migrator_carries_on_past_bad_rows)
+{
+    char *config = pmq_test_behave_setup("badrows", "[pool t]\nqueues = t.ok\nprocesses = 1\n");
+    PGconn *pg = pmq_test_pg();
+    pmq_test_exec(pg, "INSERT INTO jobs (queue_name, payload, run_at) VALUES"
+                      " ('t.fatal', '{\"n\": 1}', '-infinity'), ('t.fatal', '{\"n\": 2}', 'infinity')");
+    pid_t pid = pmq_test_pmqd_start(config, "flow-badrows");
+    char *id = enqueue_sql(pg, "'t.ok', '{\"n\": 3}'");
+    char *sql = pmq_asprintf("SELECT status FROM jobs WHERE id = '%s'", id);
+    pmq_test_await_sql(pg, sql, "completed", "flow-badrows");
+    pmq_test_await_sql(pg, "SELECT status FROM jobs WHERE payload->>'n' = '1'", "migrated",
+                       "flow-badrows");
+    free(id);
+    id = enqueue_sql(pg, "'t.ok', '{\"n\": 4}'");
+    free(sql);
+    sql = pmq_asprintf("SELECT status FROM jobs WHERE id = '%s'", id);
+    pmq_test_await_sql(pg, sql, "completed", "flow-badrows");
+    pmq_test_assert_sql(pg, "queued", "SELECT status FROM jobs WHERE payload->>'n' = '2'");
+    char *log = pmq_test_pmqd_log("flow-badrows");
+    ck_assert_msg(strstr(log, "migrator: could not") == NULL, "the migrator failed:\n%s", log);
+    free(log);
+    pmq_test_pmqd_stop_checked(pid, "flow-badrows", PMQ_TEST_NO_RESTART);
+    free(sql);
+    free(id);
+    PQfinish(pg);
+    free(config);
+}
+END_TEST
+
+/*
+ * A payload nested deeper than json-c's default (32 levels), as deep as
+ * PostgreSQL 15 takes with its defaults: the handler gets it parsed
+ * (pmq_job_payload_json returned NULL, and handlers completed the job
+ * without reading it).
+ */
+START_TEST(deep_payload_reaches_the_handler)
+{
+    char *config = pmq_test_behave_setup("deep", "[pool t]\nqueues = t.json\nprocesses = 1\n");
+    PGconn *pg = pmq_test_pg();
+    pid_t pid = pmq_test_pmqd_start(config, "flow-deep");
+    char *shallow = enqueue_sql(pg, "'t.json', '{\"a\": [1]}'");
+    char *deep = enqueue_sql(pg, "'t.json', (repeat('{\"a\": ', 13000) || '1' || repeat('}', 13000))::jsonb");
+    char *sql = pmq_asprintf("SELECT string_agg(status, ',' ORDER BY id = '%s') FROM jobs"
+                             " WHERE id IN ('%s', '%s') AND status IN ('completed', 'failed')",
+                             deep, shallow, deep);
+    pmq_test_await_sql(pg, sql, "completed,completed", "flow-deep");
+    pmq_test_pmqd_stop_checked(pid, "flow-deep", PMQ_TEST_NO_RESTART);
+    free(sql);
+    free(deep);
+    free(shallow);
+    PQfinish(pg);
+    free(config);
+}
+END_TEST
+
 /*--- the suite ---*/
 
 static Suite *flow_suite(void)
@@ -1085,6 +1149,9 @@ static Suite *flow_suite(void)
     tcase_add_test(tc, migrator_pushes_bands_idempotently);
     tc = pmq_test_case(s, "quiet", TEST_TIMEOUT_S);
     tcase_add_test(tc, job_whose_notify_was_skipped_is_not_left_behind);
+    tc = pmq_test_case(s, "badinput", TEST_TIMEOUT_S);
+    tcase_add_test(tc, migrator_carries_on_past_bad_rows);
+    tcase_add_test(tc, deep_payload_reaches_the_handler);
     return s;
 }
 

@@ -377,6 +377,45 @@ START_TEST(test_duplicate_queue)
 }
 END_TEST
 
+/*
+ * A queue name is refused unless it follows the INI's rule (config.h): what
+ * a plugin registers becomes a job_queues row, Redis keys and a line of
+ * `pmqctl stats`.  The message stays on one line whatever the name holds.
+ */
+START_TEST(test_invalid_queue_name)
+{
+    static const char *const shown[] = {
+        "mail\\x0aqueue", "mail queue", "mail{1}", "mail*", "mail\\\"q",
+        "q123456789012345678901234567890123456789012345678901234567890123",
+    };
+    char *bad = plugin_so("badqueue"), *good = plugin_so("good");
+    for (int i = 0; i < (int)(sizeof shown / sizeof *shown); i++) {
+        char *ini = pmq_asprintf("[plugin good]\npath = %s\n\n[plugin badqueue]\npath = %s\n"
+                                 "which = %d\n",
+                                 good, bad, i);
+        load(ini);
+        ck_assert_uint_eq(errs.count, 1);
+        char *why = pmq_asprintf("invalid queue name \"%s\"", shown[i]);
+        const pmq_error *e = check_refused("badqueue", bad, why);
+        ck_assert_ptr_null(strchr(e->message, '\n'));
+        ck_assert_ptr_nonnull(e->detail);
+        ck_assert_str_eq(e->detail, PMQ_QUEUE_NAME_DETAIL);
+        /* good keeps its queues; badqueue's valid one went with it */
+        ck_assert_uint_eq(pmq_registry_queue_count(reg), 2);
+        ck_assert_ptr_null(pmq_registry_handler(reg, "badqueue-own"));
+        free(why);
+        free(ini);
+        pmq_registry_free(reg);
+        reg = NULL;
+        pmq_config_free(cfg);
+        cfg = NULL;
+        pmq_errors_clear(&errs);
+    }
+    free(bad);
+    free(good);
+}
+END_TEST
+
 START_TEST(test_init_fails_with_reason)
 {
     char *path = plugin_so("initfail");
@@ -848,6 +887,39 @@ START_TEST(test_job_accessors)
 }
 END_TEST
 
+/*
+ * Deeper than json-c's default 32 levels: PostgreSQL stores such payloads
+ * (about 13,000 levels of objects with its defaults), so the handler must
+ * get them parsed, not NULL.
+ */
+START_TEST(test_deep_payload_json)
+{
+    const pmq_api *api = pmq_host_api();
+    const int depth = 13000;
+    size_t cap = (size_t)depth * 6 + 64, n = 0;
+    char *text = pmq_xmalloc(cap);
+    for (int i = 0; i < depth; i++)
+        n += (size_t)snprintf(text + n, cap - n, "{\"a\":");
+    n += (size_t)snprintf(text + n, cap - n, "\"}{[\\\"\"");
+    for (int i = 0; i < depth; i++)
+        text[n++] = '}';
+    text[n] = '\0';
+    make_job("q1", text);
+    struct json_object *o = api->job_payload_json(&job);
+    ck_assert_ptr_nonnull(o);
+    for (int i = 1; i < depth; i++)
+        o = json_object_object_get(o, "a");
+    ck_assert_str_eq(json_object_get_string(json_object_object_get(o, "a")), "}{[\"");
+    drop_job();
+    free(text);
+
+    /* Invalid JSON stays NULL, deep or not. */
+    make_job("q1", "{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[}");
+    ck_assert_ptr_null(api->job_payload_json(&job));
+    drop_job();
+}
+END_TEST
+
 START_TEST(test_ctx_log_and_error)
 {
     const pmq_api *api = pmq_host_api();
@@ -914,6 +986,20 @@ START_TEST(test_enqueue_without_server)
     drop_job();
     ck_assert_ptr_null(env.plugin_conn);
     free(conninfo);
+}
+END_TEST
+
+/* A delay past the rule (config.h) is refused before any SQL, in its words. */
+START_TEST(test_enqueue_refuses_huge_delay)
+{
+    make_job("q1", "{}");
+    pmq_enqueue_opts opts = PMQ_ENQUEUE_OPTS_INIT;
+    opts.delay_ms = INT64_MAX;
+    ck_assert_int_eq(pmq_host_api()->enqueue(&ctx, "q2", "{}", &opts, NULL), -1);
+    ck_assert_ptr_nonnull(ctx.error);
+    ck_assert_str_eq(ctx.error, "could not enqueue on queue \"q2\": delay must be at most 3650d");
+    ck_assert_ptr_null(env.plugin_conn);
+    drop_job();
 }
 END_TEST
 
@@ -1192,6 +1278,7 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, test_abi_major_mismatch);
     tcase_add_test(tc, test_abi_minor_newer);
     tcase_add_test(tc, test_duplicate_queue);
+    tcase_add_test(tc, test_invalid_queue_name);
     tcase_add_test(tc, test_init_fails_with_reason);
     tcase_add_test(tc, test_init_fails_without_reason);
     tcase_add_test(tc, test_failed_init_is_rolled_back);
@@ -1209,6 +1296,7 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, test_host_table);
     tcase_add_test(tc, test_ctx_init_and_reset);
     tcase_add_test(tc, test_job_accessors);
+    tcase_add_test(tc, test_deep_payload_json);
     tcase_add_test(tc, test_ctx_log_and_error);
     tcase_add_test(tc, test_handler_done);
     tcase_add_test(tc, test_handler_retry);
@@ -1217,6 +1305,7 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, test_handler_cancelled);
     tcase_add_test(tc, test_handler_config_and_late_registration);
     tcase_add_test(tc, test_enqueue_without_server);
+    tcase_add_test(tc, test_enqueue_refuses_huge_delay);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("postgres");

@@ -251,6 +251,75 @@ START_TEST(cancel_workers_job_show)
 }
 END_TEST
 
+/*--- values pmqctl refuses before SQL (one rule per value: core/config.h) ---*/
+
+/* `pmqctl ARGS` must exit `want` and print `expect` (stdout and stderr). */
+static void ctl_refuses(const char *config, int want, const char *expect, const char *args)
+{
+    int st;
+    char *out = pmq_test_ctl(config, &st, "%s", args);
+    ck_assert_msg(st == want, "pmqctl %s exited %d, expected %d:\n%s", args, st, want, out);
+    ck_assert_msg(strstr(out, expect) != NULL, "pmqctl %s printed:\n%s\nexpected:\n%s", args, out,
+                  expect);
+    free(out);
+}
+
+START_TEST(enqueue_refuses_values_against_the_rules)
+{
+    char *config = pmq_test_behave_setup("rules", pool_ini);
+    PGconn *pg = pmq_test_pg();
+    ctl_refuses(config, 2, "pmqctl: priority must be between 0 and 1000\nDETAIL: Got \"-1\".\n",
+                "enqueue t.ok '{}' --priority -1");
+    ctl_refuses(config, 2, "pmqctl: priority must be between 0 and 1000\nDETAIL: Got \"1001\".\n",
+                "enqueue t.ok '{}' --priority 1001");
+    ctl_refuses(config, 2, "pmqctl: max_attempts must be between 1 and 1000\nDETAIL: Got \"0\".\n",
+                "enqueue t.ok '{}' --max-attempts 0");
+    ctl_refuses(config, 2, "pmqctl: max_attempts must be between 1 and 1000\n",
+                "enqueue t.ok --max-attempts 1001 </dev/null");
+    ctl_refuses(config, 2,
+                "pmqctl: run_at must be a finite timestamp\nDETAIL: Got \"-infinity\".\n",
+                "enqueue t.ok '{}' --run-at=-infinity");
+    ctl_refuses(config, 2, "pmqctl: run_at must be a finite timestamp\n",
+                "enqueue t.ok '{}' --run-at ' Infinity '");
+    ctl_refuses(config, 2, "pmqctl: run_at must be a finite timestamp\n",
+                "enqueue t.ok --run-at +infinity </dev/null");
+    /* Was PostgreSQL's "interval out of range". */
+    ctl_refuses(config, 2, "pmqctl: --delay must be at most 3650d\nDETAIL: Got \"100000000d\".\n",
+                "enqueue t.ok '{}' --delay 100000000d");
+    ctl_refuses(config, 2, "pmqctl: unique_key must be at most 2048 bytes\nDETAIL: Got 2049 bytes.\n",
+                "enqueue t.ok '{}' --unique-key $(head -c 2049 /dev/zero | tr '\\0' k)");
+    pmq_test_assert_sql(pg, "0", "SELECT count(*) FROM jobs");
+
+    /* The bounds are accepted. */
+    free(pmq_test_ctl(config, NULL, "enqueue t.ok '{}' --priority 0 --max-attempts 1000 --delay 3650d"));
+    free(pmq_test_ctl(config, NULL, "enqueue t.ok '{}' --priority 1000 --max-attempts 1"
+                                    " --unique-key $(head -c 2048 /dev/zero | tr '\\0' k)"));
+    pmq_test_assert_sql(pg, "2", "SELECT count(*) FROM jobs");
+    PQfinish(pg);
+    free(config);
+}
+END_TEST
+
+START_TEST(dlq_refuses_unknown_queues_and_huge_durations)
+{
+    char *config = pmq_test_behave_setup("dlq-rules", pool_ini);
+    ctl_refuses(config, 1, "pmqctl: queue \"nope\" does not exist\n", "dlq list --queue nope");
+    ctl_refuses(config, 1, "pmqctl: queue \"nope\" does not exist\n",
+                "dlq replay --queue nope --all");
+    ctl_refuses(config, 2, "pmqctl: --older-than must be at most 3650d\n",
+                "dlq purge --older-than 100000000d");
+    /* A known queue without dead letters is fine. */
+    char *out = pmq_test_ctl(config, NULL, "dlq list --queue t.ok");
+    ck_assert_msg(strstr(out, "(0 jobs)") != NULL, "dlq list printed:\n%s", out);
+    free(out);
+    out = pmq_test_ctl(config, NULL, "dlq replay --queue t.ok --all");
+    ck_assert_msg(strstr(out, "replayed 0 jobs of queue \"t.ok\"") != NULL, "printed:\n%s", out);
+    free(out);
+    free(pmq_test_ctl(config, NULL, "dlq purge --older-than 3650d"));
+    free(config);
+}
+END_TEST
+
 static Suite *pmqctl_suite(void)
 {
     Suite *s = suite_create("pmqctl");
@@ -258,6 +327,8 @@ static Suite *pmqctl_suite(void)
     tcase_add_test(tc, health_table_and_json);
     tcase_add_test(tc, stats_queues_pause_resume);
     tcase_add_test(tc, cancel_workers_job_show);
+    tcase_add_test(tc, enqueue_refuses_values_against_the_rules);
+    tcase_add_test(tc, dlq_refuses_unknown_queues_and_huge_durations);
     return s;
 }
 

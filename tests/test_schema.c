@@ -505,7 +505,7 @@ START_TEST(enqueue_rejects_bad_input)
     expect_error(conn, "SELECT pmq_enqueue('q', '{\"to\": ')", "22P02",
                  "invalid input syntax for type json", NULL, NULL);
     expect_error(conn, "SELECT pmq_enqueue('q', '{}', max_attempts => 0)", "22023",
-                 "max_attempts must be at least 1", "Got 0.", NULL);
+                 "max_attempts must be between 1 and 1000", "Got 0.", NULL);
 
     /* The limit counts the bytes of the payload's text: {"k": "xx...x"} is
      * 9 bytes plus the string. */
@@ -550,6 +550,133 @@ START_TEST(enqueue_rejects_bad_input)
                  " \"jobs_queue_name_fkey\" on table \"jobs\"",
                  NULL, NULL);
     PQfinish(conn);
+}
+END_TEST
+
+/*
+ * One rule per value, as the INI files and pmqctl have it (core/config.h):
+ * a producer gets a clear error, never a raw one from deeper down, and
+ * nothing is inserted.
+ */
+START_TEST(enqueue_enforces_the_value_rules)
+{
+    PGconn *conn = pmq_test_pg();
+    pmq_test_exec(conn, "INSERT INTO job_queues (name) VALUES ('q'),"
+                        " ('q23456789012345678901234567890123456789012345678901234567890123')");
+    static const char *const infinite[] = {"infinity", "-infinity"};
+    for (int i = 0; i < 2; i++) {
+        char *detail = pmq_asprintf("Got %s.", infinite[i]);
+        char *sql = pmq_asprintf("SELECT pmq_enqueue('q', '{}', run_at => '%s')", infinite[i]);
+        expect_error(conn, sql, "22023", "run_at must be a finite timestamp", detail, "now()");
+        free(sql);
+        sql = pmq_asprintf("SELECT pmq_enqueue_many('q', '[{}]', run_at => '%s')", infinite[i]);
+        expect_error(conn, sql, "22023", "run_at must be a finite timestamp", detail, "now()");
+        free(sql);
+        free(detail);
+    }
+    expect_error(conn, "SELECT pmq_enqueue('q', '{}', priority => -1)", "22023",
+                 "priority must be between 0 and 1000", "Got -1.", NULL);
+    expect_error(conn, "SELECT pmq_enqueue_many('q', '[{}]', priority => 1001)", "22023",
+                 "priority must be between 0 and 1000", "Got 1001.", NULL);
+    expect_error(conn, "SELECT pmq_enqueue('q', '{}', max_attempts => 1001)", "22023",
+                 "max_attempts must be between 1 and 1000", "Got 1001.", NULL);
+    expect_error(conn, "SELECT pmq_enqueue_many('q', '[{}]', max_attempts => 2147483647)", "22023",
+                 "max_attempts must be between 1 and 1000", "Got 2147483647.", NULL);
+    /* Was "index row size ... exceeds btree version 4 maximum 2704". */
+    expect_error(conn, "SELECT pmq_enqueue('q', '{}', unique_key => repeat('k', 3000))", "22023",
+                 "unique_key must be at most 2048 bytes", "Got 3000 bytes.", "digest");
+    expect_error(conn, "SELECT pmq_enqueue('q', '{}', unique_key => repeat('é', 1025))", "22023",
+                 "unique_key must be at most 2048 bytes", "Got 2050 bytes.", NULL);
+    ck_assert_int_eq(query_long(conn, "SELECT count(*) FROM jobs"), 0);
+
+    /* The bounds themselves are accepted, the longest key in the longest
+     * queue name included (incompressible, so the index holds all of it). */
+    pmq_test_exec(conn, "SELECT pmq_enqueue('q', '{}', priority => 0, max_attempts => 1000,"
+                        " run_at => now() + interval '100 years')");
+    pmq_test_exec(conn, "SELECT pmq_enqueue_many('q', '[{}]', priority => 1000, max_attempts => 1)");
+    pmq_test_exec(conn, "SELECT pmq_enqueue('q23456789012345678901234567890123456789012345678901234567890123',"
+                        " '{}', unique_key => (SELECT string_agg(md5(g::text || random()::text), '')"
+                        " FROM generate_series(1, 64) g))");
+    ck_assert_int_eq(query_long(conn, "SELECT count(*) FROM jobs WHERE octet_length(unique_key) = 2048"),
+                     1);
+    ck_assert_int_eq(query_long(conn, "SELECT count(*) FROM jobs"), 3);
+
+    /* Queues follow the INI's rules, whoever declares them. */
+    static const char *const bad_names[] = {"E'mail\\nqueue'", "'mail queue'", "'mail{1}'",
+                                            "'mail*'", "'mail\"q'", "''", "'ü'",
+                                            "repeat('q', 64)"};
+    for (size_t i = 0; i < sizeof bad_names / sizeof *bad_names; i++) {
+        char *sql = pmq_asprintf("INSERT INTO job_queues (name) VALUES (%s)", bad_names[i]);
+        expect_error(conn, sql, "23514",
+                     "new row for relation \"job_queues\" violates check constraint"
+                     " \"job_queues_name_valid\"",
+                     NULL, NULL);
+        free(sql);
+    }
+    pmq_test_exec(conn, "INSERT INTO job_queues (name) VALUES ('email:processing-2.b_c')");
+    expect_error(conn, "INSERT INTO job_queues (name, default_priority) VALUES ('p', 1001)", "23514",
+                 "new row for relation \"job_queues\" violates check constraint"
+                 " \"job_queues_priority_range\"",
+                 NULL, NULL);
+    expect_error(conn, "UPDATE job_queues SET max_attempts = 1001 WHERE name = 'q'", "23514",
+                 "new row for relation \"job_queues\" violates check constraint"
+                 " \"job_queues_max_attempts_range\"",
+                 NULL, NULL);
+    PQfinish(conn);
+}
+END_TEST
+
+/*
+ * Rows written before 005 with what it now refuses: no job is lost, and
+ * none is left where the migrator trips on it (sql/005_input_rules.sql).
+ */
+START_TEST(migration_005_repairs_old_rows)
+{
+    char *conninfo = scratch_schema("pmq_old_rows");
+    PGconn *conn = connect_to(conninfo);
+    size_t n = core_migration_count();
+    ck_assert_uint_ge(n, 5);
+    ck_assert_int_eq(pmq_core_sql[4].version, 5);
+    pmq_test_exec(conn, "BEGIN");
+    for (size_t i = 0; i < 4; i++)
+        pmq_test_exec(conn, pmq_core_sql[i].sql);
+    pmq_test_exec(conn, "COMMIT");
+    pmq_test_exec(conn, "INSERT INTO job_queues (name, default_priority, max_attempts,"
+                        " max_payload_bytes) VALUES ('q', -5, 5000, 268435456),"
+                        " (E'bad\\nname', 100, 3, 1024)");
+    pmq_test_exec(conn, "SELECT pmq_enqueue('q', '{\"n\": 1}', run_at => '-infinity')");
+    pmq_test_exec(conn, "SELECT pmq_enqueue('q', '{\"n\": 2}', run_at => 'infinity')");
+    pmq_test_exec(conn, "SELECT pmq_enqueue(E'bad\\nname', '{\"n\": 3}')");
+    pmq_test_exec(conn, "UPDATE jobs SET status = 'completed', run_at = 'infinity'"
+                        " WHERE payload->>'n' = '3'");
+
+    pmq_test_exec(conn, "BEGIN");
+    pmq_test_exec(conn, pmq_core_sql[4].sql);
+    pmq_test_exec(conn, "COMMIT");
+
+    ck_assert_int_eq(query_long(conn, "SELECT count(*) FROM jobs"), 3);
+    ck_assert_int_eq(query_long(conn, "SELECT count(*) FROM jobs WHERE NOT isfinite(run_at)"), 0);
+    /* -infinity: as early as possible, so it runs. */
+    assert_query_str(conn, "SELECT status || ',' || (run_at = created_at) FROM jobs"
+                           " WHERE payload->>'n' = '1'", "queued,true");
+    /* infinity: would never run; dead-lettered, with the reason. */
+    assert_query_str(conn, "SELECT status || ',' || (failed_at IS NOT NULL) || ','"
+                           " || (last_error_message LIKE 'run_at was infinity%') FROM jobs"
+                           " WHERE payload->>'n' = '2'", "failed,true,true");
+    assert_query_str(conn, "SELECT status FROM jobs WHERE payload->>'n' = '3'", "completed");
+    assert_query_str(conn, "SELECT default_priority || ',' || max_attempts || ','"
+                           " || max_payload_bytes FROM job_queues WHERE name = 'q'",
+                     "0,1000,8388608");
+    expect_error(conn, "UPDATE job_queues SET max_payload_bytes = 16777216 WHERE name = 'q'",
+                 "23514", "new row for relation \"job_queues\" violates check constraint"
+                          " \"job_queues_max_payload_range\"", NULL, NULL);
+    /* A bad name cannot be renamed (its jobs refer to it): nothing new enters. */
+    assert_query_str(conn, "SELECT is_active::text FROM job_queues WHERE name = E'bad\\nname'",
+                     "false");
+    expect_error(conn, "SELECT pmq_enqueue(E'bad\\nname', '{}')", "55000",
+                 "queue \"bad\nname\" is not active", NULL, NULL);
+    PQfinish(conn);
+    free(conninfo);
 }
 END_TEST
 
@@ -1025,6 +1152,7 @@ static Suite *schema_suite(void)
     tcase_add_test(tc, migrate_concurrently);
     tcase_add_test(tc, migrate_failure_rolls_back);
     tcase_add_test(tc, migrate_and_sync_plugin_registry);
+    tcase_add_test(tc, migration_005_repairs_old_rows);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("enqueue");
@@ -1035,6 +1163,7 @@ static Suite *schema_suite(void)
     tcase_add_test(tc, enqueue_skips_notify_while_a_migrator_is_awake);
     tcase_add_test(tc, enqueue_uses_queue_defaults);
     tcase_add_test(tc, enqueue_rejects_bad_input);
+    tcase_add_test(tc, enqueue_enforces_the_value_rules);
     tcase_add_test(tc, enqueue_unique_key_is_idempotent);
     tcase_add_test(tc, enqueue_many_is_one_statement);
     tcase_add_test(tc, deleting_a_job_deletes_its_attempts);

@@ -129,7 +129,7 @@ typedef struct pmq_enqueue_opts {
     uint32_t size;           /* sizeof(pmq_enqueue_opts) */
     int priority;            /* 0 = the queue's default; lower runs first */
     int max_attempts;        /* 0 = the queue's default */
-    int64_t delay_ms;        /* run no sooner than now + delay_ms */
+    int64_t delay_ms;        /* run no sooner than now + delay_ms; at most 3650 days */
     const char *unique_key;  /* NULL, or a key unique within the queue */
     const char *tenant_id;   /* NULL = the current job's tenant */
 } pmq_enqueue_opts;
@@ -192,7 +192,16 @@ typedef struct pmq_api {
     const char *(*job_tenant)(const pmq_job *job); /* NULL when none */
     /* The payload as JSON text (a JSON object), NUL-terminated. */
     const char *(*job_payload)(const pmq_job *job, size_t *len);
-    /* The payload parsed by json-c; borrowed, do not put it. */
+    /*
+     * The payload parsed by json-c; borrowed, do not put it.  Every payload
+     * pmq_enqueue() stored parses, whatever its nesting depth: the host
+     * raises json-c's limit (32 levels by default) to the payload's own
+     * depth.  PostgreSQL sets the bound: with its default max_stack_depth
+     * (2MB), PostgreSQL 15 accepts about 13,000 levels of nested objects and
+     * 14,500 of arrays, and refuses deeper ones at enqueue ("stack depth
+     * limit exceeded").  A handler that walks the tree recursively should
+     * bound its own recursion.  NULL only when out of memory.
+     */
     struct json_object *(*job_payload_json)(const pmq_job *job);
     /* When the job was created (seconds since the epoch). */
     time_t (*job_created_at)(const pmq_job *job);

@@ -7,6 +7,7 @@
  *   t.fatal   FAIL at once (dead-lettered without retry)
  *   t.crash   SIGSEGV while attempt <= payload "crash_times" (default: always)
  *   t.hang    sleeps for ever (until the timeout kills it)
+ *   t.json    DONE when pmq_job_payload_json() parses the payload, else FAIL
  */
 #include <json-c/json.h>
 #include <pmq/plugin.h>
@@ -67,6 +68,15 @@ static pmq_status crash(pmq_ctx *ctx, const pmq_job *job, void *state)
     return PMQ_DONE;
 }
 
+static pmq_status json(pmq_ctx *ctx, const pmq_job *job, void *state)
+{
+    if (!pmq_job_payload_json(job)) {
+        pmq_set_error(ctx, "pmq_job_payload_json returned NULL");
+        return PMQ_FAIL;
+    }
+    return PMQ_DONE;
+}
+
 static pmq_status hang(pmq_ctx *ctx, const pmq_job *job, void *state)
 {
     for (;;)
@@ -81,7 +91,8 @@ int pmq_plugin_init(pmq_host *host, const pmq_api *api, const pmq_section *secti
         const char *queue;
         pmq_handler_fn fn;
     } queues[] = {{"t.ok", ok},       {"t.flaky", flaky}, {"t.fail", fail},
-                  {"t.fatal", fatal}, {"t.crash", crash}, {"t.hang", hang}};
+                  {"t.fatal", fatal}, {"t.crash", crash}, {"t.hang", hang},
+                  {"t.json", json}};
     for (size_t i = 0; i < sizeof queues / sizeof queues[0]; i++)
         if (pmq_register_queue(host, queues[i].queue, queues[i].fn, NULL) < 0)
             return -1;
