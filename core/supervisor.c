@@ -49,6 +49,7 @@ typedef struct child {
     int retiring;                /* old generation: do not restart */
     int disabled;                /* configuration error: wait for a reload */
     char timed_out[37];          /* job we killed it for, or "" */
+    int64_t killed_ms;           /* when we killed it for that job */
     pmq_death_note note;         /* for the replacement */
     int has_note;
 } child;
@@ -173,7 +174,12 @@ static void describe_exit(int status, char *buf, size_t size)
         snprintf(buf, size, "worker exited with status %d", WEXITSTATUS(status));
 }
 
-/* Remember what a dead worker was running, for its replacement. */
+/*
+ * Remember what a dead worker was running, for its replacement, which
+ * charges an attempt to the jobs listed and returns the rest uncharged.
+ * When we killed it for a handler timeout, only the jobs past their own
+ * deadline at the kill are listed: the others ran beside them innocently.
+ */
 static void write_note(child *c, int status)
 {
     pmq_death_note *n = &c->note;
@@ -182,10 +188,13 @@ static void write_note(child *c, int status)
     describe_exit(status, n->reason, sizeof n->reason);
     int threads = c->pool->threads > 0 ? c->pool->threads : 1;
     for (int i = 0; c->slots && i < threads && n->nrunning < 64; i++) {
-        if (__atomic_load_n(&c->slots[i].deadline_ms, __ATOMIC_ACQUIRE) == 0)
+        int64_t deadline = __atomic_load_n(&c->slots[i].deadline_ms, __ATOMIC_ACQUIRE);
+        if (deadline == 0 || (c->timed_out[0] && deadline >= c->killed_ms)) {
+            c->slots[i].deadline_ms = 0;
             continue;
+        }
         memcpy(n->running[n->nrunning], c->slots[i].job_id, 37);
-        if (c->timed_out[0] && !strcmp(c->timed_out, c->slots[i].job_id)) {
+        if (c->timed_out[0]) {
             int ms = c->slots[i].timeout_ms;
             if (ms % 1000)
                 snprintf(n->running_reason[n->nrunning], 128, "timed out after %d ms", ms);
@@ -255,6 +264,7 @@ static void check_timeouts(void)
             int64_t deadline = __atomic_load_n(&c->slots[t].deadline_ms, __ATOMIC_ACQUIRE);
             if (deadline && now > deadline) {
                 memcpy(c->timed_out, c->slots[t].job_id, 37);
+                c->killed_ms = now;
                 log_warning("job %s ran past its timeout of %d ms: killing worker pid %d",
                             c->timed_out, c->slots[t].timeout_ms, (int)c->pid);
                 kill(c->pid, SIGKILL);
