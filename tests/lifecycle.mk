@@ -9,3 +9,4 @@ tests_test_lifecycle_LDADD = tests/libdaemon.la tests/libharness.la $(test_ldadd
 	$(LIBPQ_LIBS) $(HIREDIS_LIBS)
 
 TESTS += tests/test_lifecycle
+EXTRA_DIST += tests/redis_old_proxy.py
