@@ -14,8 +14,9 @@
  *   - a Redis older than 6.2 (a proxy rewriting INFO) is refused;
  *   - a host that vanishes (SIGKILL to its whole pmqd tree): the other
  *     instance recovers its jobs once its heartbeats expire;
- *   - pausing a queue whose jobs are in Redis or claimed; cancelling a
- *     running job.
+ *   - pausing a queue whose jobs are in Redis or claimed;
+ *   - a handler that hangs holds up no other pool, and cancelling its job
+ *     reaches it.
  * One case per promise: CK_RUN_CASE=timeout (reload, exit-config, throttle,
  * grace, old-redis, vanish, pause, cancel) runs one.  Waits poll for the
  * event with PMQ_TEST_WAIT_MS as a safety net; no duration is asserted.
@@ -592,13 +593,19 @@ START_TEST(pause_stops_claimed_jobs_and_resume_runs_them)
 }
 END_TEST
 
-/*--- 9. cancelling a running job ---*/
+/*--- 9. a handler that hangs; cancelling it ---*/
 
+/*
+ * A handler that waits until its job is cancelled: other pools are served
+ * while it hangs (it is still running once they are done), then it sees the
+ * cancellation and the job ends cancelled, not failed nor dead-lettered.
+ */
 START_TEST(cancel_reaches_a_running_handler)
 {
     const char *log = "cancel";
-    char *cfg = pmq_test_behave_setup("cancel", "[pool main]\nqueues = t.cancel, t.ok\n"
-                                                "threads = 1\n\n" OK_QUEUE);
+    char *cfg = pmq_test_behave_setup("cancel", "[pool stuck]\nqueues = t.cancel\nthreads = 1\n\n"
+                                                "[pool main]\nqueues = t.ok\nthreads = 2\n\n"
+                                                "[queue t.cancel]\ntimeout = 1h\n\n" OK_QUEUE);
     PGconn *pg = pmq_test_pg();
     redisContext *r = pmq_test_redis();
     char *mark = pmq_asprintf("%s/cancel-seen", pmq_test_dir());
@@ -608,31 +615,41 @@ START_TEST(cancel_reaches_a_running_handler)
     pid_t pmqd = pmq_test_pmqd_start(cfg, log);
     await_running(r, id, log);
 
-    free(pmq_test_ctl(cfg, NULL, "cancel %s", id));
-    /* The handler sees it and returns... */
+    /* Other pools are served while it hangs... */
+    enqueue_n(pg, "t.ok", 50, "{}");
+    pmq_test_await_sql(pg, "SELECT count(*) FROM jobs WHERE queue_name = 't.ok'"
+                           " AND status = 'completed'", "50", log);
     struct stat sb;
+    ck_assert_msg(stat(mark, &sb) != 0, "the handler returned before it was cancelled");
+    redisReply *rep = redisCommand(r, "HGET job:%s status", id);
+    ck_assert_msg(rep && rep->type == REDIS_REPLY_STRING && !strcmp(rep->str, "running"),
+                  "job %s no longer runs", id);
+    freeReplyObject(rep);
+
+    /* ...then it sees the cancellation and returns. */
+    free(pmq_test_ctl(cfg, NULL, "cancel %s", id));
     long deadline = now_ms() + PMQ_TEST_WAIT_MS;
     while (stat(mark, &sb) != 0 && now_ms() < deadline)
         sleep_ms(20);
     ck_assert_msg(stat(mark, &sb) == 0, "the handler never saw the cancellation");
-    /* ...and its thread serves the next job, after the cancelled one's outcome. */
-    char *next = enqueue_one(pg, "t.ok", "{}");
-    await_sqlf(pg, log, "completed", "SELECT status FROM jobs WHERE id = '%s'", next);
+    assert_running(pmqd, log);
+    /* Stopping drains: the handler's outcome is recorded (or dropped) by then. */
+    pmq_test_pmqd_stop_checked(pmqd, log, PMQ_TEST_NO_RESTART);
+
     /* The job ends cancelled, not failed nor dead-lettered. */
-    await_sqlf(pg, log, "cancelled", "SELECT status FROM jobs WHERE id = '%s'", id);
+    char *status = pmq_test_sqlf(pg, "SELECT status FROM jobs WHERE id = '%s'", id);
+    ck_assert_str_eq(status, "cancelled");
+    free(status);
     ck_assert_int_eq(query_long(pg,
                                 "SELECT count(*) FROM job_logs WHERE job_id = '%s'"
                                 " AND status = 'failed'",
                                 id),
                      0);
-    redisReply *rep = redisCommand(r, "LRANGE deadletter:queue 0 -1");
+    rep = redisCommand(r, "LRANGE deadletter:queue 0 -1");
     ck_assert_ptr_nonnull(rep);
     for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++)
         ck_assert_msg(strstr(rep->element[i]->str, id) == NULL, "job %s was dead-lettered", id);
     freeReplyObject(rep);
-    assert_running(pmqd, log);
-    pmq_test_pmqd_stop_checked(pmqd, log, 0);
-    free(next);
     free(id);
     free(payload);
     free(mark);
