@@ -77,6 +77,9 @@ static void on_child_term(int sig)
 
 static pid_t start_child(child *c)
 {
+    /* A job id in a slot tells served() that this process ran a job. */
+    for (int i = 0; c->slots && i < (c->pool->threads > 0 ? c->pool->threads : 1); i++)
+        c->slots[i].job_id[0] = '\0';
     pid_t pid = fork();
     if (pid < 0) {
         log_error("could not fork a %s: %s", role_name(c), strerror(errno));
@@ -208,6 +211,23 @@ static void write_note(child *c, int status)
     c->timed_out[0] = '\0';
 }
 
+/*
+ * Whether a child that ended had served anything, as Postfix's master asks
+ * (use_count): a worker that started a job, whatever its age (a start-up
+ * that is slow on a busy machine is still a start-up); other roles, which
+ * serve from their first second, once they lived a second.
+ */
+static int served(const child *c, int64_t lived)
+{
+    if (c->role != ROLE_WORKER || !c->slots)
+        return lived >= 1000;
+    int threads = c->pool->threads > 0 ? c->pool->threads : 1;
+    for (int i = 0; i < threads; i++)
+        if (c->slots[i].job_id[0])
+            return 1;
+    return 0;
+}
+
 static void reap(int draining)
 {
     int status;
@@ -234,7 +254,7 @@ static void reap(int draining)
             describe_exit(status, why, sizeof why);
             /* A worker that died in a handler was serving: not a start-up failure. */
             int was_serving = c->has_note && c->note.nrunning > 0;
-            if (lived < 1000 && !was_serving) {
+            if (!was_serving && !served(c, lived)) {
                 /* Dying at start-up again and again: do not spin (Postfix's throttle). */
                 log_warning("%s (pid %d) died %lld ms after start (%s) -- throttling for %lld ms",
                             role_name(c), (int)pid, (long long)lived, why,

@@ -10,11 +10,13 @@
  *   t.cancel  waits until an operator cancels the job (pmq_cancelled), then
  *             creates the file named by payload "mark" and returns FAIL
  * With PMQ_BEHAVE_DIE_AT_INIT naming a file, init dies of SIGSEGV while that
- * file exists: a child that keeps dying at start-up.
+ * file exists (after the milliseconds it holds, if any): a child that keeps
+ * dying at start-up.
  */
 #include <json-c/json.h>
 #include <pmq/plugin.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -99,8 +101,14 @@ int pmq_plugin_init(pmq_host *host, const pmq_api *api, const pmq_section *secti
 {
     PMQ_API_INIT(api);
     const char *die = getenv("PMQ_BEHAVE_DIE_AT_INIT");
-    if (die && *die && access(die, F_OK) == 0)
+    FILE *f = die && *die ? fopen(die, "r") : NULL;
+    if (f) {
+        long ms = 0; /* a slow start-up: the file may say how long init takes to die */
+        if (fscanf(f, "%ld", &ms) == 1 && ms > 0)
+            sleep_ms(ms);
+        fclose(f);
         raise(SIGSEGV);
+    }
     static const struct {
         const char *queue;
         pmq_handler_fn fn;
