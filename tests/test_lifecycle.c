@@ -22,7 +22,7 @@
  * event with PMQ_TEST_WAIT_MS as a safety net; no duration is asserted.
  */
 
-#include <errno.h>
+#include <dirent.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -483,20 +483,28 @@ END_TEST
 
 /*--- 7. a host that vanishes ---*/
 
-/* The pids whose parent is `parent`. */
+/* The pids whose parent is `parent` (from /proc/<pid>/stat). */
 static int children_of(pid_t parent, pid_t *out, int max)
 {
-    char *cmd = pmq_asprintf("ps -o pid= --ppid %d", (int)parent);
-    char *list = pmq_test_run(cmd, NULL);
+    DIR *d = opendir("/proc");
+    ck_assert_ptr_nonnull(d);
     int n = 0;
-    for (char *p = list, *end; n < max; p = end) {
-        long pid = strtol(p, &end, 10);
-        if (end == p)
-            break;
-        out[n++] = (pid_t)pid;
+    for (struct dirent *e; n < max && (e = readdir(d)) != NULL;) {
+        char path[300], buf[1024];
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = '\0';
+        /* "pid (comm) state ppid ...": comm may hold spaces, so read after its ')'. */
+        const char *p = strrchr(buf, ')');
+        int ppid;
+        if (p && sscanf(p + 1, " %*c %d", &ppid) == 1 && ppid == (int)parent)
+            out[n++] = (pid_t)atoi(e->d_name);
     }
-    free(list);
-    free(cmd);
+    closedir(d);
     return n;
 }
 
