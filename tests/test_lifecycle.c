@@ -19,7 +19,9 @@
  *     reaches it.
  * One case per promise: CK_RUN_CASE=timeout (reload, exit-config, throttle,
  * grace, old-redis, vanish, pause, cancel) runs one.  Waits poll for the
- * event with PMQ_TEST_WAIT_MS as a safety net; no duration is asserted.
+ * event with PMQ_TEST_WAIT_MS as a safety net; no duration is asserted.  Two
+ * checks that something does not happen (a restart, a start after a pause)
+ * watch for it over 3 s: a slow machine can only make them miss, not fail.
  */
 
 #include <dirent.h>
