@@ -13,6 +13,14 @@
 #include "errors.h"
 #include "redis.h"
 
+/*
+ * A worker starts a job it claimed before a pause at most this long after it
+ * last saw the queue unpaused (it checks again before each start once this
+ * has passed); pausing waits as long before it returns, so that nothing
+ * starts after a pause returns.
+ */
+#define PMQ_PAUSE_LAG_MS 20
+
 /* Returns 0, or -1 after adding the reason (unknown queue, server error). */
 int pmq_queue_set_paused(PGconn *pg, pmq_redis *r, const char *queue, int paused,
                          pmq_errors *errs);

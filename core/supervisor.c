@@ -49,6 +49,7 @@ typedef struct child {
     int retiring;                /* old generation: do not restart */
     int disabled;                /* configuration error: wait for a reload */
     char timed_out[37];          /* job we killed it for, or "" */
+    int64_t killed_ms;           /* when we killed it for that job */
     pmq_death_note note;         /* for the replacement */
     int has_note;
 } child;
@@ -76,6 +77,9 @@ static void on_child_term(int sig)
 
 static pid_t start_child(child *c)
 {
+    /* A job id in a slot tells served() that this process ran a job. */
+    for (int i = 0; c->slots && i < (c->pool->threads > 0 ? c->pool->threads : 1); i++)
+        c->slots[i].job_id[0] = '\0';
     pid_t pid = fork();
     if (pid < 0) {
         log_error("could not fork a %s: %s", role_name(c), strerror(errno));
@@ -173,7 +177,12 @@ static void describe_exit(int status, char *buf, size_t size)
         snprintf(buf, size, "worker exited with status %d", WEXITSTATUS(status));
 }
 
-/* Remember what a dead worker was running, for its replacement. */
+/*
+ * Remember what a dead worker was running, for its replacement, which
+ * charges an attempt to the jobs listed and returns the rest uncharged.
+ * When we killed it for a handler timeout, only the jobs past their own
+ * deadline at the kill are listed: the others ran beside them innocently.
+ */
 static void write_note(child *c, int status)
 {
     pmq_death_note *n = &c->note;
@@ -182,10 +191,13 @@ static void write_note(child *c, int status)
     describe_exit(status, n->reason, sizeof n->reason);
     int threads = c->pool->threads > 0 ? c->pool->threads : 1;
     for (int i = 0; c->slots && i < threads && n->nrunning < 64; i++) {
-        if (__atomic_load_n(&c->slots[i].deadline_ms, __ATOMIC_ACQUIRE) == 0)
+        int64_t deadline = __atomic_load_n(&c->slots[i].deadline_ms, __ATOMIC_ACQUIRE);
+        if (deadline == 0 || (c->timed_out[0] && deadline >= c->killed_ms)) {
+            c->slots[i].deadline_ms = 0;
             continue;
+        }
         memcpy(n->running[n->nrunning], c->slots[i].job_id, 37);
-        if (c->timed_out[0] && !strcmp(c->timed_out, c->slots[i].job_id)) {
+        if (c->timed_out[0]) {
             int ms = c->slots[i].timeout_ms;
             if (ms % 1000)
                 snprintf(n->running_reason[n->nrunning], 128, "timed out after %d ms", ms);
@@ -197,6 +209,23 @@ static void write_note(child *c, int status)
     }
     c->has_note = 1;
     c->timed_out[0] = '\0';
+}
+
+/*
+ * Whether a child that ended had served anything, as Postfix's master asks
+ * (use_count): a worker that started a job, whatever its age (a start-up
+ * that is slow on a busy machine is still a start-up); other roles, which
+ * serve from their first second, once they lived a second.
+ */
+static int served(const child *c, int64_t lived)
+{
+    if (c->role != ROLE_WORKER || !c->slots)
+        return lived >= 1000;
+    int threads = c->pool->threads > 0 ? c->pool->threads : 1;
+    for (int i = 0; i < threads; i++)
+        if (c->slots[i].job_id[0])
+            return 1;
+    return 0;
 }
 
 static void reap(int draining)
@@ -225,7 +254,7 @@ static void reap(int draining)
             describe_exit(status, why, sizeof why);
             /* A worker that died in a handler was serving: not a start-up failure. */
             int was_serving = c->has_note && c->note.nrunning > 0;
-            if (lived < 1000 && !was_serving) {
+            if (!was_serving && !served(c, lived)) {
                 /* Dying at start-up again and again: do not spin (Postfix's throttle). */
                 log_warning("%s (pid %d) died %lld ms after start (%s) -- throttling for %lld ms",
                             role_name(c), (int)pid, (long long)lived, why,
@@ -255,6 +284,7 @@ static void check_timeouts(void)
             int64_t deadline = __atomic_load_n(&c->slots[t].deadline_ms, __ATOMIC_ACQUIRE);
             if (deadline && now > deadline) {
                 memcpy(c->timed_out, c->slots[t].job_id, 37);
+                c->killed_ms = now;
                 log_warning("job %s ran past its timeout of %d ms: killing worker pid %d",
                             c->timed_out, c->slots[t].timeout_ms, (int)c->pid);
                 kill(c->pid, SIGKILL);

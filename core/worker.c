@@ -16,6 +16,7 @@
 #include "ack.h"
 #include "backoff.h"
 #include "claim.h"
+#include "control.h"
 #include "db.h"
 #include "entry.h"
 #include "job.h"
@@ -170,6 +171,23 @@ static void give_back(pmq_redis *r, const char *worker_id, const char *entry)
     pmq_job_clear(&job);
 }
 
+/* Whether the queue of a claimed entry has been paused since it was claimed. */
+static int entry_paused(pmq_redis *r, const char *entry)
+{
+    pmq_entry e;
+    if (pmq_entry_read(entry, &e) < 0)
+        return 0;
+    char set[512];
+    redisReply *rep =
+        pmq_redis_command(r, "SISMEMBER %s %s", pmq_redis_key(r, set, sizeof set, "pmq:paused"),
+                          e.queue);
+    int paused = rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
+    if (rep)
+        freeReplyObject(rep);
+    pmq_entry_clear(&e);
+    return paused;
+}
+
 static void *thread_main(void *arg)
 {
     thread_arg *ta = arg;
@@ -198,6 +216,7 @@ static void *thread_main(void *arg)
             sleep_ms(5); /* PostgreSQL is behind: do not take more than we can record */
             continue;
         }
+        int64_t seen_ms = pmq_now_ms(); /* when the queues' pause state was last seen */
         redisReply *rep = pmq_claim(r, a->worker_id, w->queues, w->nqueues, busy ? CLAIM_BATCH : 1);
         if (!rep) {
             log_warning("lost Redis while claiming; reconnecting");
@@ -215,8 +234,16 @@ static void *thread_main(void *arg)
             continue;
         }
         busy = 1;
+        /* The claim saw which queues were paused; a pause after it is seen within
+         * PMQ_PAUSE_LAG_MS, and the rest of the batch goes back. */
+        int paused = 0;
         for (size_t i = 0; i < rep->elements; i++) {
-            if (*a->stopping)
+            int64_t now = pmq_now_ms();
+            if (!paused && !*a->stopping && now - seen_ms >= PMQ_PAUSE_LAG_MS) {
+                paused = entry_paused(r, rep->element[i]->str);
+                seen_ms = now;
+            }
+            if (*a->stopping || paused)
                 give_back(r, a->worker_id, rep->element[i]->str);
             else
                 run_one(w, ta->index, &env, rep->element[i]->str, &seed);

@@ -72,7 +72,7 @@ START_TEST(health_table_and_json)
     ck_assert_int_eq(json_object_get_int(get(h, "jobs/completed")), 3);
     get(h, "timestamp");
     json_object_put(h);
-    ck_assert_int_eq(pmq_test_pmqd_stop(pid, SIGTERM, 30000), 0);
+    pmq_test_pmqd_stop_checked(pid, "pmqctl-health", PMQ_TEST_NO_RESTART);
 
     /* Redis down (nothing listens at the socket): exit 2, at once. */
     char *down = pmq_test_write_config("health-down", "");
@@ -153,7 +153,7 @@ START_TEST(stats_queues_pause_resume)
     ck_assert_int_ne(status, 0);
     ck_assert_ptr_nonnull(strstr(out, "queue \"no.such.queue\" does not exist"));
     free(out);
-    ck_assert_int_eq(pmq_test_pmqd_stop(pid, SIGTERM, 30000), 0);
+    pmq_test_pmqd_stop_checked(pid, "pmqctl-stats", PMQ_TEST_NO_RESTART);
     PQfinish(pg);
     free(config);
 }
@@ -182,7 +182,7 @@ START_TEST(cancel_workers_job_show)
     free(out);
     /* workers: the table and the JSON show the running job. */
     json_object *ws = NULL;
-    for (int i = 0; i < 100; i++) {
+    for (int i = 0; i < PMQ_TEST_WAIT_MS / 50; i++) {
         json_object_put(ws);
         ws = ctl_json(config, "workers");
         if (json_object_array_length(ws) == 1 &&
@@ -206,7 +206,7 @@ START_TEST(cancel_workers_job_show)
     free(sql);
     /* The worker is idle again and the cancelled job is gone from Redis. */
     redisContext *r = pmq_test_redis();
-    for (int i = 0; i < 100; i++) {
+    for (int i = 0; i < PMQ_TEST_WAIT_MS / 50; i++) {
         redisReply *rep = redisCommand(r, "LLEN queue:t.ok");
         long long n = rep->integer;
         freeReplyObject(rep);
@@ -245,7 +245,7 @@ START_TEST(cancel_workers_job_show)
     free(busy);
     free(waiting);
     free(later);
-    ck_assert_int_eq(pmq_test_pmqd_stop(pid, SIGTERM, 30000), 0);
+    pmq_test_pmqd_stop_checked(pid, "pmqctl-cancel", PMQ_TEST_NO_RESTART);
     PQfinish(pg);
     free(config);
 }

@@ -8,11 +8,19 @@
  *   t.crash   SIGSEGV while attempt <= payload "crash_times" (default: always)
  *   t.hang    sleeps for ever (until the timeout kills it)
  *   t.json    DONE when pmq_job_payload_json() parses the payload, else FAIL
+ *   t.cancel  waits until an operator cancels the job (pmq_cancelled), then
+ *             creates the file named by payload "mark" and returns FAIL
+ * With PMQ_BEHAVE_DIE_AT_INIT naming a file, init dies of SIGSEGV while that
+ * file exists (after the milliseconds it holds, if any): a child that keeps
+ * dying at start-up.
  */
 #include <json-c/json.h>
 #include <pmq/plugin.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -84,15 +92,39 @@ static pmq_status hang(pmq_ctx *ctx, const pmq_job *job, void *state)
     return PMQ_DONE;
 }
 
+static pmq_status cancel(pmq_ctx *ctx, const pmq_job *job, void *state)
+{
+    json_object *mark;
+    json_object *p = pmq_job_payload_json(job);
+    while (!pmq_cancelled(ctx))
+        sleep_ms(10);
+    if (p && json_object_object_get_ex(p, "mark", &mark)) {
+        int fd = open(json_object_get_string(mark), O_WRONLY | O_CREAT, 0644);
+        if (fd >= 0)
+            close(fd);
+    }
+    pmq_set_error(ctx, "saw the cancellation");
+    return PMQ_FAIL;
+}
+
 int pmq_plugin_init(pmq_host *host, const pmq_api *api, const pmq_section *section)
 {
     PMQ_API_INIT(api);
+    const char *die = getenv("PMQ_BEHAVE_DIE_AT_INIT");
+    FILE *f = die && *die ? fopen(die, "r") : NULL;
+    if (f) {
+        long ms = 0; /* a slow start-up: the file may say how long init takes to die */
+        if (fscanf(f, "%ld", &ms) == 1 && ms > 0)
+            sleep_ms(ms);
+        fclose(f);
+        raise(SIGSEGV);
+    }
     static const struct {
         const char *queue;
         pmq_handler_fn fn;
     } queues[] = {{"t.ok", ok},       {"t.flaky", flaky}, {"t.fail", fail},
                   {"t.fatal", fatal}, {"t.crash", crash}, {"t.hang", hang},
-                  {"t.json", json}};
+                  {"t.json", json},   {"t.cancel", cancel}};
     for (size_t i = 0; i < sizeof queues / sizeof queues[0]; i++)
         if (pmq_register_queue(host, queues[i].queue, queues[i].fn, NULL) < 0)
             return -1;

@@ -1,0 +1,701 @@
+/*
+ * test_lifecycle.c -- the promises of pmqd's life cycle (DESIGN.md section 5,
+ * doc/operations.md) against the real pmqd and servers, with the "behave"
+ * test plugin (tests/plugins/behave.c):
+ *   - a handler timeout charges only the job that timed out: the jobs
+ *     running beside it in the killed worker go back uncharged;
+ *   - SIGHUP applies a changed configuration, refuses a bad one (errors
+ *     logged) and keeps the running one;
+ *   - a child exiting with the configuration-error code waits for SIGHUP;
+ *   - a child that keeps dying at start-up is throttled, with a growing
+ *     back-off, and pmqd stays up;
+ *   - SIGTERM with a handler running past the grace period: the worker is
+ *     killed, its job goes back uncharged and runs on the next start;
+ *   - a Redis older than 6.2 (a proxy rewriting INFO) is refused;
+ *   - a host that vanishes (SIGKILL to its whole pmqd tree): the other
+ *     instance recovers its jobs once its heartbeats expire;
+ *   - pausing a queue whose jobs are in Redis or claimed;
+ *   - a handler that hangs holds up no other pool, and cancelling its job
+ *     reaches it.
+ * One case per promise: CK_RUN_CASE=timeout (reload, exit-config, throttle,
+ * grace, old-redis, vanish, pause, cancel) runs one.  Waits poll for the
+ * event with PMQ_TEST_WAIT_MS as a safety net; no duration is asserted.  Two
+ * checks that something does not happen (a restart, a start after a pause)
+ * watch for it over 3 s: a slow machine can only make them miss, not fail.
+ */
+
+#include <dirent.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <hiredis/hiredis.h>
+#include <libpq-fe.h>
+
+#include "daemon.h"
+#include "harness.h"
+#include "util.h"
+
+/*--- helpers ---*/
+
+static long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static long query_long(PGconn *pg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static long query_long(PGconn *pg, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *sql = pmq_vasprintf(fmt, ap);
+    va_end(ap);
+    char *v = pmq_test_query1(pg, sql);
+    ck_assert_msg(v != NULL, "%s returned no value", sql);
+    long n = strtol(v, NULL, 10);
+    free(v);
+    free(sql);
+    return n;
+}
+
+/* pmq_test_await_sql() of a formatted query. */
+static void await_sqlf(PGconn *pg, const char *log, const char *expected, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void await_sqlf(PGconn *pg, const char *log, const char *expected, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *sql = pmq_vasprintf(fmt, ap);
+    va_end(ap);
+    pmq_test_await_sql(pg, sql, expected, log);
+    free(sql);
+}
+
+/* Enqueue one job; returns its id (caller frees). */
+static char *enqueue_one(PGconn *pg, const char *queue, const char *payload)
+{
+    char *id = pmq_test_sqlf(pg, "SELECT pmq_enqueue('%s', '%s')", queue, payload);
+    ck_assert_msg(id != NULL, "pmq_enqueue('%s') returned nothing", queue);
+    return id;
+}
+
+/* Enqueue `n` jobs with the same payload in one statement. */
+static void enqueue_n(PGconn *pg, const char *queue, int n, const char *payload)
+{
+    ck_assert_int_eq(query_long(pg,
+                                "SELECT count(*) FROM pmq_enqueue_many('%s',"
+                                " (SELECT jsonb_agg('%s'::jsonb) FROM generate_series(1, %d)))",
+                                queue, payload, n),
+                     n);
+}
+
+/* Fail the test, with pmqd's log, unless `pid` (our child) still runs. */
+static void assert_running(pid_t pid, const char *log)
+{
+    int st;
+    pid_t r = waitpid(pid, &st, WNOHANG);
+    if (r == 0)
+        return;
+    char *tail = pmq_test_pmqd_log_tail(log);
+    ck_abort_msg("pmqd (pid %d) is gone (wait status %d)\npmqd log:\n%s", (int)pid,
+                 r == pid ? st : -1, tail);
+}
+
+/* Wait until at least `n` worker processes beat (all instances together). */
+static void wait_workers(int n, const char *log)
+{
+    pid_t pids[64];
+    long deadline = now_ms() + PMQ_TEST_WAIT_MS;
+    while (pmq_test_worker_pids(pids, 64) < n) {
+        if (now_ms() > deadline) {
+            char *tail = pmq_test_pmqd_log_tail(log);
+            ck_abort_msg("fewer than %d workers beat\npmqd log:\n%s", n, tail);
+        }
+        sleep_ms(20);
+    }
+}
+
+/* Occurrences of `needle` in pmqd's log `log`. */
+static int log_count(const char *log, const char *needle)
+{
+    char *text = pmq_test_pmqd_log(log);
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    free(text);
+    return n;
+}
+
+/* Wait until pmqd's log `log` says `needle` at least `n` times. */
+static void await_log(const char *log, const char *needle, int n)
+{
+    long deadline = now_ms() + PMQ_TEST_WAIT_MS;
+    while (log_count(log, needle) < n) {
+        if (now_ms() > deadline) {
+            char *tail = pmq_test_pmqd_log_tail(log);
+            ck_abort_msg("pmqd's log never said \"%s\" %d times:\n%s", needle, n, tail);
+        }
+        sleep_ms(20);
+    }
+}
+
+/* Wait until job:<id> in Redis has status "running". */
+static void await_running(redisContext *r, const char *id, const char *log)
+{
+    long deadline = now_ms() + PMQ_TEST_WAIT_MS;
+    for (;;) {
+        redisReply *rep = redisCommand(r, "HGET job:%s status", id);
+        ck_assert_ptr_nonnull(rep);
+        int running = rep->type == REDIS_REPLY_STRING && !strcmp(rep->str, "running");
+        freeReplyObject(rep);
+        if (running)
+            return;
+        if (now_ms() > deadline) {
+            char *tail = pmq_test_pmqd_log_tail(log);
+            ck_abort_msg("job %s never started\npmqd log:\n%s", id, tail);
+        }
+        sleep_ms(10);
+    }
+}
+
+#define OK_QUEUE                                                                                   \
+    "[queue t.ok]\n"                                                                               \
+    "max_attempts = 5\n"                                                                           \
+    "backoff_base = 50ms\n"                                                                        \
+    "backoff_max = 200ms\n\n"
+
+/*--- 1. a handler timeout charges only its own job ---*/
+
+START_TEST(timeout_charges_only_the_slow_job)
+{
+    const char *log = "timeout";
+    char *cfg = pmq_test_behave_setup("timeout",
+                                      "[pool main]\nqueues = t.ok, t.hang\nprocesses = 1\n"
+                                      "threads = 4\n\n"
+                                      "[queue t.hang]\ntimeout = 1s\nmax_attempts = 1\n\n" OK_QUEUE);
+    PGconn *pg = pmq_test_pg();
+    redisContext *r = pmq_test_redis();
+    /* Three slow jobs and a hanging one, all four running at once in one process. */
+    char *slow[3];
+    for (int i = 0; i < 3; i++)
+        slow[i] = enqueue_one(pg, "t.ok", "{\"work_ms\": 4000}");
+    pid_t pmqd = pmq_test_pmqd_start(cfg, log);
+    for (int i = 0; i < 3; i++)
+        await_running(r, slow[i], log);
+    char *hang = enqueue_one(pg, "t.hang", "{}");
+
+    await_sqlf(pg, log, "failed 1", "SELECT status || ' ' || attempt_count FROM jobs WHERE id = '%s'",
+               hang);
+    pmq_test_await_sql(pg, "SELECT count(*) FROM jobs WHERE queue_name = 't.ok'"
+                           " AND status = 'completed'", "3", log);
+    assert_running(pmqd, log);
+    /* The slow jobs completed on their first attempt; only the hanging job was charged. */
+    ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM jobs WHERE queue_name = 't.ok'"
+                                    " AND attempt_count = 1"),
+                     3);
+    ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM job_logs l JOIN jobs j ON j.id = l.job_id"
+                                    " WHERE j.queue_name = 't.ok'"),
+                     3);
+    ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM job_logs WHERE log_message LIKE"
+                                    " '%%worker died%%'"),
+                     0);
+    ck_assert_int_eq(query_long(pg,
+                                "SELECT count(*) FROM job_logs WHERE job_id = '%s'"
+                                " AND log_message = 'timed out after 1 s'",
+                                hang),
+                     1);
+    /* The kill did hit them (not vacuous): recovery returned them, uncharged. */
+    char *text = pmq_test_pmqd_log(log);
+    ck_assert_msg(strstr(text, "1 attempt charged") && strstr(text, "3 returned to the queue"),
+                  "the slow jobs were not running beside the hanging one:\n%s", text);
+    free(text);
+    pmq_test_pmqd_stop_checked(pmqd, log, 0);
+    for (int i = 0; i < 3; i++)
+        free(slow[i]);
+    free(hang);
+    redisFree(r);
+    PQfinish(pg);
+    free(cfg);
+}
+END_TEST
+
+/*--- 2. SIGHUP: a new configuration applied, a bad one refused ---*/
+
+#define RELOAD_BASE "[pool main]\nqueues = t.ok\nprocesses = 1\nthreads = 2\n\n" OK_QUEUE
+
+START_TEST(sighup_applies_a_new_configuration_and_refuses_a_bad_one)
+{
+    const char *log = "reload";
+    char *cfg = pmq_test_behave_setup("reload", RELOAD_BASE);
+    PGconn *pg = pmq_test_pg();
+    pid_t pmqd = pmq_test_pmqd_start(cfg, log);
+    /* No pool serves t.flaky yet: its job waits in Redis. */
+    char *first = enqueue_one(pg, "t.flaky", "{}");
+    await_sqlf(pg, log, "migrated", "SELECT status FROM jobs WHERE id = '%s'", first);
+
+    /* A new pool for it, then SIGHUP: the job runs. */
+    free(pmq_test_behave_config("reload", RELOAD_BASE "[pool more]\nqueues = t.flaky\n\n"));
+    ck_assert_int_eq(kill(pmqd, SIGHUP), 0);
+    await_sqlf(pg, log, "completed", "SELECT status FROM jobs WHERE id = '%s'", first);
+
+    /* A bad configuration: refused with its error logged, the running one kept. */
+    free(pmq_test_behave_config("reload", RELOAD_BASE "[pool more]\nqueues = t.flaky\n"
+                                                      "proceses = 2\n\n"));
+    ck_assert_int_eq(kill(pmqd, SIGHUP), 0);
+    await_log(log, "reload refused", 1);
+    char *text = pmq_test_pmqd_log(log);
+    ck_assert_msg(strstr(text, "reload.ini:") && strstr(text, "unknown key \"proceses\""),
+                  "the refused configuration's error is not logged:\n%s", text);
+    free(text);
+    char *second = enqueue_one(pg, "t.flaky", "{}");
+    char *ok = enqueue_one(pg, "t.ok", "{}");
+    await_sqlf(pg, log, "completed", "SELECT status FROM jobs WHERE id = '%s'", second);
+    await_sqlf(pg, log, "completed", "SELECT status FROM jobs WHERE id = '%s'", ok);
+    assert_running(pmqd, log);
+    ck_assert_int_eq(log_count(log, "reloading"), 1);
+    pmq_test_pmqd_stop_checked(pmqd, log, 0);
+    free(first);
+    free(second);
+    free(ok);
+    PQfinish(pg);
+    free(cfg);
+}
+END_TEST
+
+/*--- 3. a child exiting with the configuration-error code ---*/
+
+START_TEST(config_error_child_waits_for_sighup)
+{
+    const char *log = "exitconfig";
+    const char *builddir = getenv("top_builddir");
+    char *plugin = pmq_asprintf("%s/behave-copy.so", pmq_test_dir());
+    char *away = pmq_asprintf("%s.away", plugin);
+    char *cmd = pmq_asprintf("cp '%s/tests/plugins/.libs/behave.so' '%s'", builddir, plugin);
+    free(pmq_test_run(cmd, NULL));
+    free(cmd);
+    pmq_test_reset();
+    char *ini = pmq_asprintf("[pmqd]\nlog_level = info\n\n[plugin behave]\npath = %s\n\n"
+                             "[pool main]\nqueues = t.ok\n\n" OK_QUEUE,
+                             plugin);
+    char *cfg = pmq_test_write_config("exitconfig", ini);
+    free(ini);
+    free(pmq_test_ctl(cfg, NULL, "migrate"));
+    PGconn *pg = pmq_test_pg();
+    pid_t pmqd = pmq_test_pmqd_start(cfg, log);
+    pid_t worker[1];
+    long deadline = now_ms() + PMQ_TEST_WAIT_MS;
+    while (pmq_test_worker_pids(worker, 1) < 1 && now_ms() < deadline)
+        sleep_ms(20);
+    ck_assert_int_eq(pmq_test_worker_pids(worker, 1), 1);
+
+    /* Its replacement cannot load the plugin: it exits with PMQ_EXIT_CONFIG. */
+    ck_assert_int_eq(rename(plugin, away), 0);
+    ck_assert_int_eq(kill(worker[0], SIGKILL), 0);
+    await_log(log, "exited with a configuration error; not restarting it until a reload", 1);
+    ck_assert_int_eq(rename(away, plugin), 0);
+
+    /* Not restarted: a restarted worker would load the plugin now and run this job (a
+     * restart comes within one 50 ms tick, or after a 1 s throttle; allow 3 s). */
+    char *id = enqueue_one(pg, "t.ok", "{}");
+    sleep_ms(3000);
+    ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM jobs WHERE status = 'completed'"), 0);
+    ck_assert_int_eq(log_count(log, "exited with a configuration error"), 1);
+    assert_running(pmqd, log);
+
+    /* SIGHUP starts it again. */
+    ck_assert_int_eq(kill(pmqd, SIGHUP), 0);
+    await_sqlf(pg, log, "completed", "SELECT status FROM jobs WHERE id = '%s'", id);
+    pmq_test_pmqd_stop_checked(pmqd, log, 0);
+    free(id);
+    free(plugin);
+    free(away);
+    PQfinish(pg);
+    free(cfg);
+}
+END_TEST
+
+/*--- 4. a child that keeps dying at start-up ---*/
+
+START_TEST(child_dying_at_start_is_throttled)
+{
+    const char *log = "throttle";
+    char *die = pmq_asprintf("%s/die-at-init", pmq_test_dir());
+    unlink(die);
+    setenv("PMQ_BEHAVE_DIE_AT_INIT", die, 1);
+    char *cfg = pmq_test_behave_setup("throttle", "[pool main]\nqueues = t.ok\n\n" OK_QUEUE);
+    PGconn *pg = pmq_test_pg();
+    pid_t pmqd = pmq_test_pmqd_start(cfg, log);
+    pid_t worker[1];
+    long deadline = now_ms() + PMQ_TEST_WAIT_MS;
+    while (pmq_test_worker_pids(worker, 1) < 1 && now_ms() < deadline)
+        sleep_ms(20);
+    ck_assert_int_eq(pmq_test_worker_pids(worker, 1), 1);
+
+    /* From now on every new worker dies in the plugin's init, after a start-up longer than
+     * a second: slow, as on a busy machine, but still before it ran anything. */
+    FILE *f = fopen(die, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("1500\n", f);
+    fclose(f);
+    ck_assert_int_eq(kill(worker[0], SIGKILL), 0);
+    /* The back-off grows... */
+    await_log(log, "-- throttling for 1000 ms", 1);
+    await_log(log, "-- throttling for 2000 ms", 1);
+    await_log(log, "-- throttling for 4000 ms", 1);
+    /* ...and pmqd stays up. */
+    assert_running(pmqd, log);
+    char *text = pmq_test_pmqd_log(log);
+    ck_assert_msg(strstr(text, "signal 11"), "the start-up deaths are not described:\n%s", text);
+    free(text);
+
+    /* Once the cause is gone, the next start serves the queue. */
+    unlink(die);
+    char *id = enqueue_one(pg, "t.ok", "{}");
+    await_sqlf(pg, log, "completed", "SELECT status FROM jobs WHERE id = '%s'", id);
+    assert_running(pmqd, log);
+    pmq_test_pmqd_stop_checked(pmqd, log, 0);
+    free(id);
+    free(die);
+    PQfinish(pg);
+    free(cfg);
+}
+END_TEST
+
+/*--- 5. SIGTERM with a handler running past the grace period ---*/
+
+START_TEST(sigterm_past_grace_period_requeues_uncharged)
+{
+    const char *log = "grace";
+    char *cfg = pmq_test_behave_setup("grace", "[pmqd]\ngrace_period = 1s\n\n"
+                                               "[pool main]\nqueues = t.ok\nthreads = 1\n\n"
+                                               "[queue t.ok]\ntimeout = 10min\n\n");
+    PGconn *pg = pmq_test_pg();
+    redisContext *r = pmq_test_redis();
+    char *id = enqueue_one(pg, "t.ok", "{\"work_ms\": 5000}");
+    pid_t pmqd = pmq_test_pmqd_start(cfg, log);
+    await_running(r, id, log);
+
+    int st = pmq_test_pmqd_stop(pmqd, SIGTERM, PMQ_TEST_WAIT_MS);
+    pmq_test_pmqd_log_check(log, 0);
+    char *tail = pmq_test_pmqd_log_tail(log);
+    ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "pmqd did not exit with status 0 (%d):\n%s", st, tail);
+    ck_assert_msg(strstr(tail, "grace period over: killing"), "the worker was not killed:\n%s",
+                  tail);
+    free(tail);
+    /* Back in its queue, uncharged. */
+    ck_assert_int_eq(query_long(pg, "SELECT attempt_count FROM jobs WHERE id = '%s'", id), 0);
+    ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM job_logs WHERE job_id = '%s'", id), 0);
+    char *status = pmq_test_sqlf(pg, "SELECT status FROM jobs WHERE id = '%s'", id);
+    redisReply *rep = redisCommand(r, "LRANGE queue:t.ok 0 -1");
+    ck_assert_ptr_nonnull(rep);
+    int in_redis = rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 &&
+                   strstr(rep->element[0]->str, id) != NULL;
+    freeReplyObject(rep);
+    /* PostgreSQL says "migrated": ready in Redis (DESIGN.md 4), where it is again. */
+    ck_assert_msg(!strcmp(status, "migrated") && in_redis,
+                  "job %s is not back in queue:t.ok (status %s, %s in Redis)", id, status,
+                  in_redis ? "" : "not");
+    free(status);
+
+    /* The next start runs it, as its first attempt. */
+    pmqd = pmq_test_pmqd_start(cfg, log);
+    await_sqlf(pg, log, "completed 1",
+               "SELECT status || ' ' || attempt_count FROM jobs WHERE id = '%s'", id);
+    ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM job_logs WHERE job_id = '%s'", id), 1);
+    pmq_test_pmqd_stop_checked(pmqd, log, 0);
+    free(id);
+    redisFree(r);
+    PQfinish(pg);
+    free(cfg);
+}
+END_TEST
+
+/*--- 6. a Redis older than 6.2 ---*/
+
+START_TEST(refuses_a_redis_older_than_6_2)
+{
+    const char *log = "oldredis";
+    const char *srcdir = getenv("top_srcdir");
+    ck_assert_ptr_nonnull(srcdir);
+    char *listen = pmq_asprintf("%s/old-redis.sock", pmq_test_dir());
+    unlink(listen);
+    pid_t proxy = fork();
+    ck_assert_int_ge(proxy, 0);
+    if (proxy == 0) {
+        char *script = pmq_asprintf("%s/tests/redis_old_proxy.py", srcdir);
+        execlp("python3", "python3", script, listen, pmq_test_redis_socket(), (char *)NULL);
+        _exit(127);
+    }
+    pmq_test_track(proxy);
+    struct stat sb;
+    long deadline = now_ms() + PMQ_TEST_WAIT_MS;
+    while (stat(listen, &sb) != 0 && now_ms() < deadline && waitpid(proxy, NULL, WNOHANG) == 0)
+        sleep_ms(20);
+    ck_assert_msg(stat(listen, &sb) == 0, "the proxy did not listen on %s", listen);
+
+    /* The same configuration, with [redis] pointing at the proxy. */
+    char *cfg = pmq_test_behave_setup("oldredis", "[pool main]\nqueues = t.ok\n\n");
+    char *cmd = pmq_asprintf("sed -i 's|^socket = .*|socket = %s|' '%s'", listen, cfg);
+    free(pmq_test_run(cmd, NULL));
+    free(cmd);
+    pid_t pmqd = pmq_test_pmqd_start(cfg, log);
+    int st = 0;
+    pid_t w = 0;
+    deadline = now_ms() + PMQ_TEST_WAIT_MS;
+    while ((w = waitpid(pmqd, &st, WNOHANG)) == 0 && now_ms() < deadline)
+        sleep_ms(20);
+    if (w == 0)
+        pmq_test_pmqd_stop(pmqd, SIGTERM, PMQ_TEST_WAIT_MS);
+    else
+        pmq_test_untrack(pmqd);
+    kill(proxy, SIGTERM);
+    waitpid(proxy, NULL, 0);
+    pmq_test_untrack(proxy);
+    char *text = pmq_test_pmqd_log(log);
+    ck_assert_msg(w == pmqd && WIFEXITED(st) && WEXITSTATUS(st) != 0,
+                  "pmqd did not refuse Redis 6.0 (wait status %d):\n%s", w == pmqd ? st : -1,
+                  text);
+    ck_assert_msg(strstr(text, "Redis 6.0 is too old: pmq needs 6.2 or later") &&
+                      strstr(text, "HINT:"),
+                  "no clear message:\n%s", text);
+    free(text);
+    free(listen);
+    free(cfg);
+}
+END_TEST
+
+/*--- 7. a host that vanishes ---*/
+
+/* The pids whose parent is `parent` (from /proc/<pid>/stat). */
+static int children_of(pid_t parent, pid_t *out, int max)
+{
+    DIR *d = opendir("/proc");
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    for (struct dirent *e; n < max && (e = readdir(d)) != NULL;) {
+        char path[300], buf[1024];
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = '\0';
+        /* "pid (comm) state ppid ...": comm may hold spaces, so read after its ')'. */
+        const char *p = strrchr(buf, ')');
+        int ppid;
+        if (p && sscanf(p + 1, " %*c %d", &ppid) == 1 && ppid == (int)parent)
+            out[n++] = (pid_t)atoi(e->d_name);
+    }
+    closedir(d);
+    return n;
+}
+
+START_TEST(vanished_host_is_recovered_by_the_other)
+{
+    const char *loga = "vanish-a", *logb = "vanish-b";
+    const char *rest = "heartbeat_ttl = 2s\n\n"
+                       "[pool main]\nqueues = t.ok\nthreads = 2\n\n" OK_QUEUE;
+    char *ini = pmq_asprintf("[pmqd]\nhost_id = host-a\n%s", rest);
+    char *cfga = pmq_test_behave_setup("vanish-a", ini);
+    free(ini);
+    ini = pmq_asprintf("[pmqd]\nhost_id = host-b\n%s", rest);
+    char *cfgb = pmq_test_behave_config("vanish-b", ini);
+    free(ini);
+    PGconn *pg = pmq_test_pg();
+    redisContext *r = pmq_test_redis();
+    char *ids[2];
+    for (int i = 0; i < 2; i++)
+        ids[i] = enqueue_one(pg, "t.ok", "{\"work_ms\": 3000}");
+    pid_t a = pmq_test_pmqd_start(cfga, loga);
+    for (int i = 0; i < 2; i++)
+        await_running(r, ids[i], loga);
+    pid_t b = pmq_test_pmqd_start(cfgb, logb);
+    wait_workers(2, logb);
+
+    /* The whole tree of host-a dies at once: stopped, its children killed, then itself. */
+    ck_assert_int_eq(kill(a, SIGSTOP), 0);
+    pid_t kids[16];
+    int nkids = children_of(a, kids, 16);
+    ck_assert_int_ge(nkids, 2); /* migrator, maintenance, worker */
+    for (int i = 0; i < nkids; i++)
+        ck_assert_int_eq(kill(kids[i], SIGKILL), 0);
+    ck_assert_int_eq(kill(a, SIGKILL), 0);
+    waitpid(a, NULL, 0);
+    pmq_test_untrack(a);
+
+    /* host-b recovers both once the heartbeats expire, and runs them. */
+    for (int i = 0; i < 2; i++) {
+        await_sqlf(pg, logb, "completed 2",
+                   "SELECT status || ' ' || attempt_count FROM jobs WHERE id = '%s'", ids[i]);
+        ck_assert_int_eq(query_long(pg,
+                                    "SELECT count(*) FROM job_logs WHERE job_id = '%s'"
+                                    " AND attempt_number = 1 AND worker_id LIKE 'host-a:%%'"
+                                    " AND log_message = 'worker lost: heartbeat expired'",
+                                    ids[i]),
+                         1);
+        ck_assert_int_eq(query_long(pg,
+                                    "SELECT count(*) FROM job_logs WHERE job_id = '%s'"
+                                    " AND attempt_number = 2 AND status = 'completed'"
+                                    " AND worker_id LIKE 'host-b:%%'",
+                                    ids[i]),
+                         1);
+        free(ids[i]);
+    }
+    assert_running(b, logb);
+    pmq_test_pmqd_stop_checked(b, logb, 0);
+    redisFree(r);
+    PQfinish(pg);
+    free(cfga);
+    free(cfgb);
+}
+END_TEST
+
+/*--- 8. pausing a queue whose jobs are in Redis or claimed ---*/
+
+START_TEST(pause_stops_claimed_jobs_and_resume_runs_them)
+{
+    const char *log = "pause";
+    char *cfg = pmq_test_behave_setup("pause",
+                                      "[pool main]\nqueues = t.ok\nthreads = 2\n\n" OK_QUEUE);
+    PGconn *pg = pmq_test_pg();
+    /* A backlog long enough for the workers to claim in batches (claim.c). */
+    enqueue_n(pg, "t.ok", 600, "{\"work_ms\": 50}");
+    pid_t pmqd = pmq_test_pmqd_start(cfg, log);
+    pmq_test_await_sql(pg, "SELECT count(*) >= 4 FROM jobs WHERE status = 'completed'", "t", log);
+
+    free(pmq_test_ctl(cfg, NULL, "pause t.ok"));
+    char *paused_at = pmq_test_query1(pg, "SELECT clock_timestamp()");
+    /* Those running may finish (50 ms); then nothing more may start.  A job started after
+     * the pause would show within this window, when its attempt is recorded. */
+    sleep_ms(3000);
+    long done = query_long(pg, "SELECT count(*) FROM jobs WHERE status = 'completed'");
+    ck_assert_msg(done < 600, "all %ld jobs ran although the queue was paused", done);
+    ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM job_logs WHERE started_at > '%s'",
+                                paused_at),
+                     0);
+
+    free(pmq_test_ctl(cfg, NULL, "resume t.ok"));
+    pmq_test_await_sql(pg, "SELECT count(*) FROM jobs WHERE status = 'completed'", "600", log);
+    ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM job_logs"), 600);
+    ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM jobs WHERE attempt_count <> 1"), 0);
+    assert_running(pmqd, log);
+    pmq_test_pmqd_stop_checked(pmqd, log, 0);
+    free(paused_at);
+    PQfinish(pg);
+    free(cfg);
+}
+END_TEST
+
+/*--- 9. a handler that hangs; cancelling it ---*/
+
+/*
+ * A handler that waits until its job is cancelled: other pools are served
+ * while it hangs (it is still running once they are done), then it sees the
+ * cancellation and the job ends cancelled, not failed nor dead-lettered.
+ */
+START_TEST(cancel_reaches_a_running_handler)
+{
+    const char *log = "cancel";
+    char *cfg = pmq_test_behave_setup("cancel", "[pool stuck]\nqueues = t.cancel\nthreads = 1\n\n"
+                                                "[pool main]\nqueues = t.ok\nthreads = 2\n\n"
+                                                "[queue t.cancel]\ntimeout = 1h\n\n" OK_QUEUE);
+    PGconn *pg = pmq_test_pg();
+    redisContext *r = pmq_test_redis();
+    char *mark = pmq_asprintf("%s/cancel-seen", pmq_test_dir());
+    unlink(mark);
+    char *payload = pmq_asprintf("{\"mark\": \"%s\"}", mark);
+    char *id = enqueue_one(pg, "t.cancel", payload);
+    pid_t pmqd = pmq_test_pmqd_start(cfg, log);
+    await_running(r, id, log);
+
+    /* Other pools are served while it hangs... */
+    enqueue_n(pg, "t.ok", 50, "{}");
+    pmq_test_await_sql(pg, "SELECT count(*) FROM jobs WHERE queue_name = 't.ok'"
+                           " AND status = 'completed'", "50", log);
+    struct stat sb;
+    ck_assert_msg(stat(mark, &sb) != 0, "the handler returned before it was cancelled");
+    redisReply *rep = redisCommand(r, "HGET job:%s status", id);
+    ck_assert_msg(rep && rep->type == REDIS_REPLY_STRING && !strcmp(rep->str, "running"),
+                  "job %s no longer runs", id);
+    freeReplyObject(rep);
+
+    /* ...then it sees the cancellation and returns. */
+    free(pmq_test_ctl(cfg, NULL, "cancel %s", id));
+    long deadline = now_ms() + PMQ_TEST_WAIT_MS;
+    while (stat(mark, &sb) != 0 && now_ms() < deadline)
+        sleep_ms(20);
+    ck_assert_msg(stat(mark, &sb) == 0, "the handler never saw the cancellation");
+    assert_running(pmqd, log);
+    /* Stopping drains: the handler's outcome is recorded (or dropped) by then. */
+    pmq_test_pmqd_stop_checked(pmqd, log, PMQ_TEST_NO_RESTART);
+
+    /* The job ends cancelled, not failed nor dead-lettered. */
+    char *status = pmq_test_sqlf(pg, "SELECT status FROM jobs WHERE id = '%s'", id);
+    ck_assert_str_eq(status, "cancelled");
+    free(status);
+    ck_assert_int_eq(query_long(pg,
+                                "SELECT count(*) FROM job_logs WHERE job_id = '%s'"
+                                " AND status = 'failed'",
+                                id),
+                     0);
+    rep = redisCommand(r, "LRANGE deadletter:queue 0 -1");
+    ck_assert_ptr_nonnull(rep);
+    for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++)
+        ck_assert_msg(strstr(rep->element[i]->str, id) == NULL, "job %s was dead-lettered", id);
+    freeReplyObject(rep);
+    free(id);
+    free(payload);
+    free(mark);
+    redisFree(r);
+    PQfinish(pg);
+    free(cfg);
+}
+END_TEST
+
+/* One case per promise, so that CK_RUN_CASE=<name> runs one of them. */
+static void add_case(Suite *s, const char *name, const TTest *test)
+{
+    tcase_add_test(pmq_test_case(s, name, 240), test);
+}
+
+static Suite *lifecycle_suite(void)
+{
+    Suite *s = suite_create("lifecycle");
+    add_case(s, "timeout", timeout_charges_only_the_slow_job);
+    add_case(s, "reload", sighup_applies_a_new_configuration_and_refuses_a_bad_one);
+    add_case(s, "exit-config", config_error_child_waits_for_sighup);
+    add_case(s, "throttle", child_dying_at_start_is_throttled);
+    add_case(s, "grace", sigterm_past_grace_period_requeues_uncharged);
+    add_case(s, "old-redis", refuses_a_redis_older_than_6_2);
+    add_case(s, "vanish", vanished_host_is_recovered_by_the_other);
+    add_case(s, "pause", pause_stops_claimed_jobs_and_resume_runs_them);
+    add_case(s, "cancel", cancel_reaches_a_running_handler);
+    return s;
+}
+
+int main(void)
+{
+    /* The "behave" plugin's init dies of SIGSEGV on demand: under AddressSanitizer the
+     * child must still die of it, as it does in production. */
+    return pmq_test_main(lifecycle_suite(), "handle_segv=0");
+}
