@@ -406,8 +406,14 @@ int pmq_supervisor_run(const char *path, const pmq_config *cfg)
             if (!next) {
                 log_error("reload refused: \"%s\" has %zu problem%s; keeping the running "
                           "configuration", path, errs.count, errs.count == 1 ? "" : "s");
-                for (size_t i = 0; i < errs.count; i++)
-                    log_error("%s", errs.items[i].message);
+                for (size_t i = 0; i < errs.count; i++) {
+                    const pmq_error *e = &errs.items[i];
+                    log_error("%s", e->message);
+                    if (e->detail)
+                        log_error("DETAIL: %s", e->detail);
+                    if (e->hint)
+                        log_error("HINT: %s", e->hint);
+                }
             } else {
                 log_info("reloading \"%s\": replacing children", path);
                 for (size_t i = 0; i < nchildren; i++)

@@ -260,9 +260,11 @@ START_TEST(sighup_applies_a_new_configuration_and_refuses_a_bad_one)
     free(pmq_test_behave_config("reload", RELOAD_BASE "[pool more]\nqueues = t.flaky\n"
                                                       "proceses = 2\n\n"));
     ck_assert_int_eq(kill(pmqd, SIGHUP), 0);
-    await_log(log, "reload refused", 1);
+    /* The hint is the last line of the refusal: all of it is in the log. */
+    await_log(log, "HINT: Did you mean \"processes\"?", 1);
     char *text = pmq_test_pmqd_log(log);
-    ck_assert_msg(strstr(text, "reload.ini:") && strstr(text, "unknown key \"proceses\""),
+    ck_assert_msg(strstr(text, "reload refused") && strstr(text, "reload.ini:") &&
+                      strstr(text, "unknown key \"proceses\""),
                   "the refused configuration's error is not logged:\n%s", text);
     free(text);
     char *second = enqueue_one(pg, "t.flaky", "{}");
