@@ -1132,11 +1132,12 @@ static figures count_figures(void)
                 " (SELECT 1 FROM chaos_exec e WHERE e.job_id = j.id AND e.outcome = 'D')");
     f.executions = sql_num("SELECT count(*) FROM chaos_exec");
     /* A completed job asked for retries + 1 executions; more are duplicates. */
-    f.expected = sql_num("SELECT coalesce(sum((payload->>'retries')::int + 1), 0) FROM jobs"
+    f.expected = sql_num("SELECT coalesce(sum(coalesce((payload->>'retries')::int, 0) + 1), 0)"
+                         " FROM jobs"
                          " WHERE status = 'completed'");
     f.duplicates = sql_num(
         "SELECT coalesce(sum(greatest(n - want, 0)), 0) FROM (SELECT j.id,"
-        " (j.payload->>'retries')::int + 1 AS want, count(e.job_id) AS n FROM jobs j"
+        " coalesce((j.payload->>'retries')::int, 0) + 1 AS want, count(e.job_id) AS n FROM jobs j"
         " JOIN chaos_exec e ON e.job_id = j.id WHERE j.status = 'completed' GROUP BY j.id) x");
     f.done_twice = sql_num("SELECT count(*) FROM (SELECT job_id FROM chaos_exec WHERE outcome = 'D'"
                            " GROUP BY job_id HAVING count(*) > 1) x");
@@ -1223,8 +1224,8 @@ static const char *describe_status(int st, char *buf, size_t size)
     return buf;
 }
 
-/* Print the figures; returns the exit status. */
-static int report(void)
+/* Print the figures; returns the exit status.  `also_failed`: the caller's own failure, or NULL. */
+static int report(const char *also_failed)
 {
     roles r = find_roles();
     int was_alive = pmqd_alive();
@@ -1282,6 +1283,10 @@ static int report(void)
     }
     if (f.sanitizer_reports) {
         printf("chaos: FAIL: %d sanitizer report lines in pmqd's log\n", f.sanitizer_reports);
+        fail = 1;
+    }
+    if (also_failed) {
+        printf("chaos: FAIL: %s\n", also_failed);
         fail = 1;
     }
     if (f.duplicates > f.bound)
@@ -1378,9 +1383,12 @@ static double push_paced(long count, long backlog)
         }
         int64_t now = pmq_now_ms();
         if (now - last_say >= 15000) {
+            redisReply *keys = rcmd("DBSIZE");
             say("%ld jobs enqueued (%.0f/s), %lld unfinished, Redis used_memory %lld B, %lld keys",
                 produced, (double)(produced - done_at_say) * 1000.0 / (double)(now - last_say),
-                open, redis_info("memory", "used_memory"), redis_info("keyspace", "keys"));
+                open, redis_info("memory", "used_memory"),
+                keys && keys->type == REDIS_REPLY_INTEGER ? keys->integer : -1LL);
+            freeReplyObject(keys);
             last_say = now;
             done_at_say = produced;
         }
@@ -1397,7 +1405,7 @@ static int soak(void)
     push_paced(warmup, 20000);
     long long left = drain(S.drain_s);
     if (left)
-        return report();
+        return report(NULL);
     int64_t retention_ms = 0;
     if (S.finished_ttl && pmq_parse_duration_ms(S.finished_ttl, 1000, &retention_ms) < 0)
         hard_error("bad finished_ttl \"%s\"", S.finished_ttl);
@@ -1444,13 +1452,16 @@ static int soak(void)
                    (int)after.procs[i].pid, b, after.procs[i].rss_kb, after.procs[i].rss_kb - b,
                    ok ? "back" : "NOT BACK");
     }
-    int rc = report();
+    char *why = NULL;
     if (!redis_ok)
-        printf("chaos: FAIL: Redis used_memory did not come back (%+lld B after %ld jobs)\n",
-               after.redis_used - before.redis_used, S.jobs);
-    if (!rss_ok)
-        printf("chaos: FAIL: the RSS of a pmqd process did not come back\n");
-    return rc || !redis_ok || !rss_ok;
+        why = pmq_asprintf("Redis used_memory did not come back (%+lld B after %ld jobs)%s",
+                           after.redis_used - before.redis_used, S.jobs,
+                           rss_ok ? "" : "; nor did the RSS of a pmqd process");
+    else if (!rss_ok)
+        why = pmq_xstrdup("the RSS of a pmqd process did not come back");
+    int rc = report(why);
+    free(why);
+    return rc;
 }
 
 /*--- main ---*/
@@ -1571,5 +1582,5 @@ int main(int argc, char **argv)
     long long left = drain(S.drain_s);
     if (left == 0)
         say("drained");
-    return report();
+    return report(NULL);
 }
