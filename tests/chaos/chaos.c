@@ -1270,11 +1270,12 @@ static int report(const char *also_failed)
 
     int fail = 0;
     if (f.lost) {
-        printf("chaos: FAIL: %lld jobs lost\n", f.lost);
+        printf("chaos: FAIL: %lld job%s lost\n", f.lost, f.lost == 1 ? "" : "s");
         fail = 1;
     }
     if (f.completed_without_run) {
-        printf("chaos: FAIL: %lld jobs completed without running\n", f.completed_without_run);
+        printf("chaos: FAIL: %lld job%s completed without running\n", f.completed_without_run,
+               f.completed_without_run == 1 ? "" : "s");
         fail = 1;
     }
     if (!was_alive) {
