@@ -615,6 +615,13 @@ static void inject(fault_kind kind)
     f->inflight_before = inflight();
     f->done = 1;
     roles r = find_roles();
+    /* A child restarted by an earlier fault may not be known yet: give it a few seconds. */
+    for (int i = 0; i < 100 && ((kind == F_KILL_MIGRATOR && !r.migrator) ||
+                                (kind == F_KILL_MAINTENANCE && !r.maintenance));
+         i++) {
+        sleep_ms(50);
+        r = find_roles();
+    }
     pid_t victim = 0;
     switch (kind) {
     case F_KILL_WORKER:
@@ -989,11 +996,14 @@ static void lost_by_fault(void)
     }
     PQclear(res);
     printf("  lost jobs by the first fault after their last change in PostgreSQL:\n");
-    for (int k = 0; k <= nfaults; k++)
-        if (per[k] && k < nfaults)
+    for (int k = 0; k <= nfaults; k++) {
+        if (per[k] == 0)
+            continue;
+        if (k < nfaults)
             printf("    %6ld  %s at %.1f s\n", per[k], fault_names[faults[k].kind], faults[k].at_s);
-        else if (per[k])
+        else
             printf("    %6ld  after the last fault\n", per[k]);
+    }
     free(per);
 }
 
@@ -1084,14 +1094,11 @@ static void log_summary(int *sanitizer_reports)
             if (nkinds == cap)
                 kinds = pmq_xrealloc(kinds, sizeof *kinds * (size_t)(cap = cap ? cap * 2 : 16));
             struct tm tm = {0};
-            double sec = 0;
             /* "2026-12-03T14:26:16.123Z": seconds into the run when it first appeared. */
             char *rest = strptime(line, "%Y-%m-%dT%H:%M:%S", &tm);
             double first = -1;
-            if (rest) {
-                sec = rest[0] == '.' ? strtod(rest, NULL) : 0;
-                first = (double)timegm(&tm) + sec - t0_epoch_s;
-            }
+            if (rest)
+                first = (double)timegm(&tm) + (rest[0] == '.' ? strtod(rest, NULL) : 0) - t0_epoch_s;
             kinds[nkinds++] = (kind){pmq_xstrdup(norm), 0, first};
         }
         kinds[k].count++;
@@ -1415,7 +1422,7 @@ static int soak(void)
     say("before: Redis used_memory %lld B, %lld keys", before.redis_used, before.redis_keys);
 
     double took = push_paced(S.jobs, 20000);
-    left = drain(S.drain_s);
+    drain(S.drain_s);
     say("%ld jobs pushed in %.0f s (%.0f jobs/s)", S.jobs, took, (double)S.jobs / took);
 
     /* Redis drops finished jobs' hashes after the retention window: give it that and a minute. */

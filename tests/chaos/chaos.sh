@@ -52,7 +52,9 @@ fi
 pc=$(find "$dest" -name pmq-plugin.pc -type f | head -n 1)
 pmqd=$(find "$dest" -name pmqd -type f | head -n 1)
 pmqctl=$(find "$dest" -name pmqctl -type f | head -n 1)
-[ -n "$pc" ] && [ -n "$pmqd" ] && [ -n "$pmqctl" ] || fail "make install left no pmq-plugin.pc, pmqd or pmqctl in $dest"
+if [ -z "$pc" ] || [ -z "$pmqd" ] || [ -z "$pmqctl" ]; then
+    fail "make install left no pmq-plugin.pc, pmqd or pmqctl in $dest"
+fi
 
 # 2. The plugin, built outside the tree against the installed header.
 PKG_CONFIG_PATH=$(dirname "$pc")
