@@ -24,3 +24,4 @@ include $(srcdir)/tests/entry.mk
 include $(srcdir)/tests/email.mk
 include $(srcdir)/tests/pmqctl.mk
 include $(srcdir)/tests/lifecycle.mk
+include $(srcdir)/tests/chaos/chaos.mk
