@@ -168,13 +168,14 @@ static void add_generation(const pmq_config *cfg)
 
 /*--- watching them ---*/
 
-static void describe_exit(int status, char *buf, size_t size)
+/* "worker died: signal 11 (...)": a job's error when its worker died, and the log's words. */
+static void describe_exit(const child *c, int status, char *buf, size_t size)
 {
     if (WIFSIGNALED(status))
-        snprintf(buf, size, "worker died: signal %d (%s)", WTERMSIG(status),
+        snprintf(buf, size, "%s died: signal %d (%s)", role_name(c), WTERMSIG(status),
                  strsignal(WTERMSIG(status)));
     else
-        snprintf(buf, size, "worker exited with status %d", WEXITSTATUS(status));
+        snprintf(buf, size, "%s exited with status %d", role_name(c), WEXITSTATUS(status));
 }
 
 /*
@@ -188,7 +189,7 @@ static void write_note(child *c, int status)
     pmq_death_note *n = &c->note;
     memset(n, 0, sizeof *n);
     snprintf(n->worker_id, sizeof n->worker_id, "%s", c->worker_id);
-    describe_exit(status, n->reason, sizeof n->reason);
+    describe_exit(c, status, n->reason, sizeof n->reason);
     int threads = c->pool->threads > 0 ? c->pool->threads : 1;
     for (int i = 0; c->slots && i < threads && n->nrunning < 64; i++) {
         int64_t deadline = __atomic_load_n(&c->slots[i].deadline_ms, __ATOMIC_ACQUIRE);
@@ -251,7 +252,7 @@ static void reap(int draining)
                 break;
             }
             char why[256];
-            describe_exit(status, why, sizeof why);
+            describe_exit(c, status, why, sizeof why);
             /* A worker that died in a handler was serving: not a start-up failure. */
             int was_serving = c->has_note && c->note.nrunning > 0;
             if (!was_serving && !served(c, lived)) {
