@@ -83,8 +83,13 @@ static char *settled_entries(PGconn *pg, const redisReply *rep)
     return settled;
 }
 
-int pmq_recover_worker(const pmq_config *cfg, PGconn *pg, pmq_redis *r, const char *worker_id,
-                       const char *reason, const pmq_death_note *note, int charge)
+/*
+ * Recover `worker_id`'s claims as pmq_recover_worker() says, passing over
+ * the entries `held` says a live process still holds (when not NULL).
+ */
+static int recover(const pmq_config *cfg, PGconn *pg, pmq_redis *r, const char *worker_id,
+                   const char *reason, const pmq_death_note *note, int charge,
+                   int (*held)(void *arg, const char *id), void *held_arg)
 {
     char active[512];
     pmq_redis_key(r, active, sizeof active, "pmq:active:%s", worker_id);
@@ -107,6 +112,8 @@ int pmq_recover_worker(const pmq_config *cfg, PGconn *pg, pmq_redis *r, const ch
 
     for (size_t i = 0; i < n; i++) {
         const char *field = rep->element[2 * i]->str, *entry = rep->element[2 * i + 1]->str;
+        if (held && held(held_arg, field))
+            continue;
         pmq_entry e;
         if (pmq_entry_read(entry, &e) < 0) {
             log_warning("dropping a malformed claimed entry of worker \"%s\"", worker_id);
@@ -153,4 +160,16 @@ int pmq_recover_worker(const pmq_config *cfg, PGconn *pg, pmq_redis *r, const ch
         log_info("recovered worker \"%s\": %zu attempt%s charged (%s), %zu returned to the queue",
                  worker_id, ncharged, ncharged == 1 ? "" : "s", reason, nreturned);
     return rc < 0 ? -1 : (int)(ncharged + nreturned);
+}
+
+int pmq_recover_worker(const pmq_config *cfg, PGconn *pg, pmq_redis *r, const char *worker_id,
+                       const char *reason, const pmq_death_note *note, int charge)
+{
+    return recover(cfg, pg, r, worker_id, reason, note, charge, NULL, NULL);
+}
+
+int pmq_recover_strays(const pmq_config *cfg, PGconn *pg, pmq_redis *r, const char *worker_id,
+                       const char *reason, int (*held)(void *arg, const char *id), void *held_arg)
+{
+    return recover(cfg, pg, r, worker_id, reason, NULL, 0, held, held_arg);
 }
