@@ -408,6 +408,22 @@ static size_t append_release(pmq_redis *r, const char *worker_id, const pmq_outc
     return sent;
 }
 
+int pmq_ack_settle_hash(pmq_redis *r, const char *id, int attempt, const char *status)
+{
+    char key[512], finished[32], ttl[16], att[16];
+    const char *keys[1] = {pmq_redis_key(r, key, sizeof key, "job:%s", id)};
+    snprintf(finished, sizeof finished, "%lld", (long long)(pmq_wall_us() / 1000));
+    snprintf(ttl, sizeof ttl, "%d", r->cfg->finished_ttl_s);
+    snprintf(att, sizeof att, "%d", attempt);
+    const char *args[4] = {finished, ttl, att, status};
+    redisReply *rep = pmq_redis_eval(r, &settle_script, 1, keys, 4, args, NULL);
+    if (!rep)
+        return -1;
+    int rc = rep->type == REDIS_REPLY_ERROR ? -1 : 0;
+    freeReplyObject(rep);
+    return rc;
+}
+
 /*
  * After the commit: drop the claims from pmq:active and settle job:<id>.
  * A broken connection or an error reply (READONLY after a failover) gets

@@ -47,6 +47,15 @@ extern const double pmq_stat_buckets[PMQ_STAT_NBUCKETS];
  */
 int pmq_ack_apply(PGconn *pg, pmq_redis *r, const char *worker_id, pmq_outcome *o, size_t n);
 
+/*
+ * Settle job:<id> for `attempt`, whose outcome (`status`: completed, failed
+ * or queued) PostgreSQL holds, as a release does: deleted, or kept for
+ * [redis] finished_ttl; untouched when it describes another attempt.  For
+ * recovery, which finds such outcomes whose release failed.  Returns -1 on
+ * a Redis error.
+ */
+int pmq_ack_settle_hash(pmq_redis *r, const char *id, int attempt, const char *status);
+
 typedef struct pmq_acker pmq_acker;
 
 /*

@@ -752,6 +752,37 @@ END_TEST
 
 /*--- 10. a claim whose reply is lost ---*/
 
+/* How many keys match `pattern` (SCAN, as pmq itself would). */
+static long redis_count_keys(redisContext *r, const char *pattern)
+{
+    long n = 0;
+    char cursor[32] = "0";
+    do {
+        redisReply *rep = redis_cmd(r, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+        ck_assert_int_eq(rep->type, REDIS_REPLY_ARRAY);
+        snprintf(cursor, sizeof cursor, "%s", rep->element[0]->str);
+        n += (long)rep->element[1]->elements;
+        freeReplyObject(rep);
+    } while (strcmp(cursor, "0") != 0);
+    return n;
+}
+
+/* Poll until `pattern` matches no key and DBSIZE is at most `dbsize`. */
+static void wait_redis_back(redisContext *r, const char *pattern, long dbsize, const char *log)
+{
+    long keys = 0, size = 0, until = now_ms() + PMQ_TEST_WAIT_MS;
+    while (((keys = redis_count_keys(r, pattern)) > 0 ||
+            (size = redis_int(r, "DBSIZE")) > dbsize) &&
+           now_ms() < until)
+        sleep_ms(50);
+    char *tail = log_tail(log, 4000);
+    ck_assert_msg(keys == 0 && size <= dbsize,
+                  "Redis still holds %ld %s keys, DBSIZE %ld (%ld before)\npmqd log:\n%s", keys,
+                  pattern, size, dbsize, tail);
+    free(tail);
+}
+
+
 /* The private Redis server's pid, from INFO server. */
 static pid_t redis_server_pid(redisContext *r)
 {
@@ -823,6 +854,8 @@ START_TEST(lost_claim_reply_loses_nothing)
         ck_assert_msg(left == 0, "pmq:active:%s still holds %ld entries", w, left);
     }
     freeReplyObject(members);
+    /* Nor does any finished job's hash stay, whichever release the stops broke. */
+    wait_redis_back(r, "job:*", 1000000, log);
     pmq_test_pmqd_stop_checked(pmqd, log, 0);
     redisFree(r);
     PQfinish(pg);
@@ -883,36 +916,6 @@ START_TEST(unlisted_worker_claims_are_returned)
 END_TEST
 
 /*--- 12. finished jobs leave Redis ---*/
-
-/* How many keys match `pattern` (SCAN, as pmq itself would). */
-static long redis_count_keys(redisContext *r, const char *pattern)
-{
-    long n = 0;
-    char cursor[32] = "0";
-    do {
-        redisReply *rep = redis_cmd(r, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
-        ck_assert_int_eq(rep->type, REDIS_REPLY_ARRAY);
-        snprintf(cursor, sizeof cursor, "%s", rep->element[0]->str);
-        n += (long)rep->element[1]->elements;
-        freeReplyObject(rep);
-    } while (strcmp(cursor, "0") != 0);
-    return n;
-}
-
-/* Poll until `pattern` matches no key and DBSIZE is at most `dbsize`. */
-static void wait_redis_back(redisContext *r, const char *pattern, long dbsize, const char *log)
-{
-    long keys = 0, size = 0, until = now_ms() + PMQ_TEST_WAIT_MS;
-    while (((keys = redis_count_keys(r, pattern)) > 0 ||
-            (size = redis_int(r, "DBSIZE")) > dbsize) &&
-           now_ms() < until)
-        sleep_ms(50);
-    char *tail = log_tail(log, 4000);
-    ck_assert_msg(keys == 0 && size <= dbsize,
-                  "Redis still holds %ld %s keys, DBSIZE %ld (%ld before)\npmqd log:\n%s", keys,
-                  pattern, size, dbsize, tail);
-    free(tail);
-}
 
 /* With the default [redis] finished_ttl (0), a finished job's hash goes with its outcome. */
 START_TEST(finished_jobs_leave_redis)
