@@ -392,15 +392,17 @@ static size_t append_release(pmq_redis *r, const char *worker_id, const pmq_outc
     for (int i = 0; i < rows; i++) {
         if (PQgetisnull(res, i, 2))
             continue;
-        /* The guide's dead-letter entry; deadletter:<id> keeps it for replay. */
+        /*
+         * The guide's dead-letter entry; deadletter:<id> keeps it for replay.
+         * Not sent again on a retry: the first may have been applied, and
+         * the mirror is a convenience (PostgreSQL keeps every dead letter).
+         */
+        if (!first)
+            continue;
         const char *entry = PQgetvalue(res, i, 2);
         pmq_redis_key(r, dl, sizeof dl, "deadletter:%s", PQgetvalue(res, i, 0));
-        if (first) {
-            const char *keys[2] = {dl, list}, *args[3] = {entry, r->prefix, cap};
-            append_evalsha(r, &deadletter_script, 2, keys, 3, args);
-        } else {
-            redisAppendCommand(r->c, "SET %s %s", dl, entry);
-        }
+        const char *keys[2] = {dl, list}, *args[3] = {entry, r->prefix, cap};
+        append_evalsha(r, &deadletter_script, 2, keys, 3, args);
         sent++;
     }
     if (first)

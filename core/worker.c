@@ -473,6 +473,14 @@ static void sweep(heartbeat *hb, pmq_redis *r)
     }
     int due = __atomic_exchange_n(&w->sweep_due, 0, __ATOMIC_ACQ_REL);
     pthread_rwlock_wrlock(&w->claim_lock);
+    /*
+     * Without a lost reply, look again now that no claim is between Redis
+     * and its registration: HLEN above what is held is then a real stray.
+     */
+    if (!due && !strays_suspected(r, w)) {
+        pthread_rwlock_unlock(&w->claim_lock);
+        return;
+    }
     int rc = pmq_recover_strays(a->cfg, hb->pg, r, a->worker_id, "claimed but never started",
                                 held_has, &w->held);
     pthread_rwlock_unlock(&w->claim_lock);

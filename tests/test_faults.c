@@ -21,10 +21,10 @@
  *     claims whose replies were lost still run, uncharged;
  *   - claims left by a worker that is neither alive nor listed: returned;
  *   - finished jobs: their job:<id> hashes leave Redis at once, or when
- *     [redis] finished_ttl passes.
+ *     [redis] finished_ttl passes; deadletter:queue keeps the newest 1,000.
  * One case per fault: CK_RUN_CASE=kill9 (flushall, crash, hang, sigterm,
  * two-hosts, eviction, dead-host, stale-claim, lost-claim, unlisted-worker,
- * finished-ttl, finished-window) runs one.
+ * finished-ttl, finished-window, deadletter-mirror) runs one.
  * Waits poll PostgreSQL with generous timeouts; the only durations asserted
  * are the ones the contract states (grace period, 30 s after a flush).
  */
@@ -1008,6 +1008,40 @@ START_TEST(finished_jobs_kept_for_the_window)
 }
 END_TEST
 
+/* Dead letters: PostgreSQL keeps them all; Redis mirrors the newest 1,000 (doc/operations.md). */
+START_TEST(deadletter_mirror_is_bounded)
+{
+    const char *log = "dlq-mirror";
+    char *cfg = pmq_test_behave_setup(
+        "dlq-mirror", "[queue t.fail]\nmax_attempts = 1\n\n"
+                      "[pool main]\nqueues = t.fail\nprocesses = 1\nthreads = 4\n\n");
+    PGconn *pg = pmq_test_pg();
+    redisContext *r = pmq_test_redis();
+    pid_t pmqd = pmq_test_pmqd_start(cfg, log);
+    enqueue_n(pg, "t.fail", 1200, "{}");
+    wait_for(pg, log, "SELECT count(*) FROM jobs WHERE status = 'failed'", "1200", 90000);
+    /* The last release follows the last commit. */
+    char *last = pmq_test_query1(pg, "SELECT id FROM jobs ORDER BY failed_at DESC LIMIT 1");
+    long until = now_ms() + PMQ_TEST_WAIT_MS;
+    while (redis_int(r, "EXISTS deadletter:%s", last) == 0 && now_ms() < until)
+        sleep_ms(20);
+    ck_assert_int_eq(redis_int(r, "EXISTS deadletter:%s", last), 1);
+    ck_assert_int_eq(redis_int(r, "LLEN deadletter:queue"), 1000);
+    /* deadletter:<id> for each entry in the list, no more. */
+    ck_assert_int_eq(redis_count_keys(r, "deadletter:*-*"), 1000);
+    wait_redis_back(r, "job:*", 1000000, log);
+    char *out = pmq_test_ctl(cfg, NULL, "dlq list --limit 2000");
+    ck_assert_msg(strstr(out, "(1200 jobs)") != NULL, "dlq list says:\n%.2000s", out);
+    free(out);
+    free(last);
+    assert_running(pmqd, log);
+    pmq_test_pmqd_stop_checked(pmqd, log, 0);
+    redisFree(r);
+    PQfinish(pg);
+    free(cfg);
+}
+END_TEST
+
 /* One case per fault, so that CK_RUN_CASE=<name> runs one of them. */
 static void add_case(Suite *s, const char *name, const TTest *test)
 {
@@ -1030,6 +1064,7 @@ static Suite *faults_suite(void)
     add_case(s, "unlisted-worker", unlisted_worker_claims_are_returned);
     add_case(s, "finished-ttl", finished_jobs_leave_redis);
     add_case(s, "finished-window", finished_jobs_kept_for_the_window);
+    add_case(s, "deadletter-mirror", deadletter_mirror_is_bounded);
     return s;
 }
 
