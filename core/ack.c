@@ -12,7 +12,12 @@
 #include "log.h"
 #include "util.h"
 
-#define JOB_HASH_TTL_S 86400 /* job:<id> lives a day after the job ends */
+/*
+ * The newest dead letters Redis mirrors in deadletter:queue (PostgreSQL
+ * keeps them all): the list, and the deadletter:<id> keys naming its
+ * entries, stay bounded however many jobs fail.
+ */
+#define DEADLETTER_MIRROR 1000
 
 /*
  * One statement for the whole batch.  The WHERE clause makes an outcome
@@ -52,7 +57,7 @@ static const pmq_stmt apply_stmt = {
     "   (finished_us - started_us) * interval '1 microsecond' FROM u)"
     " SELECT id, status, CASE WHEN status = 'failed' THEN json_build_object('id', id,"
     "  'queue_name', queue_name, 'payload', payload, 'error', err, 'failed_at', failed_at,"
-    "  'attempt_count', attempt_count)::text END, queue_name FROM u", 10};
+    "  'attempt_count', attempt_count)::text END, queue_name, attempt_count FROM u", 10};
 
 void pmq_outcome_clear(pmq_outcome *o)
 {
@@ -254,6 +259,89 @@ static size_t append_stats(pmq_redis *r, const pmq_outcome *o, size_t n, PGresul
 }
 
 /*
+ * Settle job:<id> after the commit.  KEYS: the job hashes; ARGV: finished
+ * at (ms), the [redis] finished_ttl (s), then (attempt, status) per key.
+ * Only a hash that still describes the attempt that ended is touched (its
+ * pushed_attempt, or none): a retry the migrator pushed meanwhile keeps
+ * its hash, which the reconciler and the idempotent push rely on.  A
+ * finished job's hash is deleted, or kept for the window; a retried one
+ * waits in PostgreSQL and keeps its hash until its last attempt.
+ */
+static pmq_script settle_script = {
+    "local fin, ttl = ARGV[1], tonumber(ARGV[2])\n"
+    "for i, h in ipairs(KEYS) do\n"
+    "  local att, st = ARGV[2 * i + 1], ARGV[2 * i + 2]\n"
+    "  local pa = redis.call('HGET', h, 'pushed_attempt')\n"
+    "  if st == 'queued' then\n"
+    "    if pa == att then redis.call('HSET', h, 'status', st, 'finished_at', fin) end\n"
+    "  elseif not pa or pa == att then\n"
+    "    if ttl == 0 then redis.call('DEL', h)\n"
+    "    else\n"
+    "      redis.call('HSET', h, 'status', st, 'finished_at', fin)\n"
+    "      redis.call('EXPIRE', h, ttl)\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "return #KEYS\n",
+    ""};
+
+/*
+ * A dead letter in the guide's shape.  KEYS: deadletter:<id>,
+ * deadletter:queue; ARGV: the entry, the prefix, DEADLETTER_MIRROR.  The
+ * oldest entries beyond the mirror's size go, with their deadletter:<id>.
+ */
+static pmq_script deadletter_script = {
+    "redis.call('SET', KEYS[1], ARGV[1])\n"
+    "redis.call('LPUSH', KEYS[2], ARGV[1])\n"
+    "while redis.call('LLEN', KEYS[2]) > tonumber(ARGV[3]) do\n"
+    "  local old = redis.call('RPOP', KEYS[2])\n"
+    "  local id = string.match(old, '\"id\"%s*:%s*\"([^\"]+)\"')\n"
+    "  if id then redis.call('DEL', ARGV[2] .. 'deadletter:' .. id) end\n"
+    "end\n"
+    "return 1\n",
+    ""};
+
+/* EVALSHA of `s`, pipelined: the script must be loaded (pmq_redis_eval did it once). */
+static void append_evalsha(pmq_redis *r, const pmq_script *s, int nkeys, const char **keys,
+                           int nargs, const char **args)
+{
+    int argc = 3 + nkeys + nargs;
+    const char **argv = pmq_xmalloc((size_t)argc * sizeof *argv);
+    char nk[16];
+    snprintf(nk, sizeof nk, "%d", nkeys);
+    argv[0] = "EVALSHA";
+    argv[1] = s->sha;
+    argv[2] = nk;
+    memcpy(argv + 3, keys, (size_t)nkeys * sizeof *keys);
+    memcpy(argv + 3 + nkeys, args, (size_t)nargs * sizeof *args);
+    redisAppendCommandArgv(r->c, argc, argv, NULL);
+    free(argv);
+}
+
+static pmq_script *const release_scripts[] = {&settle_script, &deadletter_script};
+
+/*
+ * Make sure Redis knows the release's scripts (they are pipelined by SHA);
+ * `reload` after a failed release, in case Redis restarted and forgot them.
+ * Returns -1 on a connection error.
+ */
+static int load_scripts(pmq_redis *r, int reload)
+{
+    for (size_t i = 0; i < sizeof release_scripts / sizeof release_scripts[0]; i++) {
+        pmq_script *sc = release_scripts[i];
+        if (sc->sha[0] && !reload)
+            continue;
+        redisReply *rep = pmq_redis_command(r, "SCRIPT LOAD %s", sc->source);
+        if (!rep)
+            return -1;
+        if (rep->type == REDIS_REPLY_STRING && rep->len == 40)
+            memcpy(sc->sha, rep->str, 41);
+        freeReplyObject(rep);
+    }
+    return 0;
+}
+
+/*
  * Send the idempotent part of the release: the claims and the job hashes
  * (and, first time only, the dead-letter list and the counters, which would
  * count twice if sent again).  Returns the number of replies to read.
@@ -261,7 +349,7 @@ static size_t append_stats(pmq_redis *r, const pmq_outcome *o, size_t n, PGresul
 static size_t append_release(pmq_redis *r, const char *worker_id, const pmq_outcome *o, size_t n,
                              PGresult *res, int first)
 {
-    char key[512], active[512];
+    char active[512];
     size_t sent = 0;
     /* One HDEL for the whole batch: the claims are keyed by job id. */
     const char **argv = pmq_xmalloc((n + 2) * sizeof *argv);
@@ -277,36 +365,65 @@ static size_t append_release(pmq_redis *r, const char *worker_id, const pmq_outc
     }
     free(argv);
 
-    char finished[32];
-    snprintf(finished, sizeof finished, "%lld", (long long)(pmq_wall_us() / 1000));
     int rows = res ? PQntuples(res) : 0;
-    for (int i = 0; i < rows; i++) {
-        const char *id = PQgetvalue(res, i, 0);
-        const char *status = PQgetvalue(res, i, 1);
-        pmq_redis_key(r, key, sizeof key, "job:%s", id);
-        redisAppendCommand(r->c, "HSET %s status %s finished_at %s", key, status, finished);
+    if (rows > 0) {
+        char finished[32], ttl[16];
+        snprintf(finished, sizeof finished, "%lld", (long long)(pmq_wall_us() / 1000));
+        snprintf(ttl, sizeof ttl, "%d", r->cfg->finished_ttl_s);
+        char(*keys)[512] = pmq_xmalloc((size_t)rows * sizeof *keys);
+        const char **kv = pmq_xmalloc((size_t)rows * sizeof *kv);
+        const char **av = pmq_xmalloc((size_t)(2 + 2 * rows) * sizeof *av);
+        av[0] = finished;
+        av[1] = ttl;
+        for (int i = 0; i < rows; i++) {
+            kv[i] = pmq_redis_key(r, keys[i], sizeof keys[i], "job:%s", PQgetvalue(res, i, 0));
+            av[2 + 2 * i] = PQgetvalue(res, i, 4);
+            av[3 + 2 * i] = PQgetvalue(res, i, 1);
+        }
+        append_evalsha(r, &settle_script, rows, kv, 2 + 2 * rows, av);
         sent++;
-        if (strcmp(status, "queued") != 0) {
-            redisAppendCommand(r->c, "EXPIRE %s %d", key, JOB_HASH_TTL_S);
-            sent++;
-        }
-        if (!PQgetisnull(res, i, 2)) {
-            /* The guide's dead-letter entry; deadletter:<id> keeps it for replay. */
-            const char *entry = PQgetvalue(res, i, 2);
-            char dl[512];
-            pmq_redis_key(r, dl, sizeof dl, "deadletter:%s", id);
-            redisAppendCommand(r->c, "SET %s %s", dl, entry);
-            sent++;
-            if (first) {
-                pmq_redis_key(r, dl, sizeof dl, "deadletter:queue");
-                redisAppendCommand(r->c, "LPUSH %s %s", dl, entry);
-                sent++;
-            }
-        }
+        free(keys);
+        free(kv);
+        free(av);
+    }
+    char dl[512], list[512], cap[16];
+    snprintf(cap, sizeof cap, "%d", DEADLETTER_MIRROR);
+    pmq_redis_key(r, list, sizeof list, "deadletter:queue");
+    for (int i = 0; i < rows; i++) {
+        if (PQgetisnull(res, i, 2))
+            continue;
+        /*
+         * The guide's dead-letter entry; deadletter:<id> keeps it for replay.
+         * Not sent again on a retry: the first may have been applied, and
+         * the mirror is a convenience (PostgreSQL keeps every dead letter).
+         */
+        if (!first)
+            continue;
+        const char *entry = PQgetvalue(res, i, 2);
+        pmq_redis_key(r, dl, sizeof dl, "deadletter:%s", PQgetvalue(res, i, 0));
+        const char *keys[2] = {dl, list}, *args[3] = {entry, r->prefix, cap};
+        append_evalsha(r, &deadletter_script, 2, keys, 3, args);
+        sent++;
     }
     if (first)
         sent += append_stats(r, o, n, res);
     return sent;
+}
+
+int pmq_ack_settle_hash(pmq_redis *r, const char *id, int attempt, const char *status)
+{
+    char key[512], finished[32], ttl[16], att[16];
+    const char *keys[1] = {pmq_redis_key(r, key, sizeof key, "job:%s", id)};
+    snprintf(finished, sizeof finished, "%lld", (long long)(pmq_wall_us() / 1000));
+    snprintf(ttl, sizeof ttl, "%d", r->cfg->finished_ttl_s);
+    snprintf(att, sizeof att, "%d", attempt);
+    const char *args[4] = {finished, ttl, att, status};
+    redisReply *rep = pmq_redis_eval(r, &settle_script, 1, keys, 4, args, NULL);
+    if (!rep)
+        return -1;
+    int rc = rep->type == REDIS_REPLY_ERROR ? -1 : 0;
+    freeReplyObject(rep);
+    return rc;
 }
 
 /*
@@ -320,6 +437,11 @@ static void release_in_redis(pmq_redis *r, const char *worker_id, pmq_outcome *o
                              PGresult *res)
 {
     for (int first = 1; first >= 0; first--) {
+        if (load_scripts(r, !first) < 0) {
+            log_warning("could not release %zu jobs in Redis%s", n, first ? ", trying again" : "");
+            pmq_redis_reconnect(r);
+            continue;
+        }
         size_t sent = append_release(r, worker_id, o, n, res, first);
         if (pmq_redis_replies(r, sent, "release finished jobs") == 0)
             return;
@@ -391,6 +513,8 @@ struct pmq_acker {
     int64_t oldest_ms;
     int stopping;
     pthread_t thread;
+    pmq_acker_released_fn released;
+    void *released_arg;
 };
 
 static void *acker_run(void *arg)
@@ -453,6 +577,8 @@ static void *acker_run(void *arg)
                 PQreset(pg);
         }
         backoff = 50;
+        if (a->released)
+            a->released(a->released_arg, batch, nbatch);
         for (size_t i = 0; i < nbatch; i++)
             pmq_outcome_clear(&batch[i]);
         free(batch);
@@ -467,9 +593,11 @@ static void *acker_run(void *arg)
 }
 
 pmq_acker *pmq_acker_start(const pmq_config *cfg, const char *worker_id, int window_ms,
-                           int max_batch)
+                           int max_batch, pmq_acker_released_fn released, void *released_arg)
 {
     pmq_acker *a = pmq_xcalloc(1, sizeof *a);
+    a->released = released;
+    a->released_arg = released_arg;
     a->cfg = cfg;
     a->worker_id = pmq_xstrdup(worker_id);
     a->window_ms = window_ms;

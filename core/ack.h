@@ -1,7 +1,8 @@
 /*
  * ack.h -- recording the outcome of attempts: PostgreSQL first (job state,
  * attempt count, back-off, a job_logs row per attempt, all in one statement
- * for a whole batch), then Redis (release the claim, job:<id>, dead letter).
+ * for a whole batch), then Redis (release the claim; delete job:<id>, or keep
+ * it for [redis] finished_ttl; the dead letter, its mirror bounded).
  * The acker batches outcomes from a worker's threads (group commit) within a
  * bounded window.  A batch lost before it is written only makes its jobs run
  * again; an outcome for an attempt that is no longer current changes nothing.
@@ -46,11 +47,26 @@ extern const double pmq_stat_buckets[PMQ_STAT_NBUCKETS];
  */
 int pmq_ack_apply(PGconn *pg, pmq_redis *r, const char *worker_id, pmq_outcome *o, size_t n);
 
+/*
+ * Settle job:<id> for `attempt`, whose outcome (`status`: completed, failed
+ * or queued) PostgreSQL holds, as a release does: deleted, or kept for
+ * [redis] finished_ttl; untouched when it describes another attempt.  For
+ * recovery, which finds such outcomes whose release failed.  Returns -1 on
+ * a Redis error.
+ */
+int pmq_ack_settle_hash(pmq_redis *r, const char *id, int attempt, const char *status);
+
 typedef struct pmq_acker pmq_acker;
 
-/* Start the group-commit thread with its own connections. */
+/*
+ * Called by the acker thread once a batch's outcomes are committed and
+ * their claims released in Redis (or the release failed for good).
+ */
+typedef void (*pmq_acker_released_fn)(void *arg, const pmq_outcome *o, size_t n);
+
+/* Start the group-commit thread with its own connections; `released` may be NULL. */
 pmq_acker *pmq_acker_start(const pmq_config *cfg, const char *worker_id, int window_ms,
-                           int max_batch);
+                           int max_batch, pmq_acker_released_fn released, void *released_arg);
 /* Hand over an outcome (its owned fields move to the acker). */
 void pmq_acker_submit(pmq_acker *a, pmq_outcome *o);
 /* Outcomes not yet written, for back-pressure. */

@@ -123,6 +123,7 @@ static const key_spec redis_keys[] = {
     KEY(pmq_redis_config, "password_env", K_ENVNAME, F_EMPTY_NULL, password_env, 0, 0, 0),
     KEY(pmq_redis_config, "key_prefix", K_STRING, F_EMPTY_OK, key_prefix, 0, 0, 0),
     KEY(pmq_redis_config, "timeout", K_DURATION, 0, timeout_ms, 1, HOUR_MS, 1),
+    KEY(pmq_redis_config, "finished_ttl", K_SECONDS, 0, finished_ttl_s, 0, DAY_MS, SEC_MS),
 };
 
 static const key_spec migrator_keys[] = {

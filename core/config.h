@@ -61,6 +61,7 @@ typedef struct pmq_redis_config {
     char *password_env;   /* default: PMQ_REDIS_PASSWORD */
     char *key_prefix;     /* default "" */
     int timeout_ms;       /* connect and command timeout; default 2000 */
+    int finished_ttl_s;   /* how long job:<id> outlives its outcome; 0 (default): not at all */
     pmq_origin origin;
 } pmq_redis_config;
 

@@ -2,6 +2,10 @@
  * maintenance.c -- recovery of lost workers and reconciliation of Redis with
  * PostgreSQL (see maintenance.h).
  *
+ * Claims of a worker that is neither alive nor listed in pmq:workers (it
+ * stopped cleanly, or never finished starting) are found by a SCAN of the
+ * pmq:active:* hashes at each full pass, never by KEYS, which blocks Redis.
+ *
  * Redis is a disposable index: when it loses data (FLUSHALL, a restart
  * without persistence, a failover), the jobs PostgreSQL holds as migrated or
  * running and that Redis no longer knows go back to queued, and the
@@ -53,6 +57,80 @@ int pmq_recover_lost_workers(const pmq_config *cfg, PGconn *pg, pmq_redis *r)
         recovered++;
     }
     freeReplyObject(members);
+    return recovered;
+}
+
+/* `s` with the glob characters of SCAN's MATCH escaped, into buf. */
+static char *glob_escape(char *buf, size_t size, const char *s)
+{
+    size_t n = 0;
+    for (; *s && n + 3 < size; s++) {
+        if (strchr("*?[]\\", *s))
+            buf[n++] = '\\';
+        buf[n++] = *s;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+/* 1 when `worker_id` beats or is listed in pmq:workers, 0 if not, -1 on an error. */
+static int worker_known(pmq_redis *r, const char *worker_id)
+{
+    char key[512], set[512];
+    pmq_redis_key(r, key, sizeof key, "pmq:worker:%s", worker_id);
+    pmq_redis_key(r, set, sizeof set, "pmq:workers");
+    redisAppendCommand(r->c, "EXISTS %s", key);
+    redisAppendCommand(r->c, "SISMEMBER %s %s", set, worker_id);
+    int known = 0;
+    for (int i = 0; i < 2; i++) {
+        redisReply *rep = NULL;
+        if (redisGetReply(r->c, (void **)&rep) != REDIS_OK) {
+            pmq_redis_reconnect(r);
+            return -1;
+        }
+        if (rep->type != REDIS_REPLY_INTEGER)
+            known = -1;
+        else if (known >= 0 && rep->integer == 1)
+            known = 1;
+        freeReplyObject(rep);
+    }
+    return known;
+}
+
+int pmq_recover_unlisted_workers(const pmq_config *cfg, PGconn *pg, pmq_redis *r)
+{
+    char pattern[1024], esc[600], head[512];
+    pmq_redis_key(r, head, sizeof head, "pmq:active:");
+    snprintf(pattern, sizeof pattern, "%s*", glob_escape(esc, sizeof esc, head));
+    size_t skip = strlen(head);
+    char cursor[32] = "0";
+    int recovered = 0;
+    do {
+        redisReply *rep = pmq_redis_command(r, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+        if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+            rep->element[0]->type != REDIS_REPLY_STRING) {
+            if (rep)
+                freeReplyObject(rep);
+            else
+                pmq_redis_reconnect(r);
+            return -1;
+        }
+        snprintf(cursor, sizeof cursor, "%s", rep->element[0]->str);
+        const redisReply *keys = rep->element[1];
+        for (size_t i = 0; keys->type == REDIS_REPLY_ARRAY && i < keys->elements; i++) {
+            const char *k = keys->element[i]->str;
+            if (!k || strlen(k) <= skip)
+                continue;
+            const char *id = k + skip;
+            /* A worker that beats is alive; a listed one is the other pass's. */
+            if (worker_known(r, id) != 0)
+                continue;
+            /* Not alive and not listed: it stopped, so its leftovers never ran. */
+            if (pmq_recover_worker(cfg, pg, r, id, "worker stopped", NULL, 0) > 0)
+                recovered++;
+        }
+        freeReplyObject(rep);
+    } while (strcmp(cursor, "0") != 0);
     return recovered;
 }
 
@@ -188,9 +266,12 @@ int pmq_maintenance_main(const pmq_config *cfg, volatile int *stopping)
                 if (lost || now - last_full >= FULL_PASS_MS) {
                     pmq_reconcile(pg, r, lost ? 0 : FULL_PASS_MIN_AGE_MS);
                     pmq_sync_paused(pg, r);
-                    last_full = now;
                 }
                 pmq_recover_lost_workers(cfg, pg, r);
+                if (lost || now - last_full >= FULL_PASS_MS) {
+                    pmq_recover_unlisted_workers(cfg, pg, r);
+                    last_full = now;
+                }
             }
         }
         sleep_ms(TICK_MS);

@@ -37,8 +37,9 @@ static int entry_attempt(const char *text, char id[37])
  * Which claimed entries PostgreSQL has already settled: the job is terminal,
  * or the entry's attempt was recorded (the worker died after its outcome was
  * committed, before it was removed from Redis).  Running one again would
- * break I3.  `rep` is HGETALL's (id, entry) pairs.  Returns a flag per
- * pair (caller frees), or NULL on a server error.
+ * break I3.  `rep` is HGETALL's (id, entry) pairs.  Returns per pair 0 (not
+ * settled), 'c' or 'f' (the job completed or failed), or 's' (settled
+ * otherwise); caller frees; NULL on a server error.
  */
 static char *settled_entries(PGconn *pg, const redisReply *rep)
 {
@@ -60,7 +61,7 @@ static char *settled_entries(PGconn *pg, const redisReply *rep)
     strcpy(att_arr + la, "}");
     const char *params[2] = {id_arr, att_arr};
     PGresult *res = PQexecParams(pg,
-                                 "SELECT e.id::text, e.attempt FROM unnest($1::uuid[], $2::int[])"
+                                 "SELECT e.id::text, e.attempt, j.status FROM unnest($1::uuid[], $2::int[])"
                                  " AS e(id, attempt) JOIN jobs j ON j.id = e.id"
                                  " WHERE j.status IN ('completed', 'failed', 'cancelled')"
                                  " OR j.attempt_count >= e.attempt",
@@ -68,10 +69,14 @@ static char *settled_entries(PGconn *pg, const redisReply *rep)
     char *settled = NULL;
     if (PQresultStatus(res) == PGRES_TUPLES_OK) {
         settled = pmq_xcalloc(n ? n : 1, 1);
-        for (int k = 0; k < PQntuples(res); k++)
+        for (int k = 0; k < PQntuples(res); k++) {
+            const char *status = PQgetvalue(res, k, 2);
+            char code = !strcmp(status, "completed") ? 'c' : !strcmp(status, "failed") ? 'f' : 's';
             for (size_t i = 0; i < n; i++)
-                settled[i] |= attempts[i] == atoi(PQgetvalue(res, k, 1)) &&
-                              !strcmp(ids[i], PQgetvalue(res, k, 0));
+                if (attempts[i] == atoi(PQgetvalue(res, k, 1)) &&
+                    !strcmp(ids[i], PQgetvalue(res, k, 0)))
+                    settled[i] = code;
+        }
     } else {
         log_error("recovery: could not read the claimed jobs' state: %s", PQerrorMessage(pg));
     }
@@ -83,8 +88,13 @@ static char *settled_entries(PGconn *pg, const redisReply *rep)
     return settled;
 }
 
-int pmq_recover_worker(const pmq_config *cfg, PGconn *pg, pmq_redis *r, const char *worker_id,
-                       const char *reason, const pmq_death_note *note, int charge)
+/*
+ * Recover `worker_id`'s claims as pmq_recover_worker() says, passing over
+ * the entries `held` says a live process still holds (when not NULL).
+ */
+static int recover(const pmq_config *cfg, PGconn *pg, pmq_redis *r, const char *worker_id,
+                   const char *reason, const pmq_death_note *note, int charge,
+                   int (*held)(void *arg, const char *id), void *held_arg)
 {
     char active[512];
     pmq_redis_key(r, active, sizeof active, "pmq:active:%s", worker_id);
@@ -107,6 +117,8 @@ int pmq_recover_worker(const pmq_config *cfg, PGconn *pg, pmq_redis *r, const ch
 
     for (size_t i = 0; i < n; i++) {
         const char *field = rep->element[2 * i]->str, *entry = rep->element[2 * i + 1]->str;
+        if (held && held(held_arg, field))
+            continue;
         pmq_entry e;
         if (pmq_entry_read(entry, &e) < 0) {
             log_warning("dropping a malformed claimed entry of worker \"%s\"", worker_id);
@@ -118,6 +130,8 @@ int pmq_recover_worker(const pmq_config *cfg, PGconn *pg, pmq_redis *r, const ch
         if (settled[i]) {
             /* PostgreSQL already has this attempt's outcome: only Redis lagged. */
             pmq_redis_do(r, "HDEL %s %s", active, field);
+            if (settled[i] != 's')
+                pmq_ack_settle_hash(r, id, attempt, settled[i] == 'c' ? "completed" : "failed");
             pmq_entry_clear(&e);
             continue;
         }
@@ -153,4 +167,16 @@ int pmq_recover_worker(const pmq_config *cfg, PGconn *pg, pmq_redis *r, const ch
         log_info("recovered worker \"%s\": %zu attempt%s charged (%s), %zu returned to the queue",
                  worker_id, ncharged, ncharged == 1 ? "" : "s", reason, nreturned);
     return rc < 0 ? -1 : (int)(ncharged + nreturned);
+}
+
+int pmq_recover_worker(const pmq_config *cfg, PGconn *pg, pmq_redis *r, const char *worker_id,
+                       const char *reason, const pmq_death_note *note, int charge)
+{
+    return recover(cfg, pg, r, worker_id, reason, note, charge, NULL, NULL);
+}
+
+int pmq_recover_strays(const pmq_config *cfg, PGconn *pg, pmq_redis *r, const char *worker_id,
+                       const char *reason, int (*held)(void *arg, const char *id), void *held_arg)
+{
+    return recover(cfg, pg, r, worker_id, reason, NULL, 0, held, held_arg);
 }

@@ -3,8 +3,9 @@
  * finishing them: the ones that were running count as a failed attempt
  * (retried or dead-lettered by their queue's policy, with the reason), the
  * ones claimed but not started go back to the head of their band.  Used by a
- * worker's replacement, by the supervisor at shutdown and by maintenance for
- * workers whose heartbeat expired.
+ * worker's replacement, by the supervisor at shutdown, by maintenance for
+ * workers that are not alive, and by a live worker for entries none of its
+ * threads holds.
  */
 #ifndef PMQ_RECOVERY_H
 #define PMQ_RECOVERY_H
@@ -35,5 +36,16 @@ typedef struct pmq_death_note {
  */
 int pmq_recover_worker(const pmq_config *cfg, PGconn *pg, pmq_redis *r, const char *worker_id,
                        const char *reason, const pmq_death_note *note, int charge);
+
+/*
+ * A live worker's own sweep: return to their queues, without a charge (they
+ * never ran), the entries of its hash that `held` says none of its threads
+ * holds (a claim whose reply was lost, a release that failed); drop the
+ * ones PostgreSQL has settled.  The caller keeps its threads from claiming
+ * meanwhile.  Returns the number of entries returned or dropped, or -1 on a
+ * server error.
+ */
+int pmq_recover_strays(const pmq_config *cfg, PGconn *pg, pmq_redis *r, const char *worker_id,
+                       const char *reason, int (*held)(void *arg, const char *id), void *held_arg);
 
 #endif /* PMQ_RECOVERY_H */

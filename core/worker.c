@@ -5,6 +5,13 @@
  * it is long), run each handler, submit the outcome; when nothing is ready
  * it blocks on the queues' wake-up lists, so an idle worker costs nothing
  * and starts a new job within a Redis round trip.
+ *
+ * A claim is safe to lose (DESIGN.md section 4): the process keeps the ids
+ * of the entries it holds, from the claim's reply until the acker has
+ * released them, and the heartbeat thread returns the entries of its own
+ * pmq:active hash that no thread holds (a claim whose reply timed out after
+ * Redis ran it, a release that failed), after a lost claim reply and
+ * whenever Redis holds more entries than the process knows of.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -30,6 +37,97 @@
 #define ACK_WINDOW_MS 10
 #define ACK_BATCH 1000
 #define MAX_UNACKED 20000 /* stop claiming while this many outcomes wait */
+#define HELD_BUCKETS 4096  /* of the held-id table: about CLAIM_BATCH x threads + MAX_UNACKED */
+
+/*--- the entries this process holds ---*/
+
+typedef struct held_id {
+    struct held_id *next;
+    int count; /* the same job claimed twice (a duplicate entry) is held twice */
+    char id[37];
+} held_id;
+
+/* Ids of the entries in pmq:active:<worker> that a thread or the acker holds. */
+typedef struct held_set {
+    pthread_mutex_t mu;
+    held_id *buckets[HELD_BUCKETS];
+    size_t count;
+} held_set;
+
+static held_id **held_slot(held_set *h, const char *id)
+{
+    uint32_t x = 2166136261u; /* FNV-1a */
+    for (const char *p = id; *p; p++)
+        x = (x ^ (unsigned char)*p) * 16777619u;
+    held_id **pp = &h->buckets[x % HELD_BUCKETS];
+    while (*pp && strcmp((*pp)->id, id) != 0)
+        pp = &(*pp)->next;
+    return pp;
+}
+
+static void held_add(held_set *h, const char *id)
+{
+    pthread_mutex_lock(&h->mu);
+    held_id **pp = held_slot(h, id);
+    if (!*pp) {
+        *pp = pmq_xcalloc(1, sizeof **pp);
+        snprintf((*pp)->id, sizeof (*pp)->id, "%s", id);
+    }
+    (*pp)->count++;
+    h->count++;
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void held_remove(held_set *h, const char *id)
+{
+    pthread_mutex_lock(&h->mu);
+    held_id **pp = held_slot(h, id);
+    if (*pp) {
+        h->count--;
+        if (--(*pp)->count == 0) {
+            held_id *gone = *pp;
+            *pp = gone->next;
+            free(gone);
+        }
+    }
+    pthread_mutex_unlock(&h->mu);
+}
+
+static int held_has(void *arg, const char *id)
+{
+    held_set *h = arg;
+    pthread_mutex_lock(&h->mu);
+    int yes = *held_slot(h, id) != NULL;
+    pthread_mutex_unlock(&h->mu);
+    return yes;
+}
+
+static size_t held_count(held_set *h)
+{
+    pthread_mutex_lock(&h->mu);
+    size_t n = h->count;
+    pthread_mutex_unlock(&h->mu);
+    return n;
+}
+
+static void held_free(held_set *h)
+{
+    for (size_t b = 0; b < HELD_BUCKETS; b++)
+        while (h->buckets[b]) {
+            held_id *next = h->buckets[b]->next;
+            free(h->buckets[b]);
+            h->buckets[b] = next;
+        }
+    pthread_mutex_destroy(&h->mu);
+}
+
+/* The acker released these outcomes' claims: their entries are no longer held. */
+static void held_released(void *arg, const pmq_outcome *o, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (o[i].claimed)
+            held_remove(arg, o[i].id);
+}
 
 /* What a thread runs, for the heartbeat: current job, cancellation. */
 typedef struct running {
@@ -47,6 +145,14 @@ typedef struct worker {
     const char **queues;
     int nqueues;
     pthread_mutex_t serial; /* for plugins that are not thread-safe */
+    /*
+     * Claims hold it shared from their call until the ids of what they got
+     * are held; a sweep holds it exclusive, so it never sees an entry a
+     * claim moved but has not yet registered.
+     */
+    pthread_rwlock_t claim_lock;
+    held_set held;
+    int sweep_due; /* a claim's reply was lost: its entries may be in Redis */
 } worker;
 
 typedef struct thread_arg {
@@ -94,6 +200,9 @@ static void run_one(worker *w, int index, pmq_ctx_env *env, const char *entry, u
     if (job_from_entry(&job, entry, &created_us) < 0) {
         /* Not a job pmq wrote: nothing can run it, and PostgreSQL still has the truth. */
         log_error("dropping a malformed entry from Redis: %.80s", entry);
+        char id[37];
+        if (pmq_claim_entry_id(entry, id) == 0)
+            held_remove(&w->held, id); /* the sweep drops it from the hash */
         pmq_job_clear(&job);
         return;
     }
@@ -162,13 +271,33 @@ static void run_one(worker *w, int index, pmq_ctx_env *env, const char *entry, u
 }
 
 /* Give back a claimed job this process will not start (draining). */
-static void give_back(pmq_redis *r, const char *worker_id, const char *entry)
+static void give_back(worker *w, pmq_redis *r, const char *entry)
 {
     pmq_job job;
     int64_t created_us;
     if (job_from_entry(&job, entry, &created_us) == 0)
-        pmq_claim_return(r, worker_id, job.queue, job.priority, job.id);
+        pmq_claim_return(r, w->args->worker_id, job.queue, job.priority, job.id);
     pmq_job_clear(&job);
+    char id[37];
+    if (pmq_claim_entry_id(entry, id) == 0)
+        held_remove(&w->held, id);
+}
+
+/* Claim, holding what comes back before a sweep may look (see claim_lock). */
+static redisReply *claim(worker *w, pmq_redis *r, int max)
+{
+    pthread_rwlock_rdlock(&w->claim_lock);
+    redisReply *rep = pmq_claim(r, w->args->worker_id, w->queues, w->nqueues, max);
+    for (size_t i = 0; rep && i < rep->elements; i++) {
+        char id[37];
+        if (rep->element[i]->type == REDIS_REPLY_STRING &&
+            pmq_claim_entry_id(rep->element[i]->str, id) == 0)
+            held_add(&w->held, id);
+    }
+    pthread_rwlock_unlock(&w->claim_lock);
+    if (!rep)
+        __atomic_store_n(&w->sweep_due, 1, __ATOMIC_RELEASE);
+    return rep;
 }
 
 /* Whether the queue of a claimed entry has been paused since it was claimed. */
@@ -217,7 +346,7 @@ static void *thread_main(void *arg)
             continue;
         }
         int64_t seen_ms = pmq_now_ms(); /* when the queues' pause state was last seen */
-        redisReply *rep = pmq_claim(r, a->worker_id, w->queues, w->nqueues, busy ? CLAIM_BATCH : 1);
+        redisReply *rep = claim(w, r, busy ? CLAIM_BATCH : 1);
         if (!rep) {
             log_warning("lost Redis while claiming; reconnecting");
             pmq_redis_free(r);
@@ -244,7 +373,7 @@ static void *thread_main(void *arg)
                 seen_ms = now;
             }
             if (*a->stopping || paused)
-                give_back(r, a->worker_id, rep->element[i]->str);
+                give_back(w, r, rep->element[i]->str);
             else
                 run_one(w, ta->index, &env, rep->element[i]->str, &seed);
         }
@@ -263,6 +392,9 @@ typedef struct heartbeat {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int stop;
+    int beaten;             /* the first heartbeat is in Redis */
+    pthread_cond_t beat_cv; /* signalled when it is */
+    PGconn *pg;             /* for the sweep, opened when one is needed */
 } heartbeat;
 
 /* Tell running handlers whose job an operator cancelled (job:<id> "cancelled"). */
@@ -308,7 +440,8 @@ static void current_jobs(worker *w, char *buf, size_t size)
     }
 }
 
-static void beat(pmq_redis *r, worker *w, int64_t started_ms)
+/* Record the heartbeat; 0 when Redis has it. */
+static int beat(pmq_redis *r, worker *w, int64_t started_ms)
 {
     const pmq_worker_args *a = w->args;
     char key[512], set[512], queues[1024] = "", pid[16], started[32], now[32], jobs[2048];
@@ -328,8 +461,58 @@ static void beat(pmq_redis *r, worker *w, int64_t started_ms)
                        key, a->cfg->daemon.host_id, pid, a->pool->name, queues, started, now, jobs);
     redisAppendCommand(r->c, "PEXPIRE %s %d", key, a->cfg->daemon.heartbeat_ttl_ms);
     redisAppendCommand(r->c, "SADD %s %s", set, a->worker_id);
-    if (pmq_redis_replies(r, 3, "record the heartbeat") < 0)
+    int rc = pmq_redis_replies(r, 3, "record the heartbeat");
+    if (rc < 0)
         pmq_redis_reconnect(r);
+    return rc == 0 ? 0 : -1;
+}
+
+/* Redis holds more entries for this process than its threads and acker hold. */
+static int strays_suspected(pmq_redis *r, worker *w)
+{
+    char active[512];
+    pmq_redis_key(r, active, sizeof active, "pmq:active:%s", w->args->worker_id);
+    redisReply *rep = pmq_redis_command(r, "HLEN %s", active);
+    int more = rep && rep->type == REDIS_REPLY_INTEGER &&
+               (size_t)rep->integer > held_count(&w->held);
+    if (rep)
+        freeReplyObject(rep);
+    return more;
+}
+
+/*
+ * Return (or drop, when PostgreSQL has settled them) the entries of this
+ * process's hash that nothing in it holds.  Claims wait meanwhile.
+ */
+static void sweep(heartbeat *hb, pmq_redis *r)
+{
+    worker *w = hb->w;
+    const pmq_worker_args *a = w->args;
+    if (!hb->pg || PQstatus(hb->pg) != CONNECTION_OK) {
+        pmq_errors errs = PMQ_ERRORS_INIT;
+        PQfinish(hb->pg);
+        hb->pg = pmq_db_connect(a->cfg, &errs);
+        for (size_t i = 0; i < errs.count; i++)
+            log_error("%s", errs.items[i].message);
+        pmq_errors_clear(&errs);
+        if (!hb->pg)
+            return; /* sweep_due stays set: next tick */
+    }
+    int due = __atomic_exchange_n(&w->sweep_due, 0, __ATOMIC_ACQ_REL);
+    pthread_rwlock_wrlock(&w->claim_lock);
+    /*
+     * Without a lost reply, look again now that no claim is between Redis
+     * and its registration: HLEN above what is held is then a real stray.
+     */
+    if (!due && !strays_suspected(r, w)) {
+        pthread_rwlock_unlock(&w->claim_lock);
+        return;
+    }
+    int rc = pmq_recover_strays(a->cfg, hb->pg, r, a->worker_id, "claimed but never started",
+                                held_has, &w->held);
+    pthread_rwlock_unlock(&w->claim_lock);
+    if (rc < 0 && due)
+        __atomic_store_n(&w->sweep_due, 1, __ATOMIC_RELEASE);
 }
 
 static void *heartbeat_main(void *arg)
@@ -351,12 +534,22 @@ static void *heartbeat_main(void *arg)
             r = pmq_redis_connect(a->cfg, &errs);
             pmq_errors_clear(&errs);
         }
+        int checked = 0;
         if (r && pmq_now_ms() - last_beat >= beat_every) {
-            beat(r, hb->w, started);
+            if (beat(r, hb->w, started) == 0 && !hb->beaten) {
+                pthread_mutex_lock(&hb->mu);
+                hb->beaten = 1;
+                pthread_cond_broadcast(&hb->beat_cv);
+                pthread_mutex_unlock(&hb->mu);
+            }
             last_beat = pmq_now_ms();
+            checked = 1;
         }
         if (r)
             check_cancelled(r, hb->w);
+        if (r && (__atomic_load_n(&hb->w->sweep_due, __ATOMIC_ACQUIRE) ||
+                  (checked && strays_suspected(r, hb->w))))
+            sweep(hb, r);
         pthread_mutex_lock(&hb->mu);
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -380,6 +573,7 @@ static void *heartbeat_main(void *arg)
             freeReplyObject(rep);
         pmq_redis_free(r);
     }
+    PQfinish(hb->pg);
     return NULL;
 }
 
@@ -429,6 +623,13 @@ int pmq_worker_main(const pmq_worker_args *a)
     w.queues = (const char **)a->pool->queues;
     w.nqueues = (int)a->pool->nqueues;
     pthread_mutex_init(&w.serial, NULL);
+    pthread_rwlockattr_t rwa;
+    pthread_rwlockattr_init(&rwa);
+    /* Busy threads claim back to back: a sweep must still get its turn. */
+    pthread_rwlockattr_setkind_np(&rwa, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&w.claim_lock, &rwa);
+    pthread_rwlockattr_destroy(&rwa);
+    pthread_mutex_init(&w.held.mu, NULL);
 
     if (a->predecessor)
         recover_predecessor(&w);
@@ -437,11 +638,28 @@ int pmq_worker_main(const pmq_worker_args *a)
     w.running = pmq_xcalloc((size_t)n, sizeof *w.running);
     for (int i = 0; i < n; i++)
         pthread_mutex_init(&w.running[i].mu, NULL);
-    w.acker = pmq_acker_start(a->cfg, a->worker_id, ACK_WINDOW_MS, ACK_BATCH);
+    w.acker = pmq_acker_start(a->cfg, a->worker_id, ACK_WINDOW_MS, ACK_BATCH, held_released,
+                              &w.held);
     heartbeat hb = {.w = &w};
     pthread_mutex_init(&hb.mu, NULL);
     pthread_cond_init(&hb.cv, NULL);
+    pthread_cond_init(&hb.beat_cv, NULL);
     pthread_create(&hb.thread, NULL, heartbeat_main, &hb);
+
+    /*
+     * No claim before the first heartbeat: maintenance returns the entries
+     * of any pmq:active hash whose worker has none.
+     */
+    pthread_mutex_lock(&hb.mu);
+    while (!hb.beaten && !*a->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000000L;
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&hb.beat_cv, &hb.mu, &ts);
+    }
+    pthread_mutex_unlock(&hb.mu);
 
     pthread_t *threads = pmq_xcalloc((size_t)n, sizeof *threads);
     thread_arg *targs = pmq_xcalloc((size_t)n, sizeof *targs);
@@ -471,6 +689,11 @@ int pmq_worker_main(const pmq_worker_args *a)
     free(targs);
     free(w.conninfo);
     pthread_mutex_destroy(&w.serial);
+    pthread_rwlock_destroy(&w.claim_lock);
+    held_free(&w.held);
+    pthread_mutex_destroy(&hb.mu);
+    pthread_cond_destroy(&hb.cv);
+    pthread_cond_destroy(&hb.beat_cv);
     log_info("stopped");
     return 0;
 }

@@ -16,9 +16,15 @@
  *   - a whole host dead (its heartbeat expired): maintenance recovers the
  *     jobs it held;
  *   - a worker killed after committing an outcome but before releasing its
- *     claim in Redis: the completed job is not run again (I3).
+ *     claim in Redis: the completed job is not run again (I3);
+ *   - Redis stopped longer than [redis] timeout while workers claim: the
+ *     claims whose replies were lost still run, uncharged;
+ *   - claims left by a worker that is neither alive nor listed: returned;
+ *   - finished jobs: their job:<id> hashes leave Redis at once, or when
+ *     [redis] finished_ttl passes; deadletter:queue keeps the newest 1,000.
  * One case per fault: CK_RUN_CASE=kill9 (flushall, crash, hang, sigterm,
- * two-hosts, eviction, dead-host, stale-claim) runs one.
+ * two-hosts, eviction, dead-host, stale-claim, lost-claim, unlisted-worker,
+ * finished-ttl, finished-window, deadletter-mirror) runs one.
  * Waits poll PostgreSQL with generous timeouts; the only durations asserted
  * are the ones the contract states (grace period, 30 s after a flush).
  */
@@ -720,8 +726,10 @@ START_TEST(kill9_after_commit_never_reruns_a_completed_job)
     wait_for(pg, log, sql, "completed", 60000);
     free(sql);
 
+    /* A claim would have stamped job:<id> "running"; the finished job's hash is gone. */
     redisReply *st = redis_cmd(r, "HGET job:%s status", id);
-    ck_assert_msg(st->type == REDIS_REPLY_STRING && !strcmp(st->str, "completed"),
+    ck_assert_msg(st->type == REDIS_REPLY_NIL ||
+                      (st->type == REDIS_REPLY_STRING && !strcmp(st->str, "completed")),
                   "completed job %s was claimed again (job:%s status %s)", id, id,
                   st->type == REDIS_REPLY_STRING ? st->str : "nil");
     freeReplyObject(st);
@@ -735,6 +743,298 @@ START_TEST(kill9_after_commit_never_reruns_a_completed_job)
     free(entry);
     free(later);
     free(id);
+    PQfinish(pg);
+    free(cfg);
+}
+END_TEST
+
+/*--- 10. a claim whose reply is lost ---*/
+
+/* How many keys match `pattern` (SCAN, as pmq itself would). */
+static long redis_count_keys(redisContext *r, const char *pattern)
+{
+    long n = 0;
+    char cursor[32] = "0";
+    do {
+        redisReply *rep = redis_cmd(r, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+        ck_assert_int_eq(rep->type, REDIS_REPLY_ARRAY);
+        snprintf(cursor, sizeof cursor, "%s", rep->element[0]->str);
+        n += (long)rep->element[1]->elements;
+        freeReplyObject(rep);
+    } while (strcmp(cursor, "0") != 0);
+    return n;
+}
+
+/* Poll until `pattern` matches no key and DBSIZE is at most `dbsize`. */
+static void wait_redis_back(redisContext *r, const char *pattern, long dbsize, const char *log)
+{
+    long keys = 0, size = 0, until = now_ms() + PMQ_TEST_WAIT_MS;
+    while (((keys = redis_count_keys(r, pattern)) > 0 ||
+            (size = redis_int(r, "DBSIZE")) > dbsize) &&
+           now_ms() < until)
+        sleep_ms(50);
+    char *tail = log_tail(log, 4000);
+    ck_assert_msg(keys == 0 && size <= dbsize,
+                  "Redis still holds %ld %s keys, DBSIZE %ld (%ld before)\npmqd log:\n%s", keys,
+                  pattern, size, dbsize, tail);
+    free(tail);
+}
+
+
+/* The private Redis server's pid, from INFO server. */
+static pid_t redis_server_pid(redisContext *r)
+{
+    redisReply *rep = redis_cmd(r, "INFO server");
+    const char *p = rep->type == REDIS_REPLY_STRING ? strstr(rep->str, "process_id:") : NULL;
+    ck_assert_msg(p != NULL, "INFO server has no process_id");
+    pid_t pid = (pid_t)atol(p + strlen("process_id:"));
+    freeReplyObject(rep);
+    ck_assert_int_gt(pid, 1);
+    return pid;
+}
+
+/*
+ * Redis stopped (SIGSTOP) for longer than [redis] timeout while workers
+ * claim: it runs the claims it had read when it resumes, but their replies
+ * are lost.  The entries they moved into pmq:active:<worker> of a live
+ * worker must still run (DESIGN.md section 4: a claim is safe to lose), and
+ * without a charge, since they never ran.
+ */
+START_TEST(lost_claim_reply_loses_nothing)
+{
+    const char *log = "lostclaim";
+    char *cfg = pmq_test_behave_setup(
+        "lostclaim", "[redis]\ntimeout = 200ms\n\n"
+                     "[pool main]\nqueues = t.ok\nprocesses = 2\nthreads = 4\n\n" OK_QUEUE);
+    PGconn *pg = pmq_test_pg();
+    redisContext *r = pmq_test_redis();
+    pid_t redis = redis_server_pid(r);
+    pid_t pmqd = pmq_test_pmqd_start(cfg, log);
+    wait_workers(2, log);
+    enqueue_n(pg, "t.ok", 4000, "{\"work_ms\": 2}");
+
+    /* Stop Redis while jobs wait in it, until a worker has lost a claim's reply. */
+    int lost = 0, stops = 0;
+    long deadline = now_ms() + 90000;
+    while (!lost && stops < 10 && now_ms() < deadline) {
+        if (redis_int(r, "LLEN %s", "queue:t.ok") < 200) {
+            sleep_ms(5);
+            continue;
+        }
+        /* No assertion between the two signals: a failed test must not leave Redis stopped. */
+        kill(redis, SIGSTOP);
+        sleep_ms(1500);
+        kill(redis, SIGCONT);
+        stops++;
+        char *text = pmq_test_pmqd_log(log);
+        lost = strstr(text, "lost Redis while claiming") != NULL;
+        free(text);
+    }
+    redisFree(r);
+    r = pmq_test_redis();
+    char *tail = log_tail(log, 4000);
+    ck_assert_msg(lost, "no claim reply was lost in %d stops of Redis\npmqd log:\n%s", stops, tail);
+    free(tail);
+
+    wait_for(pg, log, "SELECT count(*) FROM jobs WHERE status = 'completed'", "4000", 90000);
+    assert_running(pmqd, log);
+    ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM jobs WHERE status = 'migrated'"), 0);
+    /* Returned entries never ran: nothing charged, nothing run twice. */
+    ck_assert_int_eq(query_long(pg, not_exactly_once_sql), 0);
+    ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM jobs WHERE attempt_count <> 1"), 0);
+    /* Every worker's hash is empty once the work is done. */
+    redisReply *members = redis_cmd(r, "SMEMBERS pmq:workers");
+    for (size_t i = 0; i < members->elements; i++) {
+        const char *w = members->element[i]->str;
+        long left = -1, until = now_ms() + PMQ_TEST_WAIT_MS;
+        while ((left = redis_int(r, "HLEN pmq:active:%s", w)) > 0 && now_ms() < until)
+            sleep_ms(20);
+        ck_assert_msg(left == 0, "pmq:active:%s still holds %ld entries", w, left);
+    }
+    freeReplyObject(members);
+    /* Nor does any finished job's hash stay, whichever release the stops broke. */
+    wait_redis_back(r, "job:*", 1000000, log);
+    pmq_test_pmqd_stop_checked(pmqd, log, 0);
+    redisFree(r);
+    PQfinish(pg);
+    free(cfg);
+}
+END_TEST
+
+/*--- 11. the claims of a worker that is neither alive nor listed ---*/
+
+START_TEST(unlisted_worker_claims_are_returned)
+{
+    const char *log = "unlisted";
+    /* A pmqd that migrates but serves no t.ok: the job waits in its band. */
+    char *cfg1 = pmq_test_behave_setup("unlisted-migrate", OK_QUEUE);
+    PGconn *pg = pmq_test_pg();
+    char *id = enqueue_one(pg, "t.ok", "{}");
+    pid_t pmqd = pmq_test_pmqd_start(cfg1, log);
+    char *sql = pmq_asprintf("SELECT status FROM jobs WHERE id = '%s'", id);
+    wait_for(pg, log, sql, "migrated", 60000);
+    free(sql);
+    redisContext *r = pmq_test_redis();
+    long deadline = now_ms() + 60000;
+    while (redis_int(r, "LLEN %s", "queue:t.ok") < 1 && now_ms() < deadline)
+        sleep_ms(10);
+    ck_assert_int_eq(redis_int(r, "LLEN %s", "queue:t.ok"), 1);
+    pmq_test_pmqd_stop_checked(pmqd, log, 0);
+
+    /* What a cleanly stopped worker left: a claim whose reply it never read. */
+    const char *gone = "stopped:4242:main:0";
+    char active[128];
+    snprintf(active, sizeof active, "pmq:active:%s", gone);
+    redisReply *moved = redis_cmd(r, "RPOP queue:t.ok");
+    ck_assert_msg(moved->type == REDIS_REPLY_STRING && strstr(moved->str, id),
+                  "could not take job %s from queue:t.ok", id);
+    freeReplyObject(redis_cmd(r, "HSET %s %s %s", active, id, moved->str));
+    freeReplyObject(moved);
+    freeReplyObject(redis_cmd(r, "HSET job:%s status running worker_id %s", id, gone));
+    ck_assert_int_eq(redis_int(r, "SISMEMBER pmq:workers %s", gone), 0);
+    ck_assert_int_eq(redis_int(r, "EXISTS pmq:worker:%s", gone), 0);
+
+    char *cfg2 = pmq_test_behave_config(
+        "unlisted-work", "[pool main]\nqueues = t.ok\nprocesses = 1\nthreads = 2\n\n" OK_QUEUE);
+    pmqd = pmq_test_pmqd_start(cfg2, log);
+    /* Returned without a charge: it never ran. */
+    sql = pmq_asprintf("SELECT status || ' ' || attempt_count FROM jobs WHERE id = '%s'", id);
+    wait_for(pg, log, sql, "completed 1", 60000);
+    free(sql);
+    ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM job_logs WHERE job_id = '%s'", id), 1);
+    ck_assert_int_eq(redis_int(r, "EXISTS %s", active), 0);
+    assert_running(pmqd, log);
+    pmq_test_pmqd_stop_checked(pmqd, log, 0);
+    redisFree(r);
+    free(id);
+    PQfinish(pg);
+    free(cfg1);
+    free(cfg2);
+}
+END_TEST
+
+/*--- 12. finished jobs leave Redis ---*/
+
+/* With the default [redis] finished_ttl (0), a finished job's hash goes with its outcome. */
+START_TEST(finished_jobs_leave_redis)
+{
+    const char *log = "finished";
+    char *cfg = pmq_test_behave_setup(
+        "finished", "[pool main]\nqueues = t.ok\nprocesses = 1\nthreads = 4\n\n" OK_QUEUE);
+    PGconn *pg = pmq_test_pg();
+    redisContext *r = pmq_test_redis();
+    pid_t pmqd = pmq_test_pmqd_start(cfg, log);
+    wait_workers(1, log);
+    /* One job first, so that the counters and the sentinel exist before the count. */
+    free(enqueue_one(pg, "t.ok", "{}"));
+    wait_for(pg, log, ok_done_sql, "1", 60000);
+    wait_redis_back(r, "job:*", 1000000, log);
+    long before = redis_int(r, "DBSIZE");
+
+    enqueue_n(pg, "t.ok", 2000, "{}");
+    wait_for(pg, log, ok_done_sql, "2001", 90000);
+    wait_redis_back(r, "job:*", before, log);
+
+    /* PostgreSQL still tells the whole story. */
+    char *id = pmq_test_query1(pg, "SELECT id FROM jobs LIMIT 1");
+    char *out = pmq_test_ctl(cfg, NULL, "job show %s", id);
+    ck_assert_msg(strstr(out, "completed") && strstr(out, "(no hash)"), "job show says:\n%s", out);
+    free(out);
+    free(id);
+    assert_running(pmqd, log);
+    pmq_test_pmqd_stop_checked(pmqd, log, 0);
+    redisFree(r);
+    PQfinish(pg);
+    free(cfg);
+}
+END_TEST
+
+/* With a window, Redis keeps a finished job's hash until the window passes, not longer. */
+START_TEST(finished_jobs_kept_for_the_window)
+{
+    const char *log = "finished-window";
+    char *cfg = pmq_test_behave_setup("finished-window",
+                                      "[redis]\nfinished_ttl = 10s\n\n"
+                                      "[pool main]\nqueues = t.ok\nprocesses = 1\nthreads = 4\n\n"
+                                      OK_QUEUE);
+    PGconn *pg = pmq_test_pg();
+    redisContext *r = pmq_test_redis();
+    pid_t pmqd = pmq_test_pmqd_start(cfg, log);
+    wait_workers(1, log);
+    enqueue_n(pg, "t.ok", 200, "{}");
+    wait_for(pg, log, ok_done_sql, "200", 90000);
+
+    /* Each hash is settled (the release follows the commit), then held until its window ends. */
+    PGresult *res = PQexec(pg, "SELECT id, extract(epoch FROM now() - completed_at) FROM jobs");
+    ck_assert_int_eq(PQresultStatus(res), PGRES_TUPLES_OK);
+    int present = 0;
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *id = PQgetvalue(res, i, 0);
+        double age = atof(PQgetvalue(res, i, 1));
+        redisReply *st = NULL;
+        long until = now_ms() + PMQ_TEST_WAIT_MS;
+        for (;;) {
+            st = redis_cmd(r, "HGET job:%s status", id);
+            if (st->type != REDIS_REPLY_STRING || !strcmp(st->str, "completed") ||
+                now_ms() > until)
+                break;
+            freeReplyObject(st);
+            sleep_ms(20);
+        }
+        int exists = st->type == REDIS_REPLY_STRING;
+        ck_assert_msg(!exists || !strcmp(st->str, "completed"), "job:%s status is %s", id,
+                      exists ? st->str : "nil");
+        freeReplyObject(st);
+        /* A hash expires no sooner than 10 s after its outcome was committed. */
+        ck_assert_msg(exists || age >= 9.5, "job:%s is gone %.1f s after the job completed", id,
+                      age);
+        if (exists) {
+            long ttl = redis_int(r, "TTL job:%s", id);
+            ck_assert_msg(ttl > 0 && ttl <= 10, "job:%s has a TTL of %ld s", id, ttl);
+            present++;
+        }
+    }
+    PQclear(res);
+    ck_assert_msg(present > 0, "no finished job's hash was kept");
+    /* Then they go. */
+    wait_redis_back(r, "job:*", 1000000, log);
+    assert_running(pmqd, log);
+    pmq_test_pmqd_stop_checked(pmqd, log, 0);
+    redisFree(r);
+    PQfinish(pg);
+    free(cfg);
+}
+END_TEST
+
+/* Dead letters: PostgreSQL keeps them all; Redis mirrors the newest 1,000 (doc/operations.md). */
+START_TEST(deadletter_mirror_is_bounded)
+{
+    const char *log = "dlq-mirror";
+    char *cfg = pmq_test_behave_setup(
+        "dlq-mirror", "[queue t.fail]\nmax_attempts = 1\n\n"
+                      "[pool main]\nqueues = t.fail\nprocesses = 1\nthreads = 4\n\n");
+    PGconn *pg = pmq_test_pg();
+    redisContext *r = pmq_test_redis();
+    pid_t pmqd = pmq_test_pmqd_start(cfg, log);
+    enqueue_n(pg, "t.fail", 1200, "{}");
+    wait_for(pg, log, "SELECT count(*) FROM jobs WHERE status = 'failed'", "1200", 90000);
+    /* The last release follows the last commit. */
+    char *last = pmq_test_query1(pg, "SELECT id FROM jobs ORDER BY failed_at DESC LIMIT 1");
+    long until = now_ms() + PMQ_TEST_WAIT_MS;
+    while (redis_int(r, "EXISTS deadletter:%s", last) == 0 && now_ms() < until)
+        sleep_ms(20);
+    ck_assert_int_eq(redis_int(r, "EXISTS deadletter:%s", last), 1);
+    ck_assert_int_eq(redis_int(r, "LLEN deadletter:queue"), 1000);
+    /* deadletter:<id> for each entry in the list, no more. */
+    ck_assert_int_eq(redis_count_keys(r, "deadletter:*-*"), 1000);
+    wait_redis_back(r, "job:*", 1000000, log);
+    char *out = pmq_test_ctl(cfg, NULL, "dlq list --limit 2000");
+    ck_assert_msg(strstr(out, "(1200 jobs)") != NULL, "dlq list says:\n%.2000s", out);
+    free(out);
+    free(last);
+    assert_running(pmqd, log);
+    pmq_test_pmqd_stop_checked(pmqd, log, 0);
+    redisFree(r);
     PQfinish(pg);
     free(cfg);
 }
@@ -758,6 +1058,11 @@ static Suite *faults_suite(void)
     add_case(s, "eviction", refuses_an_evicting_redis);
     add_case(s, "dead-host", expired_heartbeat_is_recovered);
     add_case(s, "stale-claim", kill9_after_commit_never_reruns_a_completed_job);
+    add_case(s, "lost-claim", lost_claim_reply_loses_nothing);
+    add_case(s, "unlisted-worker", unlisted_worker_claims_are_returned);
+    add_case(s, "finished-ttl", finished_jobs_leave_redis);
+    add_case(s, "finished-window", finished_jobs_kept_for_the_window);
+    add_case(s, "deadletter-mirror", deadletter_mirror_is_bounded);
     return s;
 }
 

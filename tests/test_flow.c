@@ -374,7 +374,8 @@ static void assert_backoff(PGconn *pg, const char *id, int n)
 START_TEST(flaky_job_retries_with_backoff)
 {
     char *config =
-        pmq_test_behave_setup("flaky", "[queue t.flaky]\nmax_attempts = 5\n" BACKOFF_INI "\n"
+        pmq_test_behave_setup("flaky", "[redis]\nfinished_ttl = 1h\n\n" /* job:<id> stays */
+                                       "[queue t.flaky]\nmax_attempts = 5\n" BACKOFF_INI "\n"
                                        "[pool t]\nqueues = t.flaky\nprocesses = 1\nthreads = 4\n");
     PGconn *pg = pmq_test_pg();
     pid_t pid = pmq_test_pmqd_start(config, "flow-flaky");
@@ -443,7 +444,7 @@ static char *history_sql(const char *id)
  */
 START_TEST(failing_job_is_dead_lettered_and_replayed)
 {
-    char *config = pmq_test_behave_setup("dlq", DLQ_INI);
+    char *config = pmq_test_behave_setup("dlq", "[redis]\nfinished_ttl = 1h\n\n" DLQ_INI);
     PGconn *pg = pmq_test_pg();
     redisContext *r = pmq_test_redis();
     pid_t pid = pmq_test_pmqd_start(config, "flow-dlq");

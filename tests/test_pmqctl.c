@@ -162,7 +162,8 @@ END_TEST
 START_TEST(cancel_workers_job_show)
 {
     char *config =
-        pmq_test_behave_setup("cancel", "[pool t]\nqueues = t.ok\nprocesses = 1\nthreads = 1\n");
+        pmq_test_behave_setup("cancel", "[redis]\nfinished_ttl = 1h\n\n" /* job show's hash */
+                                         "[pool t]\nqueues = t.ok\nprocesses = 1\nthreads = 1\n");
     PGconn *pg = pmq_test_pg();
     /* A long job holds the only thread; the next one waits in Redis. */
     char *busy = pmq_test_query1(pg, "SELECT pmq_enqueue('t.ok', '{\"work_ms\": 10000}', priority => 10)");
