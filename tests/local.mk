@@ -23,3 +23,4 @@ include $(srcdir)/tests/ack.mk
 include $(srcdir)/tests/entry.mk
 include $(srcdir)/tests/email.mk
 include $(srcdir)/tests/pmqctl.mk
+include $(srcdir)/tests/fuzz/fuzz.mk
