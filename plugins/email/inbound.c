@@ -147,7 +147,7 @@ static void visit(walker *w, GMimeObject *obj)
     unsigned char *data = decoded_content(part, &len);
     if (body) {
         *body = plugin_utf8_convert((const char *)data, len,
-                              g_mime_object_get_content_type_parameter(obj, "charset"));
+                                    g_mime_object_get_content_type_parameter(obj, "charset"));
         free(data);
         return;
     }
