@@ -40,13 +40,18 @@ BUILT_SOURCES += plugins/warmup/warmup_sql.c
 CLEANFILES += plugins/warmup/warmup_sql.c
 EXTRA_DIST += $(WARMUP_SQL) conf.d/warmup.ini
 
+# Mail text to valid UTF-8 for PostgreSQL: one source compiled into the email
+# and bounce plugins each (they are loaded separately and share no library).
+PLUGIN_UTF8 = plugins/common/utf8.c plugins/common/utf8.h
+
 # email: sends over SMTP (libcurl), stores received messages (GMime).  The
 # MIME half is a convenience library that tests/test_email links too.
 EMAIL_SQL = $(srcdir)/plugins/email/sql/001_email.sql
 noinst_LTLIBRARIES += plugins/email/libemailmime.la
 plugins_email_libemailmime_la_SOURCES = plugins/email/compose.c plugins/email/compose.h \
-	plugins/email/inbound.c plugins/email/inbound.h
-plugins_email_libemailmime_la_CFLAGS = $(AM_CFLAGS) $(GMIME_CFLAGS) $(JSONC_CFLAGS)
+	plugins/email/inbound.c plugins/email/inbound.h $(PLUGIN_UTF8)
+plugins_email_libemailmime_la_CFLAGS = $(AM_CFLAGS) $(GMIME_CFLAGS) $(JSONC_CFLAGS) \
+	-I$(top_srcdir)/plugins/common
 plugins_email_libemailmime_la_LIBADD = $(GMIME_LIBS) $(JSONC_LIBS)
 plugins_LTLIBRARIES += plugins/email/email.la
 plugins_email_email_la_SOURCES = plugins/email/email.c plugins/email/schema.h \
@@ -70,8 +75,8 @@ EXTRA_DIST += $(EMAIL_SQL) conf.d/email.ini
 BOUNCE_SQL = $(srcdir)/plugins/bounce/sql/001_bounce.sql
 noinst_LTLIBRARIES += plugins/bounce/libbouncereport.la
 plugins_bounce_libbouncereport_la_SOURCES = plugins/bounce/report.c plugins/bounce/report.h \
-	plugins/bounce/classify.c plugins/bounce/classify.h
-plugins_bounce_libbouncereport_la_CFLAGS = $(AM_CFLAGS) $(GMIME_CFLAGS)
+	plugins/bounce/classify.c plugins/bounce/classify.h $(PLUGIN_UTF8)
+plugins_bounce_libbouncereport_la_CFLAGS = $(AM_CFLAGS) $(GMIME_CFLAGS) -I$(top_srcdir)/plugins/common
 plugins_bounce_libbouncereport_la_LIBADD = $(GMIME_LIBS)
 plugins_LTLIBRARIES += plugins/bounce/bounce.la
 plugins_bounce_bounce_la_SOURCES = plugins/bounce/bounce.c plugins/bounce/schema.h \

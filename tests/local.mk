@@ -25,3 +25,4 @@ include $(srcdir)/tests/email.mk
 include $(srcdir)/tests/pmqctl.mk
 include $(srcdir)/tests/lifecycle.mk
 include $(srcdir)/tests/chaos/chaos.mk
+include $(srcdir)/tests/fuzz/fuzz.mk

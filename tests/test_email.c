@@ -36,6 +36,7 @@
 
 #include "bounce/classify.h"
 #include "bounce/report.h"
+#include "common/utf8.h"
 #include "daemon.h"
 #include "email/compose.h"
 #include "email/inbound.h"
@@ -767,6 +768,36 @@ static const struct inbound_case {
      "1.0",
      0,
      {{0}}},
+    /* Real mail breaks RFC 5322: 8-bit header names, an 8-bit Content-Type (issue 14, #5). */
+    {"8bit-header-names.eml",
+     "<8bit-names-0001@example.de>",
+     "h.mueller@example.de",
+     "eingang@pmq.test",
+     "Angebot für Q2",
+     "2025-02-04T10:20:00+01",
+     "Grüße aus München, anbei die Preisliste.",
+     NULL,
+     "X-Spam-Prüfung",
+     "bestanden",
+     2,
+     {{NULL, "text/x-préisliste", 11, NULL, "Kaffee;3,50"},
+      {"présentation.bin", "application/x-été", 6, NULL, "binary"}}},
+    /* Empty parts: no content buffer at all (issue 14, #7: UBSan in the sanitizer build). */
+    {"empty-parts.eml",
+     "<empty-parts-0001@example.com>",
+     "empty@example.com",
+     "inbox@pmq.test",
+     "nothing inside",
+     "2025-02-05T09:00:00Z",
+     "",
+     NULL,
+     "Subject",
+     "nothing inside",
+     3,
+     {{"empty.bin", "application/octet-stream", 0,
+       "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", ""},
+      {"empty.eml", "message/rfc822", 0, NULL, ""},
+      {"none.eml", "message/rfc822", 0, NULL, ""}}},
 };
 
 #define NINBOUND (sizeof inbound_cases / sizeof inbound_cases[0])
@@ -790,6 +821,27 @@ static void assert_contains(const char *what, const char *file, const char *got,
                   got ? got : "(null)", part);
 }
 
+/* Every string of a parsed message must be valid UTF-8: PostgreSQL refuses anything else. */
+static void assert_all_utf8(const char *file, const email_inbound *m)
+{
+    const struct {
+        const char *what, *s;
+    } fields[] = {{"message_id", m->message_id}, {"from", m->from_addr},
+                  {"to", m->to_addr},            {"subject", m->subject},
+                  {"date", m->date},             {"text body", m->text_body},
+                  {"html body", m->html_body},   {"headers", m->headers_json}};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        ck_assert_msg(!fields[i].s || g_utf8_validate(fields[i].s, -1, NULL),
+                      "%s: %s is not UTF-8: %s", file, fields[i].what, fields[i].s);
+    for (size_t i = 0; i < m->nattachments; i++) {
+        const email_attachment *a = &m->attachments[i];
+        ck_assert_msg(!a->filename || g_utf8_validate(a->filename, -1, NULL),
+                      "%s: attachment %zu's filename is not UTF-8: %s", file, i, a->filename);
+        ck_assert_msg(g_utf8_validate(a->content_type, -1, NULL),
+                      "%s: attachment %zu's type is not UTF-8: %s", file, i, a->content_type);
+    }
+}
+
 START_TEST(inbound_samples_parse)
 {
     const struct inbound_case *c = &inbound_cases[_i];
@@ -805,9 +857,7 @@ START_TEST(inbound_samples_parse)
     assert_opt_str("date", c->file, m.date, c->date);
     assert_contains("text body", c->file, m.text_body, c->text_has);
     assert_contains("html body", c->file, m.html_body, c->html_has);
-    ck_assert_msg(g_utf8_validate(m.text_body ? m.text_body : "", -1, NULL) &&
-                      g_utf8_validate(m.html_body ? m.html_body : "", -1, NULL),
-                  "%s: a body is not UTF-8", c->file);
+    assert_all_utf8(c->file, &m);
     /* Headers: a JSON object of the top-level fields, decoded. */
     json_object *h = json_tokener_parse(m.headers_json), *v;
     ck_assert_msg(h && json_object_object_get_ex(h, c->header_name, &v), "%s: no %s in %s", c->file,
@@ -885,13 +935,13 @@ START_TEST(charset_conversion)
         {"plain", "x-unknown-charset", "plain"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *s = email_to_utf8(cases[i].bytes, strlen(cases[i].bytes), cases[i].charset);
+        char *s = plugin_utf8_convert(cases[i].bytes, strlen(cases[i].bytes), cases[i].charset);
         ck_assert_msg(!strcmp(s, cases[i].utf8), "case %zu (%s): \"%s\", expected \"%s\"", i,
                       cases[i].charset ? cases[i].charset : "none", s, cases[i].utf8);
         free(s);
     }
     /* NUL bytes cannot go into PostgreSQL text: dropped. */
-    char *s = email_to_utf8("a\0b", 3, "utf-8");
+    char *s = plugin_utf8_convert("a\0b", 3, "utf-8");
     ck_assert_str_eq(s, "ab");
     free(s);
 }
@@ -1012,6 +1062,14 @@ static const struct bounce_case {
      1,
      {{"graduated.student@example.edu", "5.1.1", 1, "User unknown"}},
      0},
+    /* The remote server's words in Latin-1 (issue 14, #6). */
+    {"17-dsn-latin1-diagnostic.eml",
+     1,
+     "<8bit-dsn-0001@pmq.test>",
+     1,
+     {{"ancien.employe@example.fr", "5.1.1", 1,
+       "adresse inconnue, boîte supprimée – destinataire refusé"}},
+     0},
 };
 
 #define NBOUNCES (sizeof bounce_cases / sizeof bounce_cases[0])
@@ -1037,10 +1095,47 @@ START_TEST(bounce_samples_parse)
         ck_assert_msg(got->hard == want->hard, "%s: %s classified %s, expected %s", c->file,
                       got->email, got->hard ? "hard" : "soft", want->hard ? "hard" : "soft");
         assert_contains("diagnostic", c->file, got->diagnostic, want->diag_has);
+        ck_assert_msg(!got->diagnostic || g_utf8_validate(got->diagnostic, -1, NULL),
+                      "%s: the diagnostic is not UTF-8: %s", c->file, got->diagnostic);
         ck_assert_int_eq(got->delayed, c->delayed);
     }
     bounce_report_clear(&r);
     free(raw);
+}
+END_TEST
+
+/*
+ * A report listing 200,000 recipients (30 MB; a mailing to a dead domain
+ * comes back like this) is read whole, a repeated recipient once.  Each
+ * recipient used to be compared with every earlier one: 430 s here, past
+ * the test's timeout (issue 14, #8); linear, it takes a few seconds.
+ */
+START_TEST(bounce_many_recipients_linear)
+{
+    enum { N = 200000 };
+    GString *raw = g_string_new(
+        "From: MAILER-DAEMON@mx.example.com\nTo: bounces@pmq.test\n"
+        "Subject: Undelivered Mail Returned to Sender\nMIME-Version: 1.0\n"
+        "Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\n\n"
+        "--B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.com\n\n");
+    for (int i = 0; i <= N; i++) /* the last group repeats the first recipient */
+        g_string_append_printf(raw,
+                               "Final-Recipient: rfc822; user%06d@example.com\nAction: failed\n"
+                               "Status: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1"
+                               " <user%06d@example.com>: User unknown\n\n",
+                               i % N, i % N);
+    g_string_append(raw, "--B--\n");
+    bounce_report r;
+    char *why = NULL;
+    ck_assert_int_eq(bounce_report_parse(raw->str, raw->len, &r, &why), 1);
+    ck_assert_uint_eq(r.nrcpts, N);
+    ck_assert_str_eq(r.rcpts[0].email, "user000000@example.com");
+    ck_assert_str_eq(r.rcpts[N - 1].email, "user199999@example.com");
+    for (size_t i = 0; i < r.nrcpts; i++)
+        ck_assert_msg(r.rcpts[i].hard && !strcmp(r.rcpts[i].status, "5.1.1"),
+                      "recipient %zu: %s %s", i, r.rcpts[i].email, r.rcpts[i].status);
+    bounce_report_clear(&r);
+    g_string_free(raw, TRUE);
 }
 END_TEST
 
@@ -1697,6 +1792,67 @@ START_TEST(inbound_failures_write_nothing)
 }
 END_TEST
 
+/* Wait until job `id` is finished, one way or the other; returns its status (caller frees). */
+static char *wait_finished(PGconn *pg, const char *id)
+{
+    char *sql = pmq_asprintf("SELECT status IN ('completed', 'failed') FROM jobs WHERE id = '%s'",
+                             id);
+    if (!pmq_test_wait_sql(pg, sql, "t", PMQ_TEST_WAIT_MS)) {
+        char *log = pmq_test_pmqd_log_tail(LOG_NAME);
+        ck_abort_msg("job %s did not finish\npmqd log:\n%s", id, log);
+    }
+    free(sql);
+    return pmq_test_sqlf(pg,
+                         "SELECT status || ' ' || attempt_count || ' ' ||"
+                         " coalesce(last_error_message, '') FROM jobs WHERE id = '%s'",
+                         id);
+}
+
+/*
+ * Real mail with 8-bit header names and an 8-bit Content-Type, and a
+ * message of empty parts, are stored on the first attempt, as UTF-8
+ * (issue 14, #5: the database refused them, and they were dead-lettered).
+ */
+START_TEST(inbound_8bit_headers_are_stored)
+{
+    char *config = setup();
+    PGconn *pg = pmq_test_pg();
+    pid_t pid = pmq_test_pmqd_start(config, LOG_NAME);
+    size_t l1, l2;
+    char *m1 = data_file("email", "8bit-header-names.eml", &l1);
+    char *m2 = data_file("email", "empty-parts.eml", &l2);
+    char *id1 = enqueue_message(pg, "email:processing", "raw_base64", m1, l1, NULL, 0);
+    char *id2 = enqueue_message(pg, "email:processing", "raw_base64", m2, l2, NULL, 0);
+    char *st1 = wait_finished(pg, id1), *st2 = wait_finished(pg, id2);
+    pmq_test_pmqd_stop_checked(pid, LOG_NAME, 0);
+    ck_assert_msg(!strcmp(st1, "completed 1 "), "8bit-header-names.eml: %s", st1);
+    ck_assert_msg(!strcmp(st2, "completed 1 "), "empty-parts.eml: %s", st2);
+    pmq_test_assert_sql(pg, "bestanden|12 KB|Angebot für Q2|Grüße aus München",
+                        "SELECT concat_ws('|', c.headers->>'X-Spam-Prüfung',"
+                        " c.headers->>'X-Größe', m.subject, left(c.text_body, 17))"
+                        " FROM email_messages m JOIN email_content c ON c.message_row = m.id"
+                        " WHERE m.message_id = '<8bit-names-0001@example.de>'");
+    pmq_test_assert_sql(pg, "application/x-été:présentation.bin:6|text/x-préisliste:11",
+                        "SELECT string_agg(concat_ws(':', a.content_type, a.filename,"
+                        " a.size_bytes), '|' ORDER BY a.content_type) FROM attachments a"
+                        " JOIN email_messages m ON m.id = a.message_row"
+                        " WHERE m.message_id = '<8bit-names-0001@example.de>'");
+    pmq_test_assert_sql(pg, "empty.bin:0",
+                        "SELECT string_agg(a.filename || ':' || a.size_bytes, '|') FROM"
+                        " attachments a JOIN email_messages m ON m.id = a.message_row"
+                        " WHERE m.message_id = '<empty-parts-0001@example.com>'"
+                        " AND a.content_type = 'application/octet-stream'");
+    free(st1);
+    free(st2);
+    free(id1);
+    free(id2);
+    free(m1);
+    free(m2);
+    PQfinish(pg);
+    free(config);
+}
+END_TEST
+
 /*=== end to end: bounce:process ===*/
 
 /* Send one message through pmqd to `to` for `tenant`; returns its Message-ID (caller frees). */
@@ -1870,6 +2026,43 @@ START_TEST(soft_bounces_and_non_bounces)
 }
 END_TEST
 
+/*
+ * A DSN whose Diagnostic-Code quotes the remote server in Latin-1 is
+ * recorded and suppresses the address, its words converted to UTF-8
+ * (issue 14, #6: it was never stored, so the hard bounce was never acted on).
+ */
+START_TEST(latin1_diagnostic_suppresses)
+{
+    char *config = setup();
+    PGconn *pg = pmq_test_pg();
+    pid_t pid = pmq_test_pmqd_start(config, LOG_NAME);
+    char *mid = send_one(pg, "ancien.employe@example.fr", "acme");
+    size_t len;
+    char *sample = data_file("bounce", "17-dsn-latin1-diagnostic.eml", &len);
+    char *bounce = replace_all(sample, "<8bit-dsn-0001@pmq.test>", mid);
+    char *id = enqueue_message(pg, "bounce:process", "raw_base64", bounce, strlen(bounce), NULL, 0);
+    char *st = wait_finished(pg, id);
+    pmq_test_pmqd_stop_checked(pid, LOG_NAME, 0);
+    ck_assert_msg(!strcmp(st, "completed 1 "), "the bounce job: %s", st);
+    pmq_test_assert_sql(pg, "bounced hard",
+                        "SELECT status || ' ' || bounce_type FROM email_messages"
+                        " WHERE message_id = '%s'",
+                        mid);
+    pmq_test_assert_sql(pg,
+                        "acme hard 5.1.1 550 5.1.1 <ancien.employe@example.fr>: adresse"
+                        " inconnue, boîte supprimée – destinataire refusé",
+                        "SELECT concat_ws(' ', tenant_id, bounce_type, status_code, diagnostic)"
+                        " FROM suppressions WHERE email = 'ancien.employe@example.fr'");
+    free(st);
+    free(id);
+    free(bounce);
+    free(sample);
+    free(mid);
+    PQfinish(pg);
+    free(config);
+}
+END_TEST
+
 /*=== the suite ===*/
 
 static Suite *email_suite(void)
@@ -1889,6 +2082,12 @@ static Suite *email_suite(void)
     tcase_add_test(tc, classification_rules);
     suite_add_tcase(s, tc);
 
+    /* No servers; the timeout is only a safety net against a quadratic read. */
+    tc = tcase_create("scale");
+    tcase_set_timeout(tc, TEST_TIMEOUT_S);
+    tcase_add_test(tc, bounce_many_recipients_linear);
+    suite_add_tcase(s, tc);
+
     tc = pmq_test_case(s, "sending", TEST_TIMEOUT_S);
     tcase_add_test(tc, send_delivers_the_built_message);
     tcase_add_test(tc, send_temporary_failures_are_retried);
@@ -1900,9 +2099,11 @@ static Suite *email_suite(void)
     tc = pmq_test_case(s, "inbound", TEST_TIMEOUT_S);
     tcase_add_test(tc, inbound_messages_are_stored_once);
     tcase_add_test(tc, inbound_failures_write_nothing);
+    tcase_add_test(tc, inbound_8bit_headers_are_stored);
     tc = pmq_test_case(s, "bounce", TEST_TIMEOUT_S);
     tcase_add_test(tc, hard_bounce_marks_and_suppresses);
     tcase_add_test(tc, soft_bounces_and_non_bounces);
+    tcase_add_test(tc, latin1_diagnostic_suppresses);
     return s;
 }
 

@@ -14,6 +14,7 @@
 
 #include "classify.h"
 #include "report.h"
+#include "utf8.h"
 
 static char *xstrndup(const char *s, size_t n)
 {
@@ -63,14 +64,17 @@ typedef struct scan {
     char *orig_id; /* Message-ID of the attached original, "<...>" */
 } scan;
 
+/* "<id>", valid UTF-8 (a Message-ID may carry 8-bit bytes), or NULL. */
 static char *bracketed(const char *id)
 {
     if (!id || !*id)
         return NULL;
-    char *s = malloc(strlen(id) + 3);
+    char *clean = plugin_utf8_clean(id, strlen(id));
+    char *s = malloc(strlen(clean) + 3);
     if (!s)
         abort();
-    sprintf(s, "<%s>", id);
+    sprintf(s, "<%s>", clean);
+    free(clean);
     return s;
 }
 
@@ -136,9 +140,17 @@ static void visit(scan *s, GMimeObject *obj)
         return;
     if (g_mime_content_type_is_type(ct, "message", "delivery-status") ||
         g_mime_content_type_is_type(ct, "message", "global-delivery-status")) {
+        /*
+         * RFC 3464 fields are ASCII, but a Diagnostic-Code quotes the remote
+         * server, whatever bytes it sent: read in the part's charset (else
+         * UTF-8, else windows-1252) so that every field is valid UTF-8.
+         */
         GByteArray *b = decoded(GMIME_PART(obj));
-        g_string_append_len(s->dsn, (const char *)b->data, (gssize)b->len);
+        char *text = plugin_utf8_convert((const char *)b->data, b->len,
+                                         g_mime_object_get_content_type_parameter(obj, "charset"));
+        g_string_append(s->dsn, text);
         g_string_append_c(s->dsn, '\n');
+        free(text);
         g_byte_array_unref(b);
     } else if (g_mime_content_type_is_type(ct, "text", "rfc822-headers") ||
                g_mime_content_type_is_type(ct, "text", "global-headers")) {
@@ -242,22 +254,38 @@ static char *field_address(const char *value)
     return lower(xstrndup(start, len));
 }
 
-static void add_recipient(bounce_report *r, char *email, const char *status, const char *smtp,
+/*
+ * The recipients being collected: a set of their addresses keeps adding
+ * linear in their number (a report may list hundreds of thousands).
+ */
+typedef struct rcpt_list {
+    bounce_report *r;
+    size_t cap;
+    GHashTable *seen; /* email -> itself, borrowed from r->rcpts */
+} rcpt_list;
+
+static void add_recipient(rcpt_list *l, char *email, const char *status, const char *smtp,
                           const char *diagnostic, int delayed)
 {
-    for (size_t i = 0; i < r->nrcpts; i++)
-        if (!strcmp(r->rcpts[i].email, email)) {
-            free(email);
-            return;
-        }
-    r->rcpts = realloc(r->rcpts, (r->nrcpts + 1) * sizeof *r->rcpts);
-    if (!r->rcpts)
-        abort();
+    bounce_report *r = l->r;
+    if (g_hash_table_contains(l->seen, email)) {
+        free(email);
+        return;
+    }
+    if (r->nrcpts == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 8;
+        r->rcpts = realloc(r->rcpts, l->cap * sizeof *r->rcpts);
+        if (!r->rcpts)
+            abort();
+    }
     bounce_recipient *b = &r->rcpts[r->nrcpts++];
     b->email = email;
+    g_hash_table_add(l->seen, email);
     b->status = status && *status ? xstrdup(status) : NULL;
     b->smtp_code = smtp && *smtp ? xstrdup(smtp) : NULL;
-    b->diagnostic = diagnostic && *diagnostic ? xstrdup(diagnostic) : NULL;
+    /* Valid already (read as UTF-8 above); cleaned again as the last word before SQL. */
+    b->diagnostic = diagnostic && *diagnostic ? plugin_utf8_clean(diagnostic, strlen(diagnostic))
+                                              : NULL;
     b->delayed = delayed;
     b->hard = bounce_is_hard(b->status, b->smtp_code, b->diagnostic, delayed);
 }
@@ -289,7 +317,7 @@ static void group_free(dsn_group *g)
 }
 
 /* A group ends: keep its recipient when the delivery failed or is delayed. */
-static void group_end(bounce_report *r, dsn_group *g)
+static void group_end(rcpt_list *r, dsn_group *g)
 {
     char *email = NULL;
     if (g->original_rcpt)
@@ -324,39 +352,46 @@ static void group_end(bounce_report *r, dsn_group *g)
 }
 
 /* The per-recipient field groups of a message/delivery-status body. */
-static void parse_dsn(const char *text, bounce_report *r)
+static void parse_dsn(const char *text, rcpt_list *r)
 {
     dsn_group g = {0};
     GString *field = g_string_new(NULL);
-    char **lines = g_strsplit(text, "\n", -1);
-    for (char **l = lines;; l++) {
-        char *line = *l ? *l : (char *)"";
-        size_t n = strlen(line);
-        if (n && line[n - 1] == '\r')
-            line[--n] = '\0';
-        int continuation = *l && (line[0] == ' ' || line[0] == '\t') && n > 0;
-        if (continuation) {
+    /*
+     * Line by line with strchr(), not g_strsplit(): its strstr() makes
+     * ASan's interceptor measure the rest of the text at every line, which
+     * is quadratic in a report of many recipients.  p is NULL past the end.
+     */
+    for (const char *p = text;;) {
+        const char *nl = p ? strchr(p, '\n') : NULL;
+        size_t n = !p ? 0 : nl ? (size_t)(nl - p) : strlen(p);
+        if (n && p[n - 1] == '\r')
+            n--;
+        if (p && n > 0 && (p[0] == ' ' || p[0] == '\t')) { /* a continuation line */
+            const char *a = p, *b = p + n;
+            while (a < b && g_ascii_isspace(*a))
+                a++;
+            while (b > a && g_ascii_isspace(b[-1]))
+                b--;
             g_string_append_c(field, ' ');
-            g_string_append(field, g_strstrip(line));
-            continue;
-        }
-        if (field->len) { /* the previous field is complete */
-            char *colon = strchr(field->str, ':');
-            if (colon) {
-                *colon = '\0';
-                group_field(&g, g_strstrip(field->str), colon + 1);
+            g_string_append_len(field, a, b - a);
+        } else {
+            if (field->len) { /* the previous field is complete */
+                char *colon = strchr(field->str, ':');
+                if (colon) {
+                    *colon = '\0';
+                    group_field(&g, g_strstrip(field->str), colon + 1);
+                }
+                g_string_truncate(field, 0);
             }
-            g_string_truncate(field, 0);
+            if (!p || n == 0)
+                group_end(r, &g); /* a blank line ends a group */
+            else
+                g_string_append_len(field, p, (gssize)n);
         }
-        if (!*l || n == 0) {
-            group_end(r, &g); /* a blank line ends a group */
-            if (!*l)
-                break;
-            continue;
-        }
-        g_string_assign(field, line);
+        if (!p)
+            break;
+        p = nl ? nl + 1 : NULL;
     }
-    g_strfreev(lines);
     g_string_free(field, TRUE);
 }
 
@@ -518,7 +553,7 @@ static char *line_after(const char *section)
 }
 
 /* One recipient of a notice: codes from its own paragraph, else from the whole notice. */
-static void notice_recipient(bounce_report *r, const char *text, size_t len, found *f,
+static void notice_recipient(rcpt_list *l, const char *text, size_t len, found *f,
                              size_t section_end)
 {
     char *section = xstrndup(text + f->offset, section_end - f->offset);
@@ -533,8 +568,10 @@ static void notice_recipient(bounce_report *r, const char *text, size_t len, fou
     }
     int coded = codes.line_start >= 0;
     char *diag = coded ? diagnostic_line(where, codes.line_start, &codes) : line_after(section);
-    add_recipient(r, f->email, codes.status, codes.smtp, diag, 0);
-    if (!coded) {
+    bounce_report *r = l->r;
+    size_t before = r->nrcpts;
+    add_recipient(l, f->email, codes.status, codes.smtp, diag, 0);
+    if (!coded && r->nrcpts > before) {
         /* Without a code the wording decides, so give it the whole notice. */
         char *all = xstrndup(text, len);
         r->rcpts[r->nrcpts - 1].hard = bounce_is_hard(NULL, NULL, all, 0);
@@ -655,7 +692,7 @@ static size_t line_naming(const char *text, size_t len, const char *email)
     return 0;
 }
 
-static void notice_recipients(bounce_report *r, GMimeMessage *msg, const char *text,
+static void notice_recipients(rcpt_list *r, GMimeMessage *msg, const char *text,
                               const char *const *skip)
 {
     size_t len = explanation_length(text);
@@ -714,8 +751,9 @@ int bounce_report_parse(const char *raw, size_t len, bounce_report *out, char **
     if (!s.text->len && s.html->len)
         html_to_text(s.html->str, s.text);
 
+    rcpt_list rcpts = {out, 0, g_hash_table_new(g_str_hash, g_str_equal)};
     if (s.dsn->len) {
-        parse_dsn(s.dsn->str, out);
+        parse_dsn(s.dsn->str, &rcpts);
         out->dsn = out->nrcpts > 0;
     }
     char *from = first_mailbox(g_mime_message_get_from(msg));
@@ -730,11 +768,12 @@ int bounce_report_parse(const char *raw, size_t len, bounce_report *out, char **
             *why = xstrdup("neither a delivery status report nor a delivery failure notice");
         else {
             const char *skip[] = {from ? from : "", to ? to : "", NULL};
-            notice_recipients(out, msg, s.text->str, skip);
+            notice_recipients(&rcpts, msg, s.text->str, skip);
             if (out->nrcpts == 0)
                 *why = xstrdup("a delivery failure notice without a recognisable recipient");
         }
     }
+    g_hash_table_destroy(rcpts.seen);
     if (out->nrcpts > 0)
         out->original_message_id = s.orig_id ? s.orig_id : id_in_text(s.text->str);
     else

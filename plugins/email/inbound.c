@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "inbound.h"
+#include "utf8.h"
 
 static char *xstrndup(const char *s, size_t n)
 {
@@ -40,76 +41,10 @@ static int fail(char **err, const char *fmt, ...)
     return -1;
 }
 
-/*--- charsets ---*/
-
-/* windows-1252's 0x80..0x9F; the five holes read as U+FFFD. */
-static const unsigned short cp1252_high[32] = {
-    0x20AC, 0xFFFD, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
-    0x2039, 0x0152, 0xFFFD, 0x017D, 0xFFFD, 0xFFFD, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
-    0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0xFFFD, 0x017E, 0x0178};
-
-static char *from_cp1252(const char *bytes, size_t len)
-{
-    char *out = malloc(len * 3 + 1), *o = out;
-    if (!out)
-        abort();
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)bytes[i];
-        unsigned cp = c >= 0x80 && c < 0xA0 ? cp1252_high[c - 0x80] : c;
-        if (cp == 0)
-            continue;
-        o += g_unichar_to_utf8(cp, o);
-    }
-    *o = '\0';
-    return out;
-}
-
 /* Valid UTF-8 without NULs (PostgreSQL's text takes neither), malloc'd. */
 static char *clean_utf8(const char *s, size_t len)
 {
-    char *tmp = malloc(len + 1), *o = tmp;
-    if (!tmp)
-        abort();
-    for (size_t i = 0; i < len; i++)
-        if (s[i])
-            *o++ = s[i];
-    *o = '\0';
-    char *valid = g_utf8_make_valid(tmp, o - tmp);
-    free(tmp);
-    char *out = xstrdup(valid);
-    g_free(valid);
-    return out;
-}
-
-char *email_to_utf8(const char *bytes, size_t len, const char *charset)
-{
-    const char *canon = charset ? g_mime_charset_canon_name(charset) : NULL;
-    if (!canon) {
-        if (g_utf8_validate(bytes, (gssize)len, NULL))
-            return clean_utf8(bytes, len);
-        return from_cp1252(bytes, len);
-    }
-    if (!g_ascii_strcasecmp(canon, "utf-8") || !g_ascii_strcasecmp(canon, "us-ascii")) {
-        /* 8-bit text labelled ASCII is UTF-8 when it decodes as such, else cp1252. */
-        if (g_utf8_validate(bytes, (gssize)len, NULL) || !g_ascii_strcasecmp(canon, "utf-8"))
-            return clean_utf8(bytes, len);
-        return from_cp1252(bytes, len);
-    }
-    if (!g_ascii_strcasecmp(canon, "iso-8859-1") || !g_ascii_strcasecmp(canon, "windows-1252") ||
-        !g_ascii_strcasecmp(canon, "cp1252"))
-        return from_cp1252(bytes, len);
-    gsize written = 0;
-    char *utf8 = g_convert(bytes, (gssize)len, "UTF-8", g_mime_charset_iconv_name(canon), NULL,
-                           &written, NULL);
-    if (utf8) {
-        char *out = clean_utf8(utf8, written);
-        g_free(utf8);
-        return out;
-    }
-    /* An unknown charset or bytes it cannot hold: the common guesses. */
-    if (g_utf8_validate(bytes, (gssize)len, NULL))
-        return clean_utf8(bytes, len);
-    return from_cp1252(bytes, len);
+    return plugin_utf8_clean(s, len);
 }
 
 /*--- parts ---*/
@@ -125,7 +60,8 @@ static unsigned char *decoded_content(GMimePart *part, size_t *len)
     unsigned char *data = malloc(bytes->len + 1);
     if (!data)
         abort();
-    memcpy(data, bytes->data, bytes->len);
+    if (bytes->len) /* an empty part has no buffer at all: memcpy() from NULL is undefined */
+        memcpy(data, bytes->data, bytes->len);
     data[bytes->len] = '\0';
     *len = bytes->len;
     g_object_unref(mem);
@@ -149,7 +85,7 @@ static void add_attachment(walker *w, const char *filename, const char *content_
     }
     email_attachment *a = &out->attachments[out->nattachments++];
     a->filename = filename ? clean_utf8(filename, strlen(filename)) : NULL;
-    a->content_type = xstrdup(content_type);
+    a->content_type = clean_utf8(content_type, strlen(content_type));
     for (char *c = a->content_type; *c; c++)
         *c = g_ascii_tolower(*c);
     a->data = data;
@@ -185,7 +121,8 @@ static void visit(walker *w, GMimeObject *obj)
         unsigned char *data = malloc(bytes->len + 1);
         if (!data)
             abort();
-        memcpy(data, bytes->data, bytes->len);
+        if (bytes->len) /* as in decoded_content() */
+            memcpy(data, bytes->data, bytes->len);
         size_t len = bytes->len;
         g_object_unref(mem);
         char *type = mime_type(obj);
@@ -209,8 +146,8 @@ static void visit(walker *w, GMimeObject *obj)
     size_t len;
     unsigned char *data = decoded_content(part, &len);
     if (body) {
-        *body = email_to_utf8((const char *)data, len,
-                              g_mime_object_get_content_type_parameter(obj, "charset"));
+        *body = plugin_utf8_convert((const char *)data, len,
+                                    g_mime_object_get_content_type_parameter(obj, "charset"));
         free(data);
         return;
     }
@@ -227,8 +164,10 @@ static char *headers_json(GMimeObject *obj)
     GMimeHeaderList *list = g_mime_object_get_header_list(obj);
     for (int i = 0; i < g_mime_header_list_get_count(list); i++) {
         GMimeHeader *h = g_mime_header_list_get_header_at(list, i);
-        const char *name = g_mime_header_get_name(h);
+        /* Names may hold 8-bit bytes too (RFC 5322 says they may not; mail does). */
+        const char *raw_name = g_mime_header_get_name(h);
         const char *value = g_mime_header_get_value(h);
+        char *name = clean_utf8(raw_name ? raw_name : "", strlen(raw_name ? raw_name : ""));
         char *v = clean_utf8(value ? value : "", strlen(value ? value : ""));
         json_object *prev;
         if (!json_object_object_get_ex(o, name, &prev)) {
@@ -241,6 +180,7 @@ static char *headers_json(GMimeObject *obj)
             json_object_array_add(arr, json_object_new_string(v));
             json_object_object_add(o, name, arr);
         }
+        free(name);
         free(v);
     }
     char *s = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));

@@ -1,7 +1,8 @@
 /*
  * inbound.h -- a received RFC 5322 message taken apart with GMime: the
  * addresses, the decoded subject, the text and HTML bodies in UTF-8, the
- * headers as JSON and the decoded attachments.  No SQL here.  Call
+ * headers as JSON and the decoded attachments.  Every string is valid UTF-8
+ * without NULs (../common/utf8.h), as PostgreSQL needs.  No SQL here.  Call
  * g_mime_init() once before using it.
  */
 #ifndef EMAIL_INBOUND_H
@@ -39,12 +40,5 @@ int email_inbound_parse(const char *raw, size_t len, email_inbound *out, char **
 
 /* Free what email_inbound_parse() filled in. */
 void email_inbound_clear(email_inbound *msg);
-
-/*
- * `len` bytes in `charset` (NULL: unknown) as valid UTF-8 (caller frees
- * with free()).  ISO-8859-1 and US-ASCII are read as windows-1252, their
- * superset in practice; bytes no charset can read become U+FFFD.
- */
-char *email_to_utf8(const char *bytes, size_t len, const char *charset);
 
 #endif /* EMAIL_INBOUND_H */
