@@ -609,43 +609,54 @@ START_TEST(refuses_an_evicting_redis)
 }
 END_TEST
 
-/*--- 8. a dead host: heartbeat expired ---*/
-
-START_TEST(expired_heartbeat_is_recovered)
+/*
+ * A t.ok job migrated by a pmqd that serves no t.ok, then taken from its band
+ * and put in pmq:active:<holder> with its job:<id> hash saying it runs there,
+ * as a worker that is gone would have left it.  Returns the job's id.
+ */
+static char *job_held_by(PGconn *pg, redisContext *r, const char *name, const char *holder,
+                         const char *log)
 {
-    const char *log = "deadhost";
-    /* First a pmqd that migrates but serves no t.ok: the job waits in its band. */
-    char *cfg1 = pmq_test_behave_setup("deadhost-migrate", OK_QUEUE);
-    PGconn *pg = pmq_test_pg();
+    char *cfg = pmq_test_behave_setup(name, OK_QUEUE);
     char *id = enqueue_one(pg, "t.ok", "{}");
-    pid_t pmqd = pmq_test_pmqd_start(cfg1, log);
+    pid_t pmqd = pmq_test_pmqd_start(cfg, log);
     char *sql = pmq_asprintf("SELECT status FROM jobs WHERE id = '%s'", id);
     wait_for(pg, log, sql, "migrated", 60000);
     free(sql);
-    redisContext *r = pmq_test_redis();
     long deadline = now_ms() + 60000;
     while (redis_int(r, "LLEN %s", "queue:t.ok") < 1 && now_ms() < deadline)
         sleep_ms(10);
     ck_assert_int_eq(redis_int(r, "LLEN %s", "queue:t.ok"), 1);
     pmq_test_pmqd_stop_checked(pmqd, log, 0);
+    redisReply *moved = redis_cmd(r, "RPOP queue:t.ok");
+    ck_assert_msg(moved->type == REDIS_REPLY_STRING && strstr(moved->str, id),
+                  "could not take job %s from queue:t.ok", id);
+    freeReplyObject(redis_cmd(r, "HSET pmq:active:%s %s %s", holder, id, moved->str));
+    freeReplyObject(moved);
+    freeReplyObject(redis_cmd(r, "HSET job:%s status running worker_id %s", id, holder));
+    free(cfg);
+    return id;
+}
 
+/*--- 8. a dead host: heartbeat expired ---*/
+
+START_TEST(expired_heartbeat_is_recovered)
+{
+    const char *log = "deadhost";
     /* A worker of a host that died: registered, holding the job, no heartbeat. */
     const char *dead = "deadhost:4242:main";
     char active[128];
     snprintf(active, sizeof active, "pmq:active:%s", dead);
+    PGconn *pg = pmq_test_pg();
+    redisContext *r = pmq_test_redis();
+    char *id = job_held_by(pg, r, "deadhost-migrate", dead, log);
     freeReplyObject(redis_cmd(r, "SADD pmq:workers %s", dead));
-    redisReply *moved = redis_cmd(r, "RPOP queue:t.ok");
-    ck_assert_msg(moved->type == REDIS_REPLY_STRING && strstr(moved->str, id),
-                  "could not take job %s from queue:t.ok", id);
-    freeReplyObject(redis_cmd(r, "HSET %s %s %s", active, id, moved->str));
-    freeReplyObject(moved);
-    freeReplyObject(redis_cmd(r, "HSET job:%s status running worker_id %s", id, dead));
     ck_assert_int_eq(redis_int(r, "EXISTS pmq:worker:%s", dead), 0);
 
     char *cfg2 = pmq_test_behave_config(
         "deadhost-work", "[pool main]\nqueues = t.ok\nprocesses = 1\nthreads = 2\n\n" OK_QUEUE);
-    pmqd = pmq_test_pmqd_start(cfg2, log);
-    sql = pmq_asprintf("SELECT count(*) FROM job_logs WHERE job_id = '%s' AND attempt_number = 1"
+    pid_t pmqd = pmq_test_pmqd_start(cfg2, log);
+    char *sql = pmq_asprintf("SELECT count(*) FROM job_logs WHERE job_id = '%s' AND attempt_number = 1"
                        " AND status = 'retry' AND log_message = 'worker lost: heartbeat expired'"
                        " AND worker_id = '%s'",
                        id, dead);
@@ -667,7 +678,6 @@ START_TEST(expired_heartbeat_is_recovered)
     redisFree(r);
     free(id);
     PQfinish(pg);
-    free(cfg1);
     free(cfg2);
 }
 END_TEST
@@ -866,39 +876,21 @@ END_TEST
 START_TEST(unlisted_worker_claims_are_returned)
 {
     const char *log = "unlisted";
-    /* A pmqd that migrates but serves no t.ok: the job waits in its band. */
-    char *cfg1 = pmq_test_behave_setup("unlisted-migrate", OK_QUEUE);
-    PGconn *pg = pmq_test_pg();
-    char *id = enqueue_one(pg, "t.ok", "{}");
-    pid_t pmqd = pmq_test_pmqd_start(cfg1, log);
-    char *sql = pmq_asprintf("SELECT status FROM jobs WHERE id = '%s'", id);
-    wait_for(pg, log, sql, "migrated", 60000);
-    free(sql);
-    redisContext *r = pmq_test_redis();
-    long deadline = now_ms() + 60000;
-    while (redis_int(r, "LLEN %s", "queue:t.ok") < 1 && now_ms() < deadline)
-        sleep_ms(10);
-    ck_assert_int_eq(redis_int(r, "LLEN %s", "queue:t.ok"), 1);
-    pmq_test_pmqd_stop_checked(pmqd, log, 0);
-
     /* What a cleanly stopped worker left: a claim whose reply it never read. */
     const char *gone = "stopped:4242:main:0";
     char active[128];
     snprintf(active, sizeof active, "pmq:active:%s", gone);
-    redisReply *moved = redis_cmd(r, "RPOP queue:t.ok");
-    ck_assert_msg(moved->type == REDIS_REPLY_STRING && strstr(moved->str, id),
-                  "could not take job %s from queue:t.ok", id);
-    freeReplyObject(redis_cmd(r, "HSET %s %s %s", active, id, moved->str));
-    freeReplyObject(moved);
-    freeReplyObject(redis_cmd(r, "HSET job:%s status running worker_id %s", id, gone));
+    PGconn *pg = pmq_test_pg();
+    redisContext *r = pmq_test_redis();
+    char *id = job_held_by(pg, r, "unlisted-migrate", gone, log);
     ck_assert_int_eq(redis_int(r, "SISMEMBER pmq:workers %s", gone), 0);
     ck_assert_int_eq(redis_int(r, "EXISTS pmq:worker:%s", gone), 0);
 
     char *cfg2 = pmq_test_behave_config(
         "unlisted-work", "[pool main]\nqueues = t.ok\nprocesses = 1\nthreads = 2\n\n" OK_QUEUE);
-    pmqd = pmq_test_pmqd_start(cfg2, log);
+    pid_t pmqd = pmq_test_pmqd_start(cfg2, log);
     /* Returned without a charge: it never ran. */
-    sql = pmq_asprintf("SELECT status || ' ' || attempt_count FROM jobs WHERE id = '%s'", id);
+    char *sql = pmq_asprintf("SELECT status || ' ' || attempt_count FROM jobs WHERE id = '%s'", id);
     wait_for(pg, log, sql, "completed 1", 60000);
     free(sql);
     ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM job_logs WHERE job_id = '%s'", id), 1);
@@ -908,7 +900,6 @@ START_TEST(unlisted_worker_claims_are_returned)
     redisFree(r);
     free(id);
     PQfinish(pg);
-    free(cfg1);
     free(cfg2);
 }
 END_TEST
