@@ -1127,7 +1127,8 @@ static int may_hold_secret(const char *s)
  */
 static char *libpq_reason(const char *why)
 {
-    char *out = pmq_xmalloc(strlen(why) + 1), *o = out;
+    /* "" becomes "...": the text may grow to 5/2 of its length (found by tests/fuzz). */
+    char *out = pmq_xmalloc(strlen(why) * 3 + 1), *o = out;
     for (const char *p = why; *p;) {
         const char *close = *p == '"' ? strchr(p + 1, '"') : NULL;
         if (!close) {

@@ -47,6 +47,7 @@ fuzz_cc = $(FUZZ_CC) $(FUZZ_CFLAGS) $(DEFS) $(AM_CPPFLAGS) $(CPPFLAGS) \
 	-I$(top_srcdir)/tests/fuzz -I$(top_srcdir)/plugins -I$(top_srcdir)/plugins/common
 
 fuzz_config_sources = $(srcdir)/tests/fuzz/fuzz_config.c $(srcdir)/core/config.c \
+	$(srcdir)/core/queue_settings.c \
 	$(srcdir)/core/errors.c $(srcdir)/core/util.c
 fuzz_entry_sources = $(srcdir)/tests/fuzz/fuzz_entry.c $(srcdir)/core/entry.c $(srcdir)/core/util.c
 fuzz_bounce_sources = $(srcdir)/tests/fuzz/fuzz_bounce.c $(srcdir)/plugins/bounce/report.c \
