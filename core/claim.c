@@ -143,26 +143,3 @@ int pmq_claim_return(pmq_redis *r, const char *worker_id, const char *queue, int
     freeReplyObject(rep);
     return rc;
 }
-
-int pmq_claim_entry_id(const char *entry, char id[37])
-{
-    /* The claim script's pattern: ^{"id"%s*:%s*"([^"]+)" */
-    const char *p = entry;
-    if (strncmp(p, "{\"id\"", 5) != 0)
-        return -1;
-    p += 5;
-    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f' || *p == '\v')
-        p++;
-    if (*p++ != ':')
-        return -1;
-    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f' || *p == '\v')
-        p++;
-    if (*p++ != '"')
-        return -1;
-    size_t n = strcspn(p, "\"");
-    if (n == 0 || n > 36 || p[n] != '"')
-        return -1;
-    memcpy(id, p, n);
-    id[n] = '\0';
-    return 0;
-}

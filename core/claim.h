@@ -35,12 +35,4 @@ int pmq_claim_wait(pmq_redis *r, const char *const *queues, int n, double timeou
 int pmq_claim_return(pmq_redis *r, const char *worker_id, const char *queue, int priority,
                      const char *id);
 
-/*
- * The job id under which the claim script recorded `entry` in
- * pmq:active:<worker> (the field it must be released by), read as the
- * script reads it.  Returns -1 when the script recorded none (not a job pmq
- * wrote) or the id does not fit.
- */
-int pmq_claim_entry_id(const char *entry, char id[37]);
-
 #endif /* PMQ_CLAIM_H */

@@ -392,14 +392,22 @@ void pmq_entry_clear(pmq_entry *e)
 
 int pmq_entry_id(const char *text, char id[37])
 {
-    const char *p = strstr(text, "\"id\"");
-    if (!p)
+    /* As the claim script reads it (^{"id"%s*:%s*"([^"]+)"): its hash field. */
+    const char *p = text;
+    if (strncmp(p, "{\"id\"", 5) != 0)
         return -1;
-    p = strchr(p + 4, '"');
-    if (!p || strlen(p + 1) < 37 || p[37] != '"')
+    p += 5;
+    p += strspn(p, " \t\n\r\f\v");
+    if (*p++ != ':')
         return -1;
-    memcpy(id, p + 1, 36);
-    id[36] = '\0';
+    p += strspn(p, " \t\n\r\f\v");
+    if (*p++ != '"')
+        return -1;
+    size_t n = strcspn(p, "\"");
+    if (n == 0 || n > 36 || p[n] != '"')
+        return -1;
+    memcpy(id, p, n);
+    id[n] = '\0';
     return 0;
 }
 

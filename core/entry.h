@@ -50,7 +50,11 @@ typedef struct pmq_entry {
 int pmq_entry_read(const char *text, pmq_entry *e);
 void pmq_entry_clear(pmq_entry *e);
 
-/* The id inside a job entry (its first member), into id[37]. */
+/*
+ * The id inside a job entry (its first member), into id[37], read as the
+ * claim script reads it: the field under which a claim records the entry in
+ * pmq:active:<worker>.  -1 when it has none, or one that does not fit.
+ */
 int pmq_entry_id(const char *text, char id[37]);
 
 /*

@@ -263,12 +263,13 @@ int pmq_maintenance_main(const pmq_config *cfg, volatile int *stopping)
                 pmq_redis_reconnect(r);
             } else {
                 int64_t now = pmq_now_ms();
-                if (lost || now - last_full >= FULL_PASS_MS) {
+                int full = lost || now - last_full >= FULL_PASS_MS;
+                if (full) {
                     pmq_reconcile(pg, r, lost ? 0 : FULL_PASS_MIN_AGE_MS);
                     pmq_sync_paused(pg, r);
                 }
                 pmq_recover_lost_workers(cfg, pg, r);
-                if (lost || now - last_full >= FULL_PASS_MS) {
+                if (full) {
                     pmq_recover_unlisted_workers(cfg, pg, r);
                     last_full = now;
                 }

@@ -201,7 +201,7 @@ static void run_one(worker *w, int index, pmq_ctx_env *env, const char *entry, u
         /* Not a job pmq wrote: nothing can run it, and PostgreSQL still has the truth. */
         log_error("dropping a malformed entry from Redis: %.80s", entry);
         char id[37];
-        if (pmq_claim_entry_id(entry, id) == 0)
+        if (pmq_entry_id(entry, id) == 0)
             held_remove(&w->held, id); /* the sweep drops it from the hash */
         pmq_job_clear(&job);
         return;
@@ -279,7 +279,7 @@ static void give_back(worker *w, pmq_redis *r, const char *entry)
         pmq_claim_return(r, w->args->worker_id, job.queue, job.priority, job.id);
     pmq_job_clear(&job);
     char id[37];
-    if (pmq_claim_entry_id(entry, id) == 0)
+    if (pmq_entry_id(entry, id) == 0)
         held_remove(&w->held, id);
 }
 
@@ -291,7 +291,7 @@ static redisReply *claim(worker *w, pmq_redis *r, int max)
     for (size_t i = 0; rep && i < rep->elements; i++) {
         char id[37];
         if (rep->element[i]->type == REDIS_REPLY_STRING &&
-            pmq_claim_entry_id(rep->element[i]->str, id) == 0)
+            pmq_entry_id(rep->element[i]->str, id) == 0)
             held_add(&w->held, id);
     }
     pthread_rwlock_unlock(&w->claim_lock);
