@@ -961,48 +961,6 @@ static int valid_listen(const char *s)
     return pmq_parse_int(colon + 1, 1, 65535, &port) == 0;
 }
 
-/* Bytes, or a number with the suffix k/K/kB (1024) or M/MB (1048576). */
-static int parse_bytes(const char *s, long max, long *out)
-{
-    if (!isdigit((unsigned char)*s))
-        return -1;
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno)
-        return -1;
-    long long mul;
-    if (!*end || !strcmp(end, "B"))
-        mul = 1;
-    else if (!strcmp(end, "k") || !strcmp(end, "K") || !strcmp(end, "kB") || !strcmp(end, "KB"))
-        mul = 1024;
-    else if (!strcmp(end, "M") || !strcmp(end, "MB"))
-        mul = 1024 * 1024;
-    else
-        return -1;
-    if (v > max / mul)
-        return -1;
-    *out = (long)(v * mul);
-    return 0;
-}
-
-static int parse_bool(const char *s, int *out)
-{
-    static const char *const yes[] = {"yes", "true", "on", "1"};
-    static const char *const no[] = {"no", "false", "off", "0"};
-    for (size_t i = 0; i < 4; i++) {
-        if (!strcasecmp(s, yes[i])) {
-            *out = 1;
-            return 0;
-        }
-        if (!strcasecmp(s, no[i])) {
-            *out = 0;
-            return 0;
-        }
-    }
-    return -1;
-}
-
 static pmq_error *bad_value(loader *L, const raw_section *rs, const raw_entry *e,
                             const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static pmq_error *bad_value(loader *L, const raw_section *rs, const raw_entry *e,
@@ -1317,7 +1275,7 @@ static void set_value(loader *L, const raw_section *rs, const key_spec *k, void 
         }
         break;
     case K_BOOL:
-        if (parse_bool(v, ip) < 0)
+        if (pmq_parse_bool(v, ip) < 0)
             bad_value(L, rs, e, "One of yes, no, true, false, on, off, 1 or 0 is expected.");
         break;
     case K_LOGLEVEL: {
@@ -1340,13 +1298,13 @@ static void set_value(loader *L, const raw_section *rs, const key_spec *k, void 
             bad_value(L, rs, e, "One of text or json is expected.");
         break;
     case K_BYTES:
-        if (parse_bytes(v, k->max, &n) < 0 || n < k->min) {
+        if (pmq_parse_bytes(v, k->max, &n) < 0 || n < k->min) {
             pmq_error *err = bad_value(L, rs, e,
                                        "A size from %ld to %ldM bytes is expected: a number of "
                                        "bytes, or one with the suffix k (1024 bytes) or M (1048576 "
                                        "bytes).",
                                        k->min, k->max >> 20);
-            if (k->max == MAX_PAYLOAD_CAP && parse_bytes(v, LONG_MAX, &n) == 0 && n > k->max)
+            if (k->max == MAX_PAYLOAD_CAP && pmq_parse_bytes(v, LONG_MAX, &n) == 0 && n > k->max)
                 pmq_error_hint(err, "A payload crosses Redis whole when a worker claims it, and "
                                     "a larger one holds Redis past its timeout; store large data "
                                     "elsewhere and put a reference to it in the payload.");

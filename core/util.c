@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "util.h"
@@ -176,4 +177,46 @@ int pmq_parse_duration_ms(const char *s, int64_t unit_ms, int64_t *out)
         return -1;
     *out = (int64_t)v * mul;
     return 0;
+}
+
+/* Bytes, or a number with the suffix k/K/kB (1024) or M/MB (1048576). */
+int pmq_parse_bytes(const char *s, long max, long *out)
+{
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno)
+        return -1;
+    long long mul;
+    if (!*end || !strcmp(end, "B"))
+        mul = 1;
+    else if (!strcmp(end, "k") || !strcmp(end, "K") || !strcmp(end, "kB") || !strcmp(end, "KB"))
+        mul = 1024;
+    else if (!strcmp(end, "M") || !strcmp(end, "MB"))
+        mul = 1024 * 1024;
+    else
+        return -1;
+    if (v > max / mul)
+        return -1;
+    *out = (long)(v * mul);
+    return 0;
+}
+
+int pmq_parse_bool(const char *s, int *out)
+{
+    static const char *const yes[] = {"yes", "true", "on", "1"};
+    static const char *const no[] = {"no", "false", "off", "0"};
+    for (size_t i = 0; i < 4; i++) {
+        if (!strcasecmp(s, yes[i])) {
+            *out = 1;
+            return 0;
+        }
+        if (!strcasecmp(s, no[i])) {
+            *out = 0;
+            return 0;
+        }
+    }
+    return -1;
 }

@@ -39,5 +39,9 @@ int64_t pmq_wall_us(void);
 int pmq_parse_int(const char *s, long min, long max, long *out);
 /* Parse "500ms", "30s", "5m", "2h", "7d" (a bare number is `unit_ms`). */
 int pmq_parse_duration_ms(const char *s, int64_t unit_ms, int64_t *out);
+/* Parse "512", "64k", "8M" (k = 1024, M = 1048576) up to `max` bytes. */
+int pmq_parse_bytes(const char *s, long max, long *out);
+/* Parse yes/no, true/false, on/off, 1/0 (any case). */
+int pmq_parse_bool(const char *s, int *out);
 
 #endif /* PMQ_UTIL_H */
