@@ -49,7 +49,8 @@ fuzz_cc = $(FUZZ_CC) $(FUZZ_CFLAGS) $(DEFS) $(AM_CPPFLAGS) $(CPPFLAGS) \
 fuzz_config_sources = $(srcdir)/tests/fuzz/fuzz_config.c $(srcdir)/core/config.c \
 	$(srcdir)/core/queue_settings.c \
 	$(srcdir)/core/errors.c $(srcdir)/core/util.c
-fuzz_entry_sources = $(srcdir)/tests/fuzz/fuzz_entry.c $(srcdir)/core/entry.c $(srcdir)/core/util.c
+fuzz_entry_sources = $(srcdir)/tests/fuzz/fuzz_entry.c $(srcdir)/core/entry.c $(srcdir)/core/util.c \
+	$(srcdir)/core/buf.c
 fuzz_bounce_sources = $(srcdir)/tests/fuzz/fuzz_bounce.c $(srcdir)/plugins/bounce/report.c \
 	$(srcdir)/plugins/bounce/classify.c $(srcdir)/plugins/common/utf8.c
 fuzz_inbound_sources = $(srcdir)/tests/fuzz/fuzz_inbound.c $(srcdir)/plugins/email/inbound.c \
