@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "db.h"
 #include "log.h"
+#include "session.h"
 #include "util.h"
 
 /*
@@ -505,11 +506,11 @@ struct pmq_acker {
 static void *acker_run(void *arg)
 {
     pmq_acker *a = arg;
-    PGconn *pg = NULL;
-    pmq_redis *r = NULL;
+    /* Redis is tried with each new PostgreSQL connection; without it, claims wait in it. */
+    pmq_session s = {.cfg = a->cfg, .want = PMQ_SESSION_PG | PMQ_SESSION_REDIS_OPTIONAL,
+                     .backoff_min_ms = 50, .backoff_max_ms = 2000};
     pmq_outcome *batch = NULL;
     size_t nbatch = 0;
-    int64_t backoff = 50;
 
     pthread_mutex_lock(&a->mu);
     for (;;) {
@@ -540,28 +541,11 @@ static void *acker_run(void *arg)
         memmove(a->pending, a->pending + nbatch, a->npending * sizeof *a->pending);
         pthread_mutex_unlock(&a->mu);
 
-        for (;;) {
-            if (!pg || PQstatus(pg) != CONNECTION_OK) {
-                pmq_errors errs = PMQ_ERRORS_INIT;
-                if (pg)
-                    PQfinish(pg);
-                pg = pmq_db_connect(a->cfg, &errs);
-                if (!r)
-                    r = pmq_redis_connect(a->cfg, &errs);
-                for (size_t i = 0; i < errs.count; i++)
-                    log_error("%s", errs.items[i].message);
-                pmq_errors_clear(&errs);
-            }
-            if (pg && pmq_ack_apply(pg, r, a->worker_id, batch, nbatch) == 0)
-                break;
-            /* Keep the outcomes: the claims stay in Redis until written. */
-            struct timespec ts = {0, (long)backoff * 1000000L};
-            nanosleep(&ts, NULL);
-            backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
-            if (pg && PQstatus(pg) != CONNECTION_OK)
-                PQreset(pg);
-        }
-        backoff = 50;
+        /* Keep the outcomes until written: the claims stay in Redis till then. */
+        while (pmq_session_connect(&s) < 0 ||
+               pmq_ack_apply(s.pg, s.r, a->worker_id, batch, nbatch) < 0)
+            pmq_session_wait(&s);
+        pmq_session_ok(&s);
         if (a->released)
             a->released(a->released_arg, batch, nbatch);
         for (size_t i = 0; i < nbatch; i++)
@@ -572,8 +556,7 @@ static void *acker_run(void *arg)
         pthread_cond_broadcast(&a->cv); /* for pmq_acker_pending waiters */
     }
     pthread_mutex_unlock(&a->mu);
-    PQfinish(pg);
-    pmq_redis_free(r);
+    pmq_session_close(&s);
     return NULL;
 }
 

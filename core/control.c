@@ -3,7 +3,6 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "control.h"
 #include "db.h"
@@ -38,8 +37,7 @@ int pmq_queue_set_paused(PGconn *pg, pmq_redis *r, const char *queue, int paused
     }
     if (paused) {
         /* Let the workers' batches claimed before it see it (PMQ_PAUSE_LAG_MS). */
-        struct timespec lag = {0, PMQ_PAUSE_LAG_MS * 1000000L};
-        nanosleep(&lag, NULL);
+        pmq_sleep_ms(PMQ_PAUSE_LAG_MS);
     } else {
         /* Wake the workers and the migrator: work may have piled up. */
         pmq_redis_do(r, "LPUSH %s 1", pmq_redis_key(r, wake, sizeof wake, "pmq:wake:%s", queue));

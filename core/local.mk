@@ -27,7 +27,8 @@ core_libpmqcore_la_SOURCES = \
 	core/http.c core/http.h \
 	core/health.c core/health.h \
 	core/control.c core/control.h \
-	core/buf.c core/buf.h
+	core/buf.c core/buf.h \
+	core/session.c core/session.h
 nodist_core_libpmqcore_la_SOURCES = core/schema_sql.c
 core_libpmqcore_la_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) $(HIREDIS_CFLAGS) $(JSONC_CFLAGS) $(INIH_CFLAGS) \
 	$(MHD_CFLAGS)

@@ -138,6 +138,12 @@ int64_t pmq_wall_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+void pmq_sleep_ms(int64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
 int pmq_parse_int(const char *s, long min, long max, long *out)
 {
     char *end;

@@ -34,6 +34,11 @@ char *pmq_escape_controls(const char *s);
 int64_t pmq_now_ms(void);
 /* Microseconds since the epoch, for timestamps. */
 int64_t pmq_wall_us(void);
+/*
+ * Sleep `ms` milliseconds.  A signal ends it early, so that a loop sees the
+ * stop flag its handler set at once.
+ */
+void pmq_sleep_ms(int64_t ms);
 
 /* Parse a whole decimal integer in [min, max]; -1 when it is not one. */
 int pmq_parse_int(const char *s, long min, long max, long *out);
