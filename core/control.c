@@ -16,11 +16,9 @@ int pmq_queue_set_paused(PGconn *pg, pmq_redis *r, const char *queue, int paused
                                  "UPDATE job_queues SET is_paused = $2::boolean, updated_at = now()"
                                  " WHERE name = $1 RETURNING name",
                                  2, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        pmq_db_error(errs, pg, res, "could not %s queue \"%s\"", paused ? "pause" : "resume", queue);
-        PQclear(res);
+    if (pmq_db_check(pg, res, PGRES_TUPLES_OK, errs,
+                     "could not %s queue \"%s\"", paused ? "pause" : "resume", queue) < 0)
         return -1;
-    }
     int found = PQntuples(res);
     PQclear(res);
     if (!found) {
@@ -60,11 +58,8 @@ int pmq_job_cancel(PGconn *pg, pmq_redis *r, const char *id, char was[16], pmq_e
         "  old.attempt_count, now(), now(), interval '0' FROM u JOIN old ON old.id = u.id)"
         " SELECT old.status, (SELECT count(*) FROM u) FROM old",
         1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        pmq_db_error(errs, pg, res, "could not cancel job \"%s\"", id);
-        PQclear(res);
+    if (pmq_db_check(pg, res, PGRES_TUPLES_OK, errs, "could not cancel job \"%s\"", id) < 0)
         return -1;
-    }
     if (PQntuples(res) == 0) {
         pmq_errors_add(errs, "job \"%s\" does not exist", id);
         PQclear(res);

@@ -266,27 +266,23 @@ static int digits(const char **p, int n)
 /* Microseconds since the epoch of an ISO 8601 timestamp with an offset; 0 when unreadable. */
 static int64_t parse_time_us(const char *s)
 {
-    struct tm tm = {0};
+    /* "YYYY-MM-DDThh:mm:ss" (a space may stand for the T): each field's width, what follows it. */
+    static const struct {
+        int width;
+        const char *then;
+    } fields[6] = {{4, "-"}, {2, "-"}, {2, "T "}, {2, ":"}, {2, ":"}, {2, ""}};
+    int v[6];
     const char *p = s;
-    int y = digits(&p, 4);
-    if (y < 0 || *p++ != '-')
-        return 0;
-    int mo = digits(&p, 2);
-    if (mo < 0 || *p++ != '-')
-        return 0;
-    int d = digits(&p, 2);
-    if (d < 0 || (*p != 'T' && *p != ' '))
-        return 0;
-    p++;
-    int h = digits(&p, 2);
-    if (h < 0 || *p++ != ':')
-        return 0;
-    int mi = digits(&p, 2);
-    if (mi < 0 || *p++ != ':')
-        return 0;
-    int sec = digits(&p, 2);
-    if (sec < 0)
-        return 0;
+    for (int i = 0; i < 6; i++) {
+        v[i] = digits(&p, fields[i].width);
+        if (v[i] < 0)
+            return 0;
+        if (*fields[i].then) {
+            if (!*p || !strchr(fields[i].then, *p))
+                return 0;
+            p++;
+        }
+    }
     int64_t us = 0;
     if (*p == '.') {
         int64_t scale = 100000;
@@ -305,12 +301,13 @@ static int64_t parse_time_us(const char *s)
             return 0;
         off = sign * (oh * 3600 + om * 60);
     }
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = sec;
+    struct tm tm = {0};
+    tm.tm_year = v[0] - 1900;
+    tm.tm_mon = v[1] - 1;
+    tm.tm_mday = v[2];
+    tm.tm_hour = v[3];
+    tm.tm_min = v[4];
+    tm.tm_sec = v[5];
     return ((int64_t)timegm(&tm) - off) * 1000000 + us;
 }
 

@@ -266,9 +266,7 @@ int pmq_migrate_batch(PGconn *pg, pmq_redis *r, int batch, int64_t *next_due_ms)
     }
     if (rep)
         freeReplyObject(rep);
-    for (int i = 0; i < n; i++)
-        free(entries[i]);
-    free(entries);
+    pmq_free_strings(entries, (size_t)n);
     free(attempts);
     free(args);
     free(lens);

@@ -16,7 +16,7 @@ int pmq_session_connect(pmq_session *s)
 
     pmq_errors errs = PMQ_ERRORS_INIT;
     if (want_pg) {
-        /* Anew even when only Redis was missing: owners restart their round (leader lock, LISTEN). */
+        /* Anew even when only Redis was missing: its owner starts its round over. */
         PQfinish(s->pg);
         s->pg = pmq_db_connect(s->cfg, &errs);
         if (s->pg && s->setup_pg && s->setup_pg(s->pg, &errs) < 0) {

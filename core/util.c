@@ -68,6 +68,13 @@ char *pmq_asprintf(const char *fmt, ...)
     return s;
 }
 
+void pmq_free_strings(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
 /* The length of the UTF-8 sequence at `p` (1 to 4), or 0 when it is not one. */
 static size_t utf8_seq(const unsigned char *p)
 {

@@ -15,6 +15,8 @@ void *pmq_xrealloc(void *p, size_t n);
 char *pmq_xstrdup(const char *s);
 char *pmq_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *pmq_vasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+/* Free the `n` strings of `v`, then `v` itself. */
+void pmq_free_strings(char **v, size_t n);
 
 /* The first byte of `s` that is not part of valid UTF-8, or NULL. */
 const char *pmq_utf8_invalid(const char *s);
