@@ -1,0 +1,7 @@
+# tests/session.mk -- staying connected (core/session.c) against the private servers.
+check_PROGRAMS += tests/test_session
+tests_test_session_SOURCES = tests/test_session.c
+tests_test_session_CFLAGS = $(test_cflags)
+tests_test_session_LDADD = tests/libdaemon.la tests/libharness.la $(test_ldadd) $(LIBPQ_LIBS) \
+	$(HIREDIS_LIBS)
+TESTS += tests/test_session
