@@ -22,11 +22,13 @@
  *   - a worker of more than 64 threads killed while every thread runs a job:
  *     each job is charged;
  *   - many reloads leave the master holding only its live children;
+ *   - a worker a reload retired that dies with a job running: the job is
+ *     charged at once, with the reason of its death;
  *   - an http child that never bound is throttled, one that served is
  *     restarted at once, whatever its age.
  * One case per promise: CK_RUN_CASE=timeout (reload, exit-config, throttle,
  * grace, old-redis, vanish, pause, cancel, no-connect, wide-crash,
- * many-reloads, served) runs one.  Waits poll for the
+ * many-reloads, retired-crash, served) runs one.  Waits poll for the
  * event with PMQ_TEST_WAIT_MS as a safety net; no duration is asserted.  Two
  * checks that something does not happen (a restart, a start after a pause)
  * watch for it over 3 s: a slow machine can only make them miss, not fail.
@@ -906,7 +908,43 @@ START_TEST(many_reloads_keep_the_master_flat)
 }
 END_TEST
 
-/*--- 13. an http child that never served, and one that did ---*/
+/*--- 13. a retired worker that dies with a job running ---*/
+
+START_TEST(retired_worker_crash_is_charged_at_once)
+{
+    const char *log = "retired";
+    char *cfg = pmq_test_behave_setup("retired", "[pool main]\nqueues = t.ok\nthreads = 2\n\n"
+                                                 "[queue t.ok]\ntimeout = 1h\nmax_attempts = 1\n\n");
+    PGconn *pg = pmq_test_pg();
+    redisContext *r = pmq_test_redis();
+    char *id = enqueue_one(pg, "t.ok", "{\"work_ms\": 600000}");
+    pid_t pmqd = pmq_test_pmqd_start(cfg, log);
+    await_running(r, id, log);
+    pid_t worker[1];
+    ck_assert_int_eq(pmq_test_worker_pids(worker, 1), 1);
+
+    /* Retired by a reload, it drains its job: then it dies. No replacement will release
+     * what it held; the master has it done at once, not when its heartbeat expires. */
+    ck_assert_int_eq(kill(pmqd, SIGHUP), 0);
+    await_log(log, "reloading", 1);
+    ck_assert_int_eq(kill(worker[0], SIGKILL), 0);
+    await_sqlf(pg, log, "failed 1", "SELECT status || ' ' || attempt_count FROM jobs WHERE id = '%s'",
+               id);
+    ck_assert_int_eq(query_long(pg,
+                                "SELECT count(*) FROM job_logs WHERE job_id = '%s'"
+                                " AND log_message = 'worker died: signal 9 (Killed)'",
+                                id),
+                     1);
+    assert_running(pmqd, log);
+    pmq_test_pmqd_stop_checked(pmqd, log, 0);
+    free(id);
+    redisFree(r);
+    PQfinish(pg);
+    free(cfg);
+}
+END_TEST
+
+/*--- 14. an http child that never served, and one that did ---*/
 
 START_TEST(http_child_throttled_only_before_it_served)
 {
@@ -973,6 +1011,7 @@ static Suite *lifecycle_suite(void)
     add_case(s, "no-connect", master_opens_no_connection);
     add_case(s, "wide-crash", wide_worker_crash_charges_every_job);
     add_case(s, "many-reloads", many_reloads_keep_the_master_flat);
+    add_case(s, "retired-crash", retired_worker_crash_is_charged_at_once);
     add_case(s, "served", http_child_throttled_only_before_it_served);
     return s;
 }
