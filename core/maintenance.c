@@ -22,6 +22,7 @@
 #include "log.h"
 #include "maintenance.h"
 #include "recovery.h"
+#include "served.h"
 #include "util.h"
 
 #define LEADER_LOCK_KEY 1886220545 /* 0x706d7101: "pmq" + 1 */
@@ -249,6 +250,7 @@ int pmq_maintenance_main(const pmq_config *cfg, volatile int *stopping)
                 sleep_ms(TICK_MS);
                 continue;
             }
+            pmq_served();
         }
         if (!leader) {
             PGresult *res = PQexec(pg, "SELECT pg_try_advisory_lock(" PMQ_STR(LEADER_LOCK_KEY) ")");

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "migrator.h"
 #include "queue_settings.h"
+#include "served.h"
 #include "util.h"
 
 /*
@@ -372,6 +373,7 @@ int pmq_migrator_main(const pmq_config *cfg, volatile int *stopping)
                 continue;
             }
             backoff = 100;
+            pmq_served();
             /* A lost session lost its lock: its skipped producers are ours. */
             awake = 0;
             unsure = 1;
