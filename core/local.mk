@@ -26,7 +26,8 @@ core_libpmqcore_la_SOURCES = \
 	core/metrics.c core/metrics.h \
 	core/http.c core/http.h \
 	core/health.c core/health.h \
-	core/control.c core/control.h
+	core/control.c core/control.h \
+	core/keys.c core/keys.h
 nodist_core_libpmqcore_la_SOURCES = core/schema_sql.c
 core_libpmqcore_la_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) $(HIREDIS_CFLAGS) $(JSONC_CFLAGS) $(INIH_CFLAGS) \
 	$(MHD_CFLAGS)

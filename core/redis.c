@@ -62,6 +62,13 @@ fail:
 
 pmq_redis *pmq_redis_connect(const pmq_config *cfg, pmq_errors *errs)
 {
+    const char *prefix = cfg->redis.key_prefix ? cfg->redis.key_prefix : "";
+    if (strlen(prefix) > PMQ_KEY_PREFIX_MAX) {
+        pmq_error *e = pmq_errors_add(errs, "[redis] key_prefix is too long (%zu bytes)",
+                                      strlen(prefix));
+        pmq_error_detail(e, "A key prefix has at most %d bytes.", PMQ_KEY_PREFIX_MAX);
+        return NULL;
+    }
     char *why = NULL;
     redisContext *c = open_context(&cfg->redis, &why);
     if (!c) {
@@ -74,7 +81,7 @@ pmq_redis *pmq_redis_connect(const pmq_config *cfg, pmq_errors *errs)
     pmq_redis *r = pmq_xcalloc(1, sizeof *r);
     r->c = c;
     r->cfg = &cfg->redis;
-    r->prefix = pmq_xstrdup(cfg->redis.key_prefix ? cfg->redis.key_prefix : "");
+    r->prefix = pmq_xstrdup(prefix);
     return r;
 }
 

@@ -12,6 +12,9 @@
 #include "config.h"
 #include "errors.h"
 
+/* The longest [redis] key_prefix: keys.h derives its key sizes from it. */
+#define PMQ_KEY_PREFIX_MAX 128
+
 typedef struct pmq_redis {
     redisContext *c;
     const pmq_redis_config *cfg; /* borrowed */
@@ -24,7 +27,10 @@ typedef struct pmq_script {
     char sha[41];
 } pmq_script;
 
-/* Connect (AUTH, SELECT); NULL after adding the reason to `errs`. */
+/*
+ * Connect (AUTH, SELECT); NULL after adding the reason to `errs` (also when
+ * key_prefix is longer than PMQ_KEY_PREFIX_MAX).
+ */
 pmq_redis *pmq_redis_connect(const pmq_config *cfg, pmq_errors *errs);
 /* Drop and re-open the connection; 0 on success. */
 int pmq_redis_reconnect(pmq_redis *r);
