@@ -1,5 +1,5 @@
 /*
- * redis.c -- Redis connections, key prefixes and Lua scripts (see redis.h).
+ * redis.c -- Redis connections and Lua scripts (see redis.h).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -106,18 +106,6 @@ void pmq_redis_free(pmq_redis *r)
     redisFree(r->c);
     free(r->prefix);
     free(r);
-}
-
-char *pmq_redis_key(const pmq_redis *r, char *buf, size_t size, const char *fmt, ...)
-{
-    size_t n = (size_t)snprintf(buf, size, "%s", r->prefix);
-    if (n >= size)
-        n = size - 1;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf + n, size - n, fmt, ap);
-    va_end(ap);
-    return buf;
 }
 
 static redisReply *vcommand(pmq_redis *r, const char *fmt, va_list ap)
