@@ -270,6 +270,40 @@ START_TEST(bands_run_in_priority_order)
 }
 END_TEST
 
+/*
+ * A pool of more than 64 queues claims from each of them: the 65th (t.ok,
+ * after t.many.1 .. t.many.64) once went unserved, past a fixed array.
+ */
+START_TEST(pool_of_many_queues_claims_from_the_last)
+{
+    setenv("PMQ_BEHAVE_MANY_QUEUES", "64", 1);
+    char *queues = pmq_xstrdup("");
+    for (int i = 1; i <= 64; i++) {
+        char *more = pmq_asprintf("%st.many.%d, ", queues, i);
+        free(queues);
+        queues = more;
+    }
+    char *ini = pmq_asprintf("[pool t]\nqueues = %st.ok\nprocesses = 1\nthreads = 1\n", queues);
+    char *config = pmq_test_behave_setup("many", ini);
+    PGconn *pg = pmq_test_pg();
+    char *first = enqueue_sql(pg, "'t.many.1', '{}'");
+    char *last = enqueue_sql(pg, "'t.ok', '{}'");
+    pid_t pid = pmq_test_pmqd_start(config, "flow-many");
+    char *sql = pmq_asprintf("SELECT string_agg(status, ',' ORDER BY id = '%s') FROM jobs"
+                             " WHERE id IN ('%s', '%s') AND status = 'completed'",
+                             last, first, last);
+    pmq_test_await_sql(pg, sql, "completed,completed", "flow-many");
+    pmq_test_pmqd_stop_checked(pid, "flow-many", PMQ_TEST_NO_RESTART);
+    free(sql);
+    free(first);
+    free(last);
+    free(ini);
+    free(queues);
+    PQfinish(pg);
+    free(config);
+}
+END_TEST
+
 /*--- 2. delayed jobs ---*/
 
 /* Held while the migrator is awake (polling); see job_whose_notify_was_skipped_is_not_left_behind. */
@@ -1137,6 +1171,8 @@ static Suite *flow_suite(void)
     Suite *s = suite_create("flow");
     TCase *tc = pmq_test_case(s, "bands", TEST_TIMEOUT_S);
     tcase_add_test(tc, bands_run_in_priority_order);
+    tc = pmq_test_case(s, "many", TEST_TIMEOUT_S);
+    tcase_add_test(tc, pool_of_many_queues_claims_from_the_last);
     tc = pmq_test_case(s, "delayed", TEST_TIMEOUT_S);
     tcase_add_test(tc, delayed_jobs_start_on_time);
     tc = pmq_test_case(s, "retry", TEST_TIMEOUT_S);
