@@ -1,92 +1,57 @@
 /*
  * keys.c -- pmq's Redis layout: key names, bands, heartbeats (see keys.h).
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "job.h"
 #include "keys.h"
-#include "util.h"
 
 /*--- key names ---*/
 
-static char *key_printf(char *key, const char *prefix, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+_Static_assert(sizeof "pmq:active:" <= PMQ_KEY_HEAD_MAX && sizeof "pmq:worker:" <= PMQ_KEY_HEAD_MAX &&
+                   sizeof "deadletter:" <= PMQ_KEY_HEAD_MAX,
+               "a key's head is longer than PMQ_KEY_HEAD_MAX");
+_Static_assert(PMQ_QUEUE_NAME_MAX_LEN + sizeof ":high" <= PMQ_WORKER_ID_SIZE &&
+                   PMQ_JOB_ID_SIZE <= PMQ_WORKER_ID_SIZE,
+               "a queue's or a job's key is longer than a worker's");
 
-static char *key_printf(char *key, const char *prefix, const char *fmt, ...)
-{
-    size_t n = (size_t)snprintf(key, PMQ_KEY_MAX, "%s", prefix);
-    if (n >= PMQ_KEY_MAX)
-        n = PMQ_KEY_MAX - 1;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(key + n, PMQ_KEY_MAX - n, fmt, ap);
-    va_end(ap);
-    return key;
-}
-
+/* DESIGN.md section 4's names: a head, then the kind's name if it has one. */
+static const char *const heads[] = {
+    [PMQ_KEY_JOB] = "job:",
+    [PMQ_KEY_ACTIVE] = "pmq:active:",
+    [PMQ_KEY_HEARTBEAT] = "pmq:worker:",
+    [PMQ_KEY_WORKERS] = "pmq:workers",
+    [PMQ_KEY_WAKE] = "pmq:wake:",
+    [PMQ_KEY_PAUSED] = "pmq:paused",
+    [PMQ_KEY_STATS] = "pmq:stats:",
+    [PMQ_KEY_MIGRATOR_STATS] = "pmq:stats:migrator",
+    [PMQ_KEY_DEADLETTER] = "deadletter:",
+    [PMQ_KEY_DEADLETTER_LIST] = "deadletter:queue",
+    [PMQ_KEY_ALIVE] = "pmq:alive",
+};
 static const char *const band_suffixes[PMQ_NBANDS] = {":high", "", ":low"};
 static const char *const band_names[PMQ_NBANDS] = {"high", "normal", "low"};
 
+/* "<prefix><head><name><suffix>"; every part is bounded (keys.h), none is cut. */
+static char *build(char *key, const char *prefix, const char *head, const char *name,
+                   const char *suffix)
+{
+    snprintf(key, PMQ_KEY_MAX, "%.*s%s%s%s", PMQ_KEY_PREFIX_MAX, prefix, head, name ? name : "",
+             suffix);
+    return key;
+}
+
+char *pmq_key(char *key, const char *prefix, pmq_key_kind kind, const char *name)
+{
+    return build(key, prefix, heads[kind], name, "");
+}
+
+/* A queue's ready list has its band after its name. */
 char *pmq_key_queue(char *key, const char *prefix, const char *queue, int band)
 {
-    return key_printf(key, prefix, "queue:%s%s", queue, band_suffixes[band]);
-}
-
-char *pmq_key_job(char *key, const char *prefix, const char *id)
-{
-    return key_printf(key, prefix, "job:%s", id);
-}
-
-char *pmq_key_active(char *key, const char *prefix, const char *worker_id)
-{
-    return key_printf(key, prefix, "pmq:active:%s", worker_id);
-}
-
-char *pmq_key_heartbeat(char *key, const char *prefix, const char *worker_id)
-{
-    return key_printf(key, prefix, "pmq:worker:%s", worker_id);
-}
-
-char *pmq_key_workers(char *key, const char *prefix)
-{
-    return key_printf(key, prefix, "pmq:workers");
-}
-
-char *pmq_key_wake(char *key, const char *prefix, const char *queue)
-{
-    return key_printf(key, prefix, "pmq:wake:%s", queue);
-}
-
-char *pmq_key_paused(char *key, const char *prefix)
-{
-    return key_printf(key, prefix, "pmq:paused");
-}
-
-char *pmq_key_stats(char *key, const char *prefix, const char *queue)
-{
-    return key_printf(key, prefix, "pmq:stats:%s", queue);
-}
-
-char *pmq_key_migrator_stats(char *key, const char *prefix)
-{
-    return key_printf(key, prefix, "pmq:stats:migrator");
-}
-
-char *pmq_key_deadletter_list(char *key, const char *prefix)
-{
-    return key_printf(key, prefix, "deadletter:queue");
-}
-
-char *pmq_key_deadletter(char *key, const char *prefix, const char *id)
-{
-    return key_printf(key, prefix, "deadletter:%s", id);
-}
-
-char *pmq_key_alive(char *key, const char *prefix)
-{
-    return key_printf(key, prefix, "pmq:alive");
+    return build(key, prefix, "queue:", queue, band_suffixes[band]);
 }
 
 /*--- bands ---*/
@@ -191,28 +156,27 @@ int pmq_heartbeat_read(pmq_redis *r, const char *worker_id, pmq_heartbeat *hb)
             freeReplyObject(h);
         return -1;
     }
-    int found = h->element[0]->type == REDIS_REPLY_STRING;
-    if (found) {
-        const char *v[7];
-        for (int k = 0; k < 7; k++)
-            v[k] = h->element[k]->type == REDIS_REPLY_STRING ? h->element[k]->str : "";
-        hb->host = pmq_xstrdup(v[0]);
-        hb->pid = atoi(v[1]);
-        hb->pool = pmq_xstrdup(v[2]);
-        hb->queues = pmq_xstrdup(v[3]);
-        hb->started_at_ms = atoll(v[4]);
-        hb->beat_at_ms = atoll(v[5]);
-        hb->current = pmq_xstrdup(v[6]);
+    if (h->element[0]->type != REDIS_REPLY_STRING) {
+        freeReplyObject(h);
+        return 0;
     }
-    freeReplyObject(h);
-    return found;
+    const char *v[7];
+    for (int k = 0; k < 7; k++)
+        v[k] = h->element[k]->type == REDIS_REPLY_STRING ? h->element[k]->str : "";
+    hb->host = v[0];
+    hb->pid = atoi(v[1]);
+    hb->pool = v[2];
+    hb->queues = v[3];
+    hb->started_at_ms = atoll(v[4]);
+    hb->beat_at_ms = atoll(v[5]);
+    hb->current = v[6];
+    hb->reply = h;
+    return 1;
 }
 
 void pmq_heartbeat_clear(pmq_heartbeat *hb)
 {
-    free(hb->host);
-    free(hb->pool);
-    free(hb->queues);
-    free(hb->current);
+    if (hb->reply)
+        freeReplyObject(hb->reply);
     memset(hb, 0, sizeof *hb);
 }

@@ -13,43 +13,52 @@
 #include "redis.h"
 
 /*
- * A worker id is "<host_id>:<pid>:<pool>" (supervisor.c); its longest key
- * is pmq:active:<worker>, longer than any queue's or job's key.
+ * A key is the prefix, a fixed head ("pmq:active:"), then a worker id, a
+ * queue name (with its band) or a job id; a worker id is the longest of
+ * those: "<host_id>:<pid>:<pool>" (supervisor.c).  keys.c checks that each
+ * name fits.
  */
 #define PMQ_WORKER_ID_SIZE 256
-#define PMQ_KEY_MAX (PMQ_KEY_PREFIX_MAX + sizeof "pmq:active:" + PMQ_WORKER_ID_SIZE)
+#define PMQ_KEY_HEAD_MAX 16
+#define PMQ_KEY_MAX (PMQ_KEY_PREFIX_MAX + PMQ_KEY_HEAD_MAX + PMQ_WORKER_ID_SIZE)
+
+/* The keys of DESIGN.md section 4, by kind; keys.c spells their names. */
+typedef enum pmq_key_kind {
+    PMQ_KEY_JOB,             /* job:<id>: a job's real-time status hash */
+    PMQ_KEY_ACTIVE,          /* pmq:active:<worker>: the jobs a worker holds (id -> entry) */
+    PMQ_KEY_HEARTBEAT,       /* pmq:worker:<worker>: a worker's heartbeat hash, with a TTL */
+    PMQ_KEY_WORKERS,         /* pmq:workers: the workers that announced a heartbeat */
+    PMQ_KEY_WAKE,            /* pmq:wake:<q>: the wake-up list of a queue's idle workers */
+    PMQ_KEY_PAUSED,          /* pmq:paused: the set of paused queue names */
+    PMQ_KEY_STATS,           /* pmq:stats:<q>: a queue's counters and histograms */
+    PMQ_KEY_MIGRATOR_STATS,  /* pmq:stats:migrator: the migrator's batch counters */
+    PMQ_KEY_DEADLETTER,      /* deadletter:<id>: one dead letter, for a replay */
+    PMQ_KEY_DEADLETTER_LIST, /* deadletter:queue: the newest dead letters, the guide's shape */
+    PMQ_KEY_ALIVE,           /* pmq:alive: the sentinel whose absence says Redis lost its data */
+} pmq_key_kind;
 
 /*
- * Each builder writes "<prefix><name>" into `key` (PMQ_KEY_MAX bytes) and
- * returns it.  `prefix` is [redis] key_prefix (pmq_redis's prefix).  With an
- * empty last part, a builder gives the head that a script or a SCAN
- * completes ("<prefix>job:").
+ * Write "<prefix><kind's head><name>" into `key` (PMQ_KEY_MAX bytes) and
+ * return it.  `prefix` is [redis] key_prefix (pmq_redis's prefix); `name`
+ * is NULL for the kinds that have none.  With an empty name, the head that
+ * a script or a SCAN completes ("<prefix>job:").
  */
+char *pmq_key(char *key, const char *prefix, pmq_key_kind kind, const char *name);
 
 /* queue:<q>:high, queue:<q>, queue:<q>:low: a queue's ready jobs, one list per band. */
 char *pmq_key_queue(char *key, const char *prefix, const char *queue, int band);
-/* job:<id>: a job's real-time status hash. */
-char *pmq_key_job(char *key, const char *prefix, const char *id);
-/* pmq:active:<worker>: the jobs a worker holds (job id -> entry). */
-char *pmq_key_active(char *key, const char *prefix, const char *worker_id);
-/* pmq:worker:<worker>: a worker's heartbeat hash, with a TTL. */
-char *pmq_key_heartbeat(char *key, const char *prefix, const char *worker_id);
-/* pmq:workers: the set of workers that announced a heartbeat. */
-char *pmq_key_workers(char *key, const char *prefix);
-/* pmq:wake:<q>: the wake-up signal of a queue's blocked workers. */
-char *pmq_key_wake(char *key, const char *prefix, const char *queue);
-/* pmq:paused: the set of paused queue names. */
-char *pmq_key_paused(char *key, const char *prefix);
-/* pmq:stats:<q>: a queue's counters and histograms (ack.c, metrics.c). */
-char *pmq_key_stats(char *key, const char *prefix, const char *queue);
-/* pmq:stats:migrator: the migrator's batch counters. */
-char *pmq_key_migrator_stats(char *key, const char *prefix);
-/* deadletter:queue: the newest dead letters, in the guide's shape. */
-char *pmq_key_deadletter_list(char *key, const char *prefix);
-/* deadletter:<id>: one dead letter, for a replay. */
-char *pmq_key_deadletter(char *key, const char *prefix, const char *id);
-/* pmq:alive: the sentinel whose absence says Redis lost its data. */
-char *pmq_key_alive(char *key, const char *prefix);
+
+#define pmq_key_job(key, prefix, id) pmq_key(key, prefix, PMQ_KEY_JOB, id)
+#define pmq_key_active(key, prefix, worker_id) pmq_key(key, prefix, PMQ_KEY_ACTIVE, worker_id)
+#define pmq_key_heartbeat(key, prefix, worker_id) pmq_key(key, prefix, PMQ_KEY_HEARTBEAT, worker_id)
+#define pmq_key_workers(key, prefix) pmq_key(key, prefix, PMQ_KEY_WORKERS, NULL)
+#define pmq_key_wake(key, prefix, queue) pmq_key(key, prefix, PMQ_KEY_WAKE, queue)
+#define pmq_key_paused(key, prefix) pmq_key(key, prefix, PMQ_KEY_PAUSED, NULL)
+#define pmq_key_stats(key, prefix, queue) pmq_key(key, prefix, PMQ_KEY_STATS, queue)
+#define pmq_key_migrator_stats(key, prefix) pmq_key(key, prefix, PMQ_KEY_MIGRATOR_STATS, NULL)
+#define pmq_key_deadletter(key, prefix, id) pmq_key(key, prefix, PMQ_KEY_DEADLETTER, id)
+#define pmq_key_deadletter_list(key, prefix) pmq_key(key, prefix, PMQ_KEY_DEADLETTER_LIST, NULL)
+#define pmq_key_alive(key, prefix) pmq_key(key, prefix, PMQ_KEY_ALIVE, NULL)
 
 /*--- bands ---*/
 
@@ -65,13 +74,14 @@ const char *pmq_band_name(int band);
 
 /* What a worker's heartbeat says (pmq:worker:<worker>). */
 typedef struct pmq_heartbeat {
-    char *host;
+    const char *host;
     int pid;
-    char *pool;
-    char *queues;         /* comma-separated */
+    const char *pool;
+    const char *queues;   /* comma-separated */
     int64_t started_at_ms;
     int64_t beat_at_ms;
-    char *current;        /* ids of the jobs running, comma-separated */
+    const char *current;  /* ids of the jobs running, comma-separated */
+    redisReply *reply;    /* what pmq_heartbeat_read() read: owns the strings */
 } pmq_heartbeat;
 
 /*
