@@ -396,6 +396,34 @@ static redisReply *rcmd(redisContext *r, const char *fmt, ...)
 static const char weird[] = "we\"ird\\q\nx";
 #define WEIRD_LABEL "queue=\"we\\\"ird\\\\q\\nx\""
 
+/* A key prefix longer than keys.h's bound is refused, not cut; one at the bound connects. */
+START_TEST(overlong_key_prefix_is_refused)
+{
+    char prefix[PMQ_KEY_PREFIX_MAX + 2];
+    for (int longer = 0; longer <= 1; longer++) {
+        memset(prefix, 'p', sizeof prefix);
+        prefix[PMQ_KEY_PREFIX_MAX + longer] = '\0';
+        char *redis = pmq_asprintf("key_prefix = %s\n", prefix);
+        char *path = write_config("prefix", NULL, redis, "");
+        pmq_config *cfg = load_config(path);
+        pmq_errors errs = PMQ_ERRORS_INIT;
+        pmq_redis *r = pmq_redis_connect(cfg, &errs);
+        if (longer) {
+            ck_assert_ptr_null(r);
+            ck_assert_int_eq((int)errs.count, 1);
+            ck_assert_str_eq(errs.items[0].message, "[redis] key_prefix is too long (129 bytes)");
+        } else {
+            ck_assert_msg(r != NULL, "%s", errs.count ? errs.items[0].message : "?");
+        }
+        pmq_redis_free(r);
+        pmq_errors_clear(&errs);
+        pmq_config_free(cfg);
+        free(path);
+        free(redis);
+    }
+}
+END_TEST
+
 /*
  * pmq:stats:<queue> filled by hand (prefixed, as [redis] key_prefix says):
  * the counters come out as they are, the plain per-bucket counts come out
@@ -1273,6 +1301,7 @@ static Suite *http_suite(void)
     Suite *s = suite_create("http");
     TCase *tc = pmq_test_case(s, "renderer", TEST_TIMEOUT_S);
     tcase_add_test(tc, renderer_escapes_and_accumulates);
+    tcase_add_test(tc, overlong_key_prefix_is_refused);
     tc = pmq_test_case(s, "metrics", TEST_TIMEOUT_S);
     tcase_add_test(tc, metrics_match_postgres_after_workload);
     tc = pmq_test_case(s, "health", TEST_TIMEOUT_S);
