@@ -331,7 +331,7 @@ static int enqueue(pmq_ctx *ctx, const char *queue, const char *payload_json,
         return -1;
     }
     if (id_out)
-        snprintf(id_out, 37, "%s", PQgetisnull(res, 0, 0) ? "" : PQgetvalue(res, 0, 0));
+        snprintf(id_out, PMQ_JOB_ID_SIZE, "%s", PQgetisnull(res, 0, 0) ? "" : PQgetvalue(res, 0, 0));
     PQclear(res);
     return 0;
 }

@@ -28,8 +28,9 @@ core_libpmqcore_la_SOURCES = \
 	core/health.c core/health.h \
 	core/control.c core/control.h \
 	core/errand.c core/errand.h \
-	core/served.c core/served.h
-nodist_core_libpmqcore_la_SOURCES = core/schema_sql.c
+	core/served.c core/served.h \
+	core/keys.c core/keys.h
+nodist_core_libpmqcore_la_SOURCES = core/schema_sql.c core/lua_scripts.c
 core_libpmqcore_la_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) $(HIREDIS_CFLAGS) $(JSONC_CFLAGS) $(INIH_CFLAGS) \
 	$(MHD_CFLAGS)
 core_libpmqcore_la_LIBADD = $(LIBPQ_LIBS) $(HIREDIS_LIBS) $(JSONC_LIBS) $(INIH_LIBS) $(MHD_LIBS)
@@ -40,6 +41,13 @@ core/schema_sql.c: $(CORE_SQL) $(srcdir)/build-aux/embed-sql.sh
 BUILT_SOURCES += core/schema_sql.c
 CLEANFILES += core/schema_sql.c
 EXTRA_DIST += build-aux/embed-sql.sh
+
+# So are the Redis scripts (lua/local.mk).
+core/lua_scripts.c: $(CORE_LUA) $(srcdir)/build-aux/embed-lua.sh
+	$(AM_V_GEN)$(SHELL) $(srcdir)/build-aux/embed-lua.sh $(CORE_LUA) > $@.tmp && mv $@.tmp $@
+BUILT_SOURCES += core/lua_scripts.c
+CLEANFILES += core/lua_scripts.c
+EXTRA_DIST += build-aux/embed-lua.sh
 
 pmqincludedir = $(includedir)/pmq
 pmqinclude_HEADERS = core/pmq/plugin.h

@@ -13,6 +13,8 @@
 #include <libpq-fe.h>
 
 #include "config.h"
+#include "job.h"
+#include "keys.h"
 #include "redis.h"
 
 /*
@@ -21,10 +23,10 @@
  * replacement through fork).
  */
 typedef struct pmq_death_note {
-    char worker_id[256];
+    char worker_id[PMQ_WORKER_ID_SIZE];
     char reason[256];          /* "worker died: signal 11" */
     int nrunning;
-    char (*running)[37];       /* jobs whose handler was running */
+    char (*running)[PMQ_JOB_ID_SIZE];       /* jobs whose handler was running */
     char (*running_reason)[128]; /* per job: "timed out after 30 s" or empty */
 } pmq_death_note;
 

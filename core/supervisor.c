@@ -51,7 +51,7 @@ typedef struct child {
     const pmq_pool_config *pool; /* ROLE_WORKER */
     int index;                   /* process number within the pool */
     pid_t pid;                   /* 0 when not running */
-    char worker_id[256];
+    char worker_id[PMQ_WORKER_ID_SIZE];
     child_shared *shared;        /* NULL when it could not be mapped */
     size_t shared_size;
     pmq_worker_slot *slots;      /* ROLE_WORKER: shared->slots, or NULL */
@@ -60,7 +60,7 @@ typedef struct child {
     int64_t throttle_ms;         /* current back-off */
     int retiring;                /* old generation: do not restart */
     int disabled;                /* configuration error: wait for a reload */
-    char timed_out[37];          /* job we killed it for, or "" */
+    char timed_out[PMQ_JOB_ID_SIZE];          /* job we killed it for, or "" */
     int64_t killed_ms;           /* when we killed it for that job */
     pmq_death_note note;         /* for the replacement (ROLE_WORKER) */
     int has_note;
@@ -143,7 +143,7 @@ static pid_t start_child(child *c)
         rc = pmq_http_main(c->cfg, &child_stopping);
         break;
     default: {
-        char id[256];
+        char id[PMQ_WORKER_ID_SIZE];
         snprintf(id, sizeof id, "%s:%d:%s", c->cfg->daemon.host_id, (int)getpid(), c->pool->name);
         pmq_worker_args args = {c->cfg, c->pool, id, c->slots, c->has_note ? &c->note : NULL,
                                 &child_stopping};
@@ -233,7 +233,7 @@ static void write_note(child *c, int status)
             c->slots[i].deadline_ms = 0;
             continue;
         }
-        memcpy(n->running[n->nrunning], c->slots[i].job_id, 37);
+        memcpy(n->running[n->nrunning], c->slots[i].job_id, PMQ_JOB_ID_SIZE);
         n->running_reason[n->nrunning][0] = '\0';
         if (c->timed_out[0]) {
             int ms = c->slots[i].timeout_ms;
@@ -322,7 +322,7 @@ static void check_timeouts(void)
         for (int t = 0; t < threads(c); t++) {
             int64_t deadline = __atomic_load_n(&c->slots[t].deadline_ms, __ATOMIC_ACQUIRE);
             if (deadline && now > deadline) {
-                memcpy(c->timed_out, c->slots[t].job_id, 37);
+                memcpy(c->timed_out, c->slots[t].job_id, PMQ_JOB_ID_SIZE);
                 c->killed_ms = now;
                 log_warning("job %s ran past its timeout of %d ms: killing worker pid %d",
                             c->timed_out, c->slots[t].timeout_ms, (int)c->pid);

@@ -1358,7 +1358,7 @@ START_TEST(send_permanent_failure_is_dead_lettered)
     assert_job_error(pg, id, "RCPT failed: 550");
     /* The dead letter in Redis carries it too. */
     redisContext *r = pmq_test_redis();
-    redisReply *rep = redisCommand(r, "LRANGE deadletter:queue 0 -1");
+    redisReply *rep = redisCommand(r, "LRANGE %s 0 -1", PMQ_TEST_KEY(pmq_key_deadletter_list, ""));
     int found = 0;
     for (size_t i = 0; rep && i < rep->elements; i++)
         found |= strstr(rep->element[i]->str, id) && strstr(rep->element[i]->str, reply);

@@ -175,7 +175,7 @@ static void await_running(redisContext *r, const char *id, const char *log)
 {
     long deadline = now_ms() + PMQ_TEST_WAIT_MS;
     for (;;) {
-        redisReply *rep = redisCommand(r, "HGET job:%s status", id);
+        redisReply *rep = redisCommand(r, "HGET %s status", PMQ_TEST_KEY(pmq_key_job, "", id));
         ck_assert_ptr_nonnull(rep);
         int running = rep->type == REDIS_REPLY_STRING && !strcmp(rep->str, "running");
         freeReplyObject(rep);
@@ -420,14 +420,14 @@ START_TEST(sigterm_past_grace_period_requeues_uncharged)
     ck_assert_int_eq(query_long(pg, "SELECT attempt_count FROM jobs WHERE id = '%s'", id), 0);
     ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM job_logs WHERE job_id = '%s'", id), 0);
     char *status = pmq_test_sqlf(pg, "SELECT status FROM jobs WHERE id = '%s'", id);
-    redisReply *rep = redisCommand(r, "LRANGE queue:t.ok 0 -1");
+    redisReply *rep = redisCommand(r, "LRANGE %s 0 -1", PMQ_TEST_KEY(pmq_key_queue, "", "t.ok", PMQ_BAND_NORMAL));
     ck_assert_ptr_nonnull(rep);
     int in_redis = rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 &&
                    strstr(rep->element[0]->str, id) != NULL;
     freeReplyObject(rep);
     /* PostgreSQL says "migrated": ready in Redis (DESIGN.md 4), where it is again. */
     ck_assert_msg(!strcmp(status, "migrated") && in_redis,
-                  "job %s is not back in queue:t.ok (status %s, %s in Redis)", id, status,
+                  "job %s is not back in its band (status %s, %s in Redis)", id, status,
                   in_redis ? "" : "not");
     free(status);
 
@@ -649,7 +649,7 @@ START_TEST(cancel_reaches_a_running_handler)
                            " AND status = 'completed'", "50", log);
     struct stat sb;
     ck_assert_msg(stat(mark, &sb) != 0, "the handler returned before it was cancelled");
-    redisReply *rep = redisCommand(r, "HGET job:%s status", id);
+    redisReply *rep = redisCommand(r, "HGET %s status", PMQ_TEST_KEY(pmq_key_job, "", id));
     ck_assert_msg(rep && rep->type == REDIS_REPLY_STRING && !strcmp(rep->str, "running"),
                   "job %s no longer runs", id);
     freeReplyObject(rep);
@@ -673,7 +673,7 @@ START_TEST(cancel_reaches_a_running_handler)
                                 " AND status = 'failed'",
                                 id),
                      0);
-    rep = redisCommand(r, "LRANGE deadletter:queue 0 -1");
+    rep = redisCommand(r, "LRANGE %s 0 -1", PMQ_TEST_KEY(pmq_key_deadletter_list, ""));
     ck_assert_ptr_nonnull(rep);
     for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++)
         ck_assert_msg(strstr(rep->element[i]->str, id) == NULL, "job %s was dead-lettered", id);
