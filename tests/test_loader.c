@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "errors.h"
+#include "host_api.h"
 #include "job.h"
 #include "plugin_loader.h"
 #include "pmq/plugin.h"
