@@ -237,8 +237,8 @@ pmq_registry *pmq_registry_load(const pmq_config *cfg, pmq_errors *errs)
         char *origin = pc->origin.file ? pmq_asprintf("%s:%d: [plugin %s] ", pc->origin.file,
                                                       pc->origin.line, name)
                                        : pmq_xstrdup("");
-        pmq_plugin *p = pmq_registry_add_plugin(reg, name,
-                                                resolve_path(cfg, pc->path ? pc->path : ""), origin);
+        char *path = resolve_path(cfg, pc->path ? pc->path : "");
+        pmq_plugin *p = pmq_registry_add_plugin(reg, name, path, origin);
         p->section.config = pc;
         if (!pc->path || !*pc->path) {
             pmq_error *e = load_error(errs, p, "no \"path\" given");
