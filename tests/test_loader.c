@@ -1,7 +1,8 @@
 /*
  * test_loader.c -- the plugin loader, the host function table and the job
  * handles: every rejection case, rollback of a failed init, the registry,
- * the config cross-check, a handler driven by hand, and pmqd --check.
+ * the config cross-check, the section keys a plugin declares (and a 1.0
+ * plugin that declares none), a handler driven by hand, and pmqd --check.
  */
 #include <check.h>
 #include <errno.h>
@@ -547,6 +548,102 @@ END_TEST
 
 /*--- the configuration cross-check ---*/
 
+/*--- loading: the section keys a plugin declares (ABI 1.1) ---*/
+
+/* "FILE:LINE: [plugin keys] " for line `line` of pmqd.ini. */
+static char *at_line(int line)
+{
+    return pmq_asprintf("%s:%d: [plugin keys] ", ini_path, line);
+}
+
+START_TEST(test_declared_unknown_key_refused_with_hint)
+{
+    char *path = plugin_so("keys");
+    char *ini = pmq_asprintf("[plugin keys]\npath = %s\npauze = 2s\nfrobnicate = 1\n", path);
+    load(ini);
+    ck_assert_uint_eq(errs.count, 2);
+    char *where = at_line(3), *expect = pmq_asprintf("%sunknown key \"pauze\"", where);
+    const pmq_error *e = error_with("\"pauze\"");
+    ck_assert_str_eq(e->message, expect);
+    ck_assert_ptr_nonnull(e->hint);
+    ck_assert_str_eq(e->hint, "Did you mean \"pause\"?");
+    /* nothing near: the hint lists what the plugin reads */
+    e = error_with("unknown key \"frobnicate\"");
+    ck_assert_msg(strstr(e->message, ":4: [plugin keys] "), "%s", e->message);
+    ck_assert_ptr_nonnull(e->hint);
+    ck_assert_str_eq(e->hint, "Plugin \"keys\" reads \"path\", \"enabled\", \"greeting\", "
+                              "\"pause\", \"limit\", \"buffer\", \"loud\".");
+    /* refused before init: its queue is not there */
+    ck_assert_ptr_null(pmq_registry_handler(reg, "keys"));
+    free(expect);
+    free(where);
+    free(ini);
+    free(path);
+}
+END_TEST
+
+START_TEST(test_declared_bad_values_refused_with_file_line)
+{
+    char *path = plugin_so("keys");
+    char *ini = pmq_asprintf("[plugin keys]\npath = %s\npause = soon\nlimit = 11\n"
+                             "buffer = 2M\nloud = maybe\n",
+                             path);
+    load(ini);
+    ck_assert_uint_eq(errs.count, 4);
+    char *where = at_line(3);
+    char *expect = pmq_asprintf("%sinvalid value \"soon\" for \"pause\"", where);
+    const pmq_error *e = error_with("for \"pause\"");
+    ck_assert_str_eq(e->message, expect);
+    ck_assert_ptr_nonnull(e->detail);
+    ck_assert_str_eq(e->detail, "A duration from 0 to 1m is expected, such as \"500ms\", \"30s\", "
+                                "\"5m\" or \"2h\"; a bare number counts seconds.");
+    ck_assert_ptr_nonnull(e->hint);
+    ck_assert_str_eq(e->hint, "\"pause\": how long each job waits.");
+    e = error_with("invalid value \"11\" for \"limit\"");
+    ck_assert_msg(strstr(e->message, ":4: [plugin keys] "), "%s", e->message);
+    ck_assert_str_eq(e->detail, "An integer from 1 to 10 is expected.");
+    e = error_with("invalid value \"2M\" for \"buffer\"");
+    ck_assert_msg(strstr(e->message, ":5: [plugin keys] "), "%s", e->message);
+    e = error_with("invalid value \"maybe\" for \"loud\"");
+    ck_assert_msg(strstr(e->message, ":6: [plugin keys] "), "%s", e->message);
+    ck_assert_ptr_null(pmq_registry_handler(reg, "keys"));
+    free(expect);
+    free(where);
+    free(ini);
+    free(path);
+}
+END_TEST
+
+START_TEST(test_bad_key_declaration_refused)
+{
+    char *path = plugin_so("badkeys");
+    char *ini = pmq_asprintf("[plugin badkeys]\npath = %s\n", path);
+    load(ini);
+    ck_assert_uint_eq(errs.count, 1);
+    const pmq_error *e = check_refused("badkeys", path, "invalid key declaration");
+    ck_assert_ptr_nonnull(e->detail);
+    ck_assert_str_eq(e->detail,
+                     "Key \"timeout\" has a default \"soon\" that its own rules refuse.");
+    ck_assert_ptr_null(pmq_registry_handler(reg, "badkeys"));
+    free(ini);
+    free(path);
+}
+END_TEST
+
+START_TEST(test_abi10_plugin_loads_unchecked)
+{
+    char *path = plugin_so("abi10");
+    char *ini = pmq_asprintf("[plugin abi10]\npath = %s\nanything = goes\nwhatever = 1\n", path);
+    load(ini);
+    char *text = errors_text(&errs);
+    ck_assert_msg(errs.count == 0, "a 1.0 plugin was refused:\n%s", text);
+    free(text);
+    ck_assert_ptr_nonnull(pmq_registry_handler(reg, "abi10"));
+    free(ini);
+    free(path);
+}
+END_TEST
+
 START_TEST(test_check_config)
 {
     char *good = plugin_so("good");
@@ -859,6 +956,91 @@ START_TEST(test_handler_config_and_late_registration)
     ck_assert_int_eq(run("good-a", "{\"config\": \"nope\"}"), PMQ_DONE);
     assert_log_has("config nope = (null)\n");
     drop_job();
+}
+END_TEST
+
+START_TEST(test_declared_keys_read_through_the_host)
+{
+    char *path = plugin_so("keys");
+    char *ini = pmq_asprintf("[plugin keys]\npath = %s\ngreeting = hi\npause = 1500ms\n"
+                             "limit = 7\nbuffer = 64k\nloud = yes\n",
+                             path);
+    load(ini);
+    ck_assert_uint_eq(errs.count, 0);
+    ck_assert_int_eq(run("keys", "{}"), PMQ_DONE);
+    assert_log_has("greeting=hi\npause=1500\nlimit=7\nbuffer=65536\nloud=1\n"
+                   "greeting=unset\nundeclared=unset\n");
+    drop_job();
+    free(ini);
+    free(path);
+}
+END_TEST
+
+START_TEST(test_declared_keys_defaults)
+{
+    char *path = plugin_so("keys");
+    char *ini = pmq_asprintf("[plugin keys]\npath = %s\npause = 3\n", path);
+    load(ini);
+    ck_assert_uint_eq(errs.count, 0);
+    ck_assert_int_eq(run("keys", "{}"), PMQ_DONE);
+    /* a bare duration counts the key's unit (seconds); no default, no value */
+    assert_log_has("greeting=hello\npause=3000\nlimit=5\nbuffer=unset\nloud=0\n");
+    drop_job();
+    free(ini);
+    free(path);
+}
+END_TEST
+
+START_TEST(test_abi10_plugin_reads_any_key)
+{
+    char *path = plugin_so("abi10");
+    char *ini = pmq_asprintf("[plugin abi10]\npath = %s\nanything = goes\n", path);
+    load(ini);
+    ck_assert_uint_eq(errs.count, 0);
+    ck_assert_int_eq(run("abi10", "{}"), PMQ_DONE);
+    assert_log_has("anything=goes\n");
+    drop_job();
+    free(ini);
+    free(path);
+}
+END_TEST
+
+/* The host's parsers in the table read what pmqd's INI files say. */
+START_TEST(test_host_parsers)
+{
+    const pmq_api *api = pmq_host_api();
+    int64_t v = -7;
+    int b = -7;
+    ck_assert_int_eq(api->parse_duration_ms("2m", 1000, &v), 0);
+    ck_assert_int_eq(v, 120000);
+    ck_assert_int_eq(api->parse_duration_ms("5", 1000, &v), 0);
+    ck_assert_int_eq(v, 5000);
+    ck_assert_int_eq(api->parse_duration_ms("1500ms", 1, &v), 0);
+    ck_assert_int_eq(v, 1500);
+    ck_assert_int_eq(api->parse_duration_ms("1d", 1, &v), 0);
+    ck_assert_int_eq(v, 86400000);
+    v = -7;
+    ck_assert_int_eq(api->parse_duration_ms("soon", 1000, &v), -1);
+    ck_assert_int_eq(api->parse_duration_ms("-1s", 1000, &v), -1);
+    ck_assert_int_eq(api->parse_duration_ms("30 s", 1000, &v), -1);
+    ck_assert_int_eq(api->parse_duration_ms(NULL, 1000, &v), -1);
+    ck_assert_int_eq(api->parse_duration_ms("5", 0, &v), -1);
+    ck_assert_int_eq(v, -7);
+
+    ck_assert_int_eq(api->parse_bytes("64k", 1 << 20, &v), 0);
+    ck_assert_int_eq(v, 65536);
+    ck_assert_int_eq(api->parse_bytes("2M", 1 << 20, &v), -1);
+    ck_assert_int_eq(api->parse_bytes(NULL, 1 << 20, &v), -1);
+    ck_assert_int_eq(api->parse_int("-12", -100, 100, &v), 0);
+    ck_assert_int_eq(v, -12);
+    ck_assert_int_eq(api->parse_int("101", -100, 100, &v), -1);
+    ck_assert_int_eq(api->parse_int("12x", -100, 100, &v), -1);
+    ck_assert_int_eq(api->parse_bool("On", &b), 0);
+    ck_assert_int_eq(b, 1);
+    ck_assert_int_eq(api->parse_bool("off", &b), 0);
+    ck_assert_int_eq(b, 0);
+    ck_assert_int_eq(api->parse_bool("maybe", &b), -1);
+    ck_assert_int_eq(api->parse_bool(NULL, &b), -1);
 }
 END_TEST
 
@@ -1262,6 +1444,33 @@ START_TEST(test_pmqd_check_reports_every_problem)
 }
 END_TEST
 
+START_TEST(test_pmqd_check_reports_plugin_keys)
+{
+    char *path = plugin_so("keys");
+    char *ini = pmq_asprintf("[plugin keys]\npath = %s\npauze = 2s\nlimit = lots\n\n"
+                             "[queue keys]\n",
+                             path);
+    write_file(ini_path, ini);
+    char *args = pmq_asprintf("--check -c '%s'", ini_path), *out;
+    int rc = run_pmqd(args, &out);
+    ck_assert_msg(rc == 1, "pmqd --check exited %d:\n%s", rc, out);
+    char *expect[4];
+    expect[0] = pmq_asprintf("%s:3: [plugin keys] unknown key \"pauze\"", ini_path);
+    expect[1] = pmq_asprintf("HINT: Did you mean \"pause\"?");
+    expect[2] = pmq_asprintf("%s:4: [plugin keys] invalid value \"lots\" for \"limit\"", ini_path);
+    expect[3] = pmq_asprintf("DETAIL: An integer from 1 to 10 is expected.");
+    for (int i = 0; i < 4; i++) {
+        ck_assert_msg(strstr(out, expect[i]), "pmqd --check output lacks \"%s\":\n%s", expect[i],
+                      out);
+        free(expect[i]);
+    }
+    free(out);
+    free(args);
+    free(ini);
+    free(path);
+}
+END_TEST
+
 static Suite *loader_suite(void)
 {
     Suite *s = suite_create("loader");
@@ -1285,6 +1494,10 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, test_failed_init_is_rolled_back);
     tcase_add_test(tc, test_failed_init_alone_leaves_nothing);
     tcase_add_test(tc, test_bad_plugins_do_not_stop_good_ones);
+    tcase_add_test(tc, test_declared_unknown_key_refused_with_hint);
+    tcase_add_test(tc, test_declared_bad_values_refused_with_file_line);
+    tcase_add_test(tc, test_bad_key_declaration_refused);
+    tcase_add_test(tc, test_abi10_plugin_loads_unchecked);
     tcase_add_test(tc, test_check_config);
     tcase_add_test(tc, test_check_config_without_plugins);
     tcase_add_test(tc, test_check_config_quiet_when_served);
@@ -1305,6 +1518,10 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, test_handler_bad_payload);
     tcase_add_test(tc, test_handler_cancelled);
     tcase_add_test(tc, test_handler_config_and_late_registration);
+    tcase_add_test(tc, test_declared_keys_read_through_the_host);
+    tcase_add_test(tc, test_declared_keys_defaults);
+    tcase_add_test(tc, test_abi10_plugin_reads_any_key);
+    tcase_add_test(tc, test_host_parsers);
     tcase_add_test(tc, test_enqueue_without_server);
     tcase_add_test(tc, test_enqueue_refuses_huge_delay);
     suite_add_tcase(s, tc);
@@ -1323,6 +1540,7 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, test_pmqd_version);
     tcase_add_test(tc, test_pmqd_check_good);
     tcase_add_test(tc, test_pmqd_check_reports_every_problem);
+    tcase_add_test(tc, test_pmqd_check_reports_plugin_keys);
     suite_add_tcase(s, tc);
     return s;
 }
