@@ -56,9 +56,7 @@ static char *bracketed(const char *id)
     if (!id || !*id)
         return NULL;
     char *clean = plugin_utf8_clean(id, strlen(id));
-    char *s = malloc(strlen(clean) + 3);
-    if (!s)
-        abort();
+    char *s = plugin_xmalloc(strlen(clean) + 3);
     sprintf(s, "<%s>", clean);
     free(clean);
     return s;
@@ -260,9 +258,7 @@ static void add_recipient(rcpt_list *l, char *email, const char *status, const c
     }
     if (r->nrcpts == l->cap) {
         l->cap = l->cap ? l->cap * 2 : 8;
-        r->rcpts = realloc(r->rcpts, l->cap * sizeof *r->rcpts);
-        if (!r->rcpts)
-            abort();
+        r->rcpts = plugin_xrealloc(r->rcpts, l->cap * sizeof *r->rcpts);
     }
     bounce_recipient *b = &r->rcpts[r->nrcpts++];
     b->email = email;

@@ -300,9 +300,7 @@ int email_compose(json_object *email_data, const char *job_id, const char *msgid
     g_mime_object_write_to_stream(GMIME_OBJECT(msg), fo, mem);
     GByteArray *bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
     out->len = bytes->len;
-    out->data = malloc(bytes->len + 1);
-    if (!out->data)
-        abort();
+    out->data = plugin_xmalloc(bytes->len + 1);
     memcpy(out->data, bytes->data, bytes->len);
     out->data[bytes->len] = '\0';
     g_object_unref(mem);

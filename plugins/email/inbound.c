@@ -31,9 +31,7 @@ static unsigned char *decoded_content(GMimePart *part, size_t *len)
     if (w)
         g_mime_data_wrapper_write_to_stream(w, mem);
     GByteArray *bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
-    unsigned char *data = malloc(bytes->len + 1);
-    if (!data)
-        abort();
+    unsigned char *data = plugin_xmalloc(bytes->len + 1);
     if (bytes->len) /* an empty part has no buffer at all: memcpy() from NULL is undefined */
         memcpy(data, bytes->data, bytes->len);
     data[bytes->len] = '\0';
@@ -53,9 +51,7 @@ static void add_attachment(walker *w, const char *filename, const char *content_
     email_inbound *out = w->out;
     if (out->nattachments == w->cap) {
         w->cap = w->cap ? w->cap * 2 : 4;
-        out->attachments = realloc(out->attachments, w->cap * sizeof *out->attachments);
-        if (!out->attachments)
-            abort();
+        out->attachments = plugin_xrealloc(out->attachments, w->cap * sizeof *out->attachments);
     }
     email_attachment *a = &out->attachments[out->nattachments++];
     a->filename = filename ? clean_utf8(filename, strlen(filename)) : NULL;
@@ -92,9 +88,7 @@ static void visit(walker *w, GMimeObject *obj)
         if (inner)
             g_mime_object_write_to_stream(GMIME_OBJECT(inner), NULL, mem);
         GByteArray *bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
-        unsigned char *data = malloc(bytes->len + 1);
-        if (!data)
-            abort();
+        unsigned char *data = plugin_xmalloc(bytes->len + 1);
         if (bytes->len) /* as in decoded_content() */
             memcpy(data, bytes->data, bytes->len);
         size_t len = bytes->len;
