@@ -550,97 +550,87 @@ END_TEST
 
 /*--- loading: the section keys a plugin declares (ABI 1.1) ---*/
 
-/* "FILE:LINE: [plugin keys] " for line `line` of pmqd.ini. */
-static char *at_line(int line)
+/* Load test plugin `name` with the section's other lines `keys`. */
+static void load_plugin_with(const char *name, const char *keys)
 {
-    return pmq_asprintf("%s:%d: [plugin keys] ", ini_path, line);
+    char *path = plugin_so(name);
+    char *ini = pmq_asprintf("[plugin %s]\npath = %s\n%s", name, path, keys);
+    load(ini);
+    free(ini);
+    free(path);
+}
+
+/* The error about `key`, which must start "FILE:LINE: [plugin keys] " for line `line`. */
+static const pmq_error *key_error_at(const char *key, int line)
+{
+    char *needle = pmq_asprintf("\"%s\"", key);
+    char *where = pmq_asprintf("%s:%d: [plugin keys] ", ini_path, line);
+    const pmq_error *e = error_with(needle);
+    ck_assert_msg(!strncmp(e->message, where, strlen(where)), "\"%s\" does not start \"%s\"",
+                  e->message, where);
+    free(where);
+    free(needle);
+    return e;
 }
 
 START_TEST(test_declared_unknown_key_refused_with_hint)
 {
-    char *path = plugin_so("keys");
-    char *ini = pmq_asprintf("[plugin keys]\npath = %s\npauze = 2s\nfrobnicate = 1\n", path);
-    load(ini);
+    load_plugin_with("keys", "pauze = 2s\nfrobnicate = 1\n");
     ck_assert_uint_eq(errs.count, 2);
-    char *where = at_line(3), *expect = pmq_asprintf("%sunknown key \"pauze\"", where);
-    const pmq_error *e = error_with("\"pauze\"");
-    ck_assert_str_eq(e->message, expect);
+    const pmq_error *e = key_error_at("pauze", 3);
+    ck_assert_str_eq(strstr(e->message, "] ") + 2, "unknown key \"pauze\"");
     ck_assert_ptr_nonnull(e->hint);
     ck_assert_str_eq(e->hint, "Did you mean \"pause\"?");
     /* nothing near: the hint lists what the plugin reads */
-    e = error_with("unknown key \"frobnicate\"");
-    ck_assert_msg(strstr(e->message, ":4: [plugin keys] "), "%s", e->message);
+    e = key_error_at("frobnicate", 4);
     ck_assert_ptr_nonnull(e->hint);
     ck_assert_str_eq(e->hint, "Plugin \"keys\" reads \"path\", \"enabled\", \"greeting\", "
                               "\"pause\", \"limit\", \"buffer\", \"loud\".");
     /* refused before init: its queue is not there */
     ck_assert_ptr_null(pmq_registry_handler(reg, "keys"));
-    free(expect);
-    free(where);
-    free(ini);
-    free(path);
 }
 END_TEST
 
 START_TEST(test_declared_bad_values_refused_with_file_line)
 {
-    char *path = plugin_so("keys");
-    char *ini = pmq_asprintf("[plugin keys]\npath = %s\npause = soon\nlimit = 11\n"
-                             "buffer = 2M\nloud = maybe\n",
-                             path);
-    load(ini);
+    load_plugin_with("keys", "pause = soon\nlimit = 11\nbuffer = 2M\nloud = maybe\n");
     ck_assert_uint_eq(errs.count, 4);
-    char *where = at_line(3);
-    char *expect = pmq_asprintf("%sinvalid value \"soon\" for \"pause\"", where);
-    const pmq_error *e = error_with("for \"pause\"");
-    ck_assert_str_eq(e->message, expect);
+    const pmq_error *e = key_error_at("pause", 3);
+    ck_assert_str_eq(strstr(e->message, "] ") + 2, "invalid value \"soon\" for \"pause\"");
     ck_assert_ptr_nonnull(e->detail);
     ck_assert_str_eq(e->detail, "A duration from 0 to 1m is expected, such as \"500ms\", \"30s\", "
                                 "\"5m\" or \"2h\"; a bare number counts seconds.");
     ck_assert_ptr_nonnull(e->hint);
     ck_assert_str_eq(e->hint, "\"pause\": how long each job waits.");
-    e = error_with("invalid value \"11\" for \"limit\"");
-    ck_assert_msg(strstr(e->message, ":4: [plugin keys] "), "%s", e->message);
+    e = key_error_at("limit", 4);
     ck_assert_str_eq(e->detail, "An integer from 1 to 10 is expected.");
-    e = error_with("invalid value \"2M\" for \"buffer\"");
-    ck_assert_msg(strstr(e->message, ":5: [plugin keys] "), "%s", e->message);
-    e = error_with("invalid value \"maybe\" for \"loud\"");
-    ck_assert_msg(strstr(e->message, ":6: [plugin keys] "), "%s", e->message);
+    ck_assert_ptr_nonnull(strstr(key_error_at("buffer", 5)->message, "invalid value \"2M\""));
+    ck_assert_ptr_nonnull(strstr(key_error_at("loud", 6)->message, "invalid value \"maybe\""));
     ck_assert_ptr_null(pmq_registry_handler(reg, "keys"));
-    free(expect);
-    free(where);
-    free(ini);
-    free(path);
 }
 END_TEST
 
 START_TEST(test_bad_key_declaration_refused)
 {
-    char *path = plugin_so("badkeys");
-    char *ini = pmq_asprintf("[plugin badkeys]\npath = %s\n", path);
-    load(ini);
+    load_plugin_with("badkeys", "");
     ck_assert_uint_eq(errs.count, 1);
+    char *path = plugin_so("badkeys");
     const pmq_error *e = check_refused("badkeys", path, "invalid key declaration");
     ck_assert_ptr_nonnull(e->detail);
     ck_assert_str_eq(e->detail,
                      "Key \"timeout\" has a default \"soon\" that its own rules refuse.");
     ck_assert_ptr_null(pmq_registry_handler(reg, "badkeys"));
-    free(ini);
     free(path);
 }
 END_TEST
 
 START_TEST(test_abi10_plugin_loads_unchecked)
 {
-    char *path = plugin_so("abi10");
-    char *ini = pmq_asprintf("[plugin abi10]\npath = %s\nanything = goes\nwhatever = 1\n", path);
-    load(ini);
+    load_plugin_with("abi10", "anything = goes\nwhatever = 1\n");
     char *text = errors_text(&errs);
     ck_assert_msg(errs.count == 0, "a 1.0 plugin was refused:\n%s", text);
     free(text);
     ck_assert_ptr_nonnull(pmq_registry_handler(reg, "abi10"));
-    free(ini);
-    free(path);
 }
 END_TEST
 
@@ -959,49 +949,42 @@ START_TEST(test_handler_config_and_late_registration)
 }
 END_TEST
 
+/*
+ * Load test plugin `name` with the section's other lines `keys` (it must be
+ * accepted), run its queue `name` once, and check that the audit trail
+ * holds `expect`.
+ */
+static void run_plugin_with(const char *name, const char *keys, const char *expect)
+{
+    load_plugin_with(name, keys);
+    char *text = errors_text(&errs);
+    ck_assert_msg(errs.count == 0, "plugin \"%s\" was refused:\n%s", name, text);
+    free(text);
+    ck_assert_int_eq(run(name, "{}"), PMQ_DONE);
+    assert_log_has(expect);
+    drop_job();
+}
+
 START_TEST(test_declared_keys_read_through_the_host)
 {
-    char *path = plugin_so("keys");
-    char *ini = pmq_asprintf("[plugin keys]\npath = %s\ngreeting = hi\npause = 1500ms\n"
-                             "limit = 7\nbuffer = 64k\nloud = yes\n",
-                             path);
-    load(ini);
-    ck_assert_uint_eq(errs.count, 0);
-    ck_assert_int_eq(run("keys", "{}"), PMQ_DONE);
-    assert_log_has("greeting=hi\npause=1500\nlimit=7\nbuffer=65536\nloud=1\n"
-                   "greeting=unset\nundeclared=unset\n");
-    drop_job();
-    free(ini);
-    free(path);
+    run_plugin_with("keys", "greeting = hi\npause = 1500ms\nlimit = 7\nbuffer = 64k\nloud = yes\n",
+                    "greeting=hi\npause=1500\nlimit=7\nbuffer=65536\nloud=1\n"
+                    "greeting=unset\nundeclared=unset\n");
 }
 END_TEST
 
+/* Unset keys read as their defaults; a bare duration counts the key's unit (seconds). */
 START_TEST(test_declared_keys_defaults)
 {
-    char *path = plugin_so("keys");
-    char *ini = pmq_asprintf("[plugin keys]\npath = %s\npause = 3\n", path);
-    load(ini);
-    ck_assert_uint_eq(errs.count, 0);
-    ck_assert_int_eq(run("keys", "{}"), PMQ_DONE);
-    /* a bare duration counts the key's unit (seconds); no default, no value */
-    assert_log_has("greeting=hello\npause=3000\nlimit=5\nbuffer=unset\nloud=0\n");
-    drop_job();
-    free(ini);
-    free(path);
+    run_plugin_with("keys", "pause = 3\n",
+                    "greeting=hello\npause=3000\nlimit=5\nbuffer=unset\nloud=0\n");
 }
 END_TEST
 
+/* A 1.0 plugin reads any key of its section, unchecked. */
 START_TEST(test_abi10_plugin_reads_any_key)
 {
-    char *path = plugin_so("abi10");
-    char *ini = pmq_asprintf("[plugin abi10]\npath = %s\nanything = goes\n", path);
-    load(ini);
-    ck_assert_uint_eq(errs.count, 0);
-    ck_assert_int_eq(run("abi10", "{}"), PMQ_DONE);
-    assert_log_has("anything=goes\n");
-    drop_job();
-    free(ini);
-    free(path);
+    run_plugin_with("abi10", "anything = goes\n", "anything=goes\n");
 }
 END_TEST
 
@@ -1389,19 +1372,36 @@ START_TEST(test_pmqd_version)
 }
 END_TEST
 
+/* `pmqd --check` on `ini` as pmqd.ini: its output (caller frees); it must exit `want`. */
+static char *pmqd_check(const char *ini, int want)
+{
+    write_file(ini_path, ini);
+    char *args = pmq_asprintf("--check -c '%s'", ini_path), *out;
+    int rc = run_pmqd(args, &out);
+    ck_assert_msg(rc == want, "pmqd --check exited %d, not %d:\n%s", rc, want, out);
+    free(args);
+    return out;
+}
+
+/* Each of the `n` strings of `expect` is in `out`; frees them. */
+static void assert_output_has(const char *out, char **expect, int n)
+{
+    for (int i = 0; i < n; i++) {
+        ck_assert_msg(strstr(out, expect[i]), "pmqd --check output lacks \"%s\":\n%s", expect[i],
+                      out);
+        free(expect[i]);
+    }
+}
+
 START_TEST(test_pmqd_check_good)
 {
     char *good = plugin_so("good");
     char *ini = pmq_asprintf("[plugin good]\npath = %s\n\n[queue good-a]\n\n"
                              "[pool main]\nqueues = good-a, good-b\n",
                              good);
-    write_file(ini_path, ini);
-    char *args = pmq_asprintf("--check -c '%s'", ini_path), *out;
-    int rc = run_pmqd(args, &out);
-    ck_assert_msg(rc == 0, "pmqd --check exited %d:\n%s", rc, out);
+    char *out = pmqd_check(ini, 0);
     ck_assert_msg(strstr(out, "is valid"), "%s", out);
     free(out);
-    free(args);
     free(ini);
     free(good);
 }
@@ -1413,11 +1413,7 @@ START_TEST(test_pmqd_check_reports_every_problem)
     char *ini = pmq_asprintf("[plugin abi2]\npath = %s\n\n[plugin good]\npath = %s\n\n"
                              "[plugin initfail]\npath = %s\n\n[queue unserved]\n",
                              abi2, good, fail);
-    write_file(ini_path, ini);
-    char *args = pmq_asprintf("--check -c '%s'", ini_path), *out;
-    int rc = run_pmqd(args, &out);
-    ck_assert_msg(rc == 1, "pmqd --check exited %d:\n%s", rc, out);
-
+    char *out = pmqd_check(ini, 1);
     char *expect[6];
     expect[0] = pmq_asprintf("could not load plugin \"abi2\" from \"%s\": ABI version mismatch",
                              abi2);
@@ -1430,13 +1426,8 @@ START_TEST(test_pmqd_check_reports_every_problem)
     expect[3] = pmq_asprintf("DETAIL: cannot reach the relay at smtp.invalid:25");
     expect[4] = pmq_asprintf("no plugin serves queue \"unserved\"");
     expect[5] = pmq_asprintf("%s:", ini_path); /* problems point into the file */
-    for (int i = 0; i < 6; i++) {
-        ck_assert_msg(strstr(out, expect[i]), "pmqd --check output lacks \"%s\":\n%s", expect[i],
-                      out);
-        free(expect[i]);
-    }
+    assert_output_has(out, expect, 6);
     free(out);
-    free(args);
     free(ini);
     free(good);
     free(abi2);
@@ -1444,28 +1435,21 @@ START_TEST(test_pmqd_check_reports_every_problem)
 }
 END_TEST
 
+/* A plugin's declared keys are checked by pmqd --check, each bad one at its line. */
 START_TEST(test_pmqd_check_reports_plugin_keys)
 {
     char *path = plugin_so("keys");
     char *ini = pmq_asprintf("[plugin keys]\npath = %s\npauze = 2s\nlimit = lots\n\n"
                              "[queue keys]\n",
                              path);
-    write_file(ini_path, ini);
-    char *args = pmq_asprintf("--check -c '%s'", ini_path), *out;
-    int rc = run_pmqd(args, &out);
-    ck_assert_msg(rc == 1, "pmqd --check exited %d:\n%s", rc, out);
+    char *out = pmqd_check(ini, 1);
     char *expect[4];
     expect[0] = pmq_asprintf("%s:3: [plugin keys] unknown key \"pauze\"", ini_path);
     expect[1] = pmq_asprintf("HINT: Did you mean \"pause\"?");
     expect[2] = pmq_asprintf("%s:4: [plugin keys] invalid value \"lots\" for \"limit\"", ini_path);
     expect[3] = pmq_asprintf("DETAIL: An integer from 1 to 10 is expected.");
-    for (int i = 0; i < 4; i++) {
-        ck_assert_msg(strstr(out, expect[i]), "pmqd --check output lacks \"%s\":\n%s", expect[i],
-                      out);
-        free(expect[i]);
-    }
+    assert_output_has(out, expect, 4);
     free(out);
-    free(args);
     free(ini);
     free(path);
 }
