@@ -193,30 +193,39 @@ static void ctx_append(pmq_ctx *ctx, const char *msg)
     ctx->log_len = (size_t)(at - ctx->log);
 }
 
-static void ctx_log(pmq_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void ctx_log(pmq_ctx *ctx, const char *fmt, ...)
+/* A handler's printf-style words: a line of the audit trail, or the attempt's error. */
+static void ctx_vnote(pmq_ctx *ctx, int is_error, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static void ctx_vnote(pmq_ctx *ctx, int is_error, const char *fmt, va_list ap)
 {
     if (!ctx || !fmt)
         return;
+    char *msg = pmq_vasprintf(fmt, ap);
+    if (is_error) {
+        free(ctx->error);
+        ctx->error = msg;
+    } else {
+        ctx_append(ctx, msg);
+        free(msg);
+    }
+}
+
+static void ctx_log(pmq_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void ctx_log(pmq_ctx *ctx, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    char *msg = pmq_vasprintf(fmt, ap);
+    ctx_vnote(ctx, 0, fmt, ap);
     va_end(ap);
-    ctx_append(ctx, msg);
-    free(msg);
 }
 
 static void set_error(pmq_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_error(pmq_ctx *ctx, const char *fmt, ...)
 {
-    if (!ctx || !fmt)
-        return;
     va_list ap;
     va_start(ap, fmt);
-    char *msg = pmq_vasprintf(fmt, ap);
+    ctx_vnote(ctx, 1, fmt, ap);
     va_end(ap);
-    free(ctx->error);
-    ctx->error = msg;
 }
 
 static void retry_after(pmq_ctx *ctx, int64_t delay_ms)
