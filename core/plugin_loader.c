@@ -171,7 +171,7 @@ static void load_one(pmq_registry *reg, const pmq_config *cfg, pmq_plugin *p, pm
         return;
     }
     const pmq_plugin_magic_block *m = magic_fn();
-    if (check_magic(m, p, errs) != 0 || check_keys(m, p, errs) != 0)
+    if (check_magic(m, p, errs) != 0)
         return;
 
     /* Looked up after the version check: another major may name it otherwise. */
@@ -182,6 +182,8 @@ static void load_one(pmq_registry *reg, const pmq_config *cfg, pmq_plugin *p, pm
                           "pmq_api *, const pmq_section *).");
         return;
     }
+    if (check_keys(m, p, errs) != 0)
+        return;
     p->flags = m->flags;
     p->version = pmq_xstrdup(m->version ? m->version : "");
 

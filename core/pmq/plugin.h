@@ -6,7 +6,8 @@
  * exactly two functions:
  *
  *   pmq_plugin_magic()  returns the plugin's descriptor; define it with
- *                       PMQ_PLUGIN_MAGIC(name, version, flags).
+ *                       PMQ_PLUGIN_MAGIC(name, version, flags), or
+ *                       PMQ_PLUGIN_MAGIC_KEYS(name, version, flags, keys).
  *   pmq_plugin_init()   called once per process after the descriptor was
  *                       accepted; registers the queues the plugin serves.
  *
@@ -18,23 +19,6 @@
  *
  * Handles (pmq_host, pmq_job, pmq_ctx, pmq_section) are opaque: no host
  * struct layout is part of the ABI.
- *
- * A plugin may declare the keys of its [plugin NAME] section (ABI 1.1):
- * name, type, bounds, default and a line of documentation, in a table given
- * to PMQ_PLUGIN_MAGIC_KEYS() instead of PMQ_PLUGIN_MAGIC().  The host then
- * checks the section before pmq_plugin_init() runs, at load time and under
- * `pmqd --check`, with the file and line of each bad key, and the plugin
- * reads the checked values with pmq_config_number() and pmq_config_get().
- * A plugin that declares nothing gets every key of its section unchecked,
- * as in 1.0.  For the plugin above:
- *
- *   static const pmq_plugin_key keys[] = {
- *       {"greeting", PMQ_KEY_STRING, 0, 0, 0, "hello", "the word each job logs"},
- *       {"pause", PMQ_KEY_DURATION, 0, 60000, 1000, "0", "wait this long per job"},
- *       {NULL}};
- *   PMQ_PLUGIN_MAGIC_KEYS("hello", "1.0.0", PMQ_PLUGIN_THREAD_SAFE, keys);
- *
- *   ... int64_t pause_ms; pmq_config_number(section, "pause", &pause_ms);
  *
  * A minimal plugin:
  *
@@ -58,6 +42,23 @@
  * Build it out of tree with
  *   cc -shared -fPIC $(pkg-config --cflags pmq-plugin) -o hello.so hello.c
  * and install it into $(pkg-config --variable=pluginsdir pmq-plugin).
+ *
+ * A plugin may declare the keys of its [plugin NAME] section (ABI 1.1):
+ * name, type, bounds, default and a line of documentation, in a table given
+ * to PMQ_PLUGIN_MAGIC_KEYS() instead of PMQ_PLUGIN_MAGIC().  The host then
+ * checks the section before pmq_plugin_init() runs, at load time and under
+ * `pmqd --check`, with the file and line of each bad key, and the plugin
+ * reads the checked values with pmq_config_number() and pmq_config_get().
+ * A plugin that declares nothing gets every key of its section unchecked,
+ * as in 1.0.  For the plugin above:
+ *
+ *   static const pmq_plugin_key keys[] = {
+ *       {"greeting", PMQ_KEY_STRING, 0, 0, 0, "hello", "the word each job logs"},
+ *       {"pause", PMQ_KEY_DURATION, 0, 60000, 1000, "0", "wait this long per job"},
+ *       {NULL}};
+ *   PMQ_PLUGIN_MAGIC_KEYS("hello", "1.0.0", PMQ_PLUGIN_THREAD_SAFE, keys);
+ *
+ *   ... int64_t pause_ms; pmq_config_number(section, "pause", &pause_ms);
  *
  * ABI history (a plugin built for 1.N loads in every host 1.M with M >= N):
  *   1.0  first release.
@@ -130,6 +131,11 @@ enum {
  * name is NULL.  `path` and `enabled` are the host's and are not declared.
  * The host refuses to load a plugin whose table is inconsistent (an unknown
  * type, min > max, a default its own rules refuse, a name given twice).
+ * The descriptor gives sizeof(pmq_plugin_key) as built (`key_size`): the
+ * host steps through the table by it, so a later minor may add fields at
+ * the end of an entry.  A key's value is checked once, when the plugin is
+ * loaded; an unknown key or a bad value refuses the plugin with one error
+ * per key, naming its file and line.
  */
 typedef struct pmq_plugin_key {
     const char *name;          /* as written in the INI file; NULL ends the table */
@@ -137,7 +143,7 @@ typedef struct pmq_plugin_key {
     int64_t min, max;          /* bounds of INT, DURATION (ms) and BYTES; unused otherwise */
     int64_t unit_ms;           /* DURATION: what a bare number counts (1, 1000, 60000) */
     const char *default_value; /* as an INI file would say it; NULL: no default */
-    const char *doc;           /* one line saying what the key does */
+    const char *doc;           /* what the key does: one line, no final period */
 } pmq_plugin_key;
 
 /*--- the descriptor (magic block) ---*/
