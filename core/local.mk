@@ -9,6 +9,8 @@ core_libpmqcore_la_SOURCES = \
 	core/config.c core/config.h \
 	core/plugin_loader.c core/plugin_loader.h \
 	core/host_api.c core/job.c core/job.h \
+	core/host_api.h core/plugin_registry.c core/plugin_registry.h \
+	core/plugin_keys.c core/plugin_keys.h \
 	core/db.c core/db.h \
 	core/migrate.c core/migrate.h \
 	core/supervisor.c core/supervisor.h \
