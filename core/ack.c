@@ -10,6 +10,7 @@
 #include "ack.h"
 #include "buf.h"
 #include "db.h"
+#include "keys.h"
 #include "log.h"
 #include "session.h"
 #include "util.h"
@@ -213,9 +214,9 @@ static size_t append_stats(pmq_redis *r, const pmq_outcome *o, size_t n, PGresul
             q->latency_count++;
         }
     }
-    char key[512], field[32];
+    char key[PMQ_KEY_MAX], field[32];
     for (size_t k = 0; k < nq; k++) {
-        pmq_redis_key(r, key, sizeof key, "pmq:stats:%s", qs[k].queue);
+        pmq_key_stats(key, r->prefix, qs[k].queue);
         for (int s = 0; s < 3; s++)
             if (qs[k].outcomes[s]) {
                 redisAppendCommand(r->c, "HINCRBY %s %s %ld", key, outcome_field[s], qs[k].outcomes[s]);
@@ -244,48 +245,9 @@ static size_t append_stats(pmq_redis *r, const pmq_outcome *o, size_t n, PGresul
     return sent;
 }
 
-/*
- * Settle job:<id> after the commit.  KEYS: the job hashes; ARGV: finished
- * at (ms), the [redis] finished_ttl (s), then (attempt, status) per key.
- * Only a hash that still describes the attempt that ended is touched (its
- * pushed_attempt, or none): a retry the migrator pushed meanwhile keeps
- * its hash, which the reconciler and the idempotent push rely on.  A
- * finished job's hash is deleted, or kept for the window; a retried one
- * waits in PostgreSQL and keeps its hash until its last attempt.
- */
-static pmq_script settle_script = {
-    "local fin, ttl = ARGV[1], tonumber(ARGV[2])\n"
-    "for i, h in ipairs(KEYS) do\n"
-    "  local att, st = ARGV[2 * i + 1], ARGV[2 * i + 2]\n"
-    "  local pa = redis.call('HGET', h, 'pushed_attempt')\n"
-    "  if st == 'queued' then\n"
-    "    if pa == att then redis.call('HSET', h, 'status', st, 'finished_at', fin) end\n"
-    "  elseif not pa or pa == att then\n"
-    "    if ttl == 0 then redis.call('DEL', h)\n"
-    "    else\n"
-    "      redis.call('HSET', h, 'status', st, 'finished_at', fin)\n"
-    "      redis.call('EXPIRE', h, ttl)\n"
-    "    end\n"
-    "  end\n"
-    "end\n"
-    "return #KEYS\n",
-    ""};
-
-/*
- * A dead letter in the guide's shape.  KEYS: deadletter:<id>,
- * deadletter:queue; ARGV: the entry, the prefix, DEADLETTER_MIRROR.  The
- * oldest entries beyond the mirror's size go, with their deadletter:<id>.
- */
-static pmq_script deadletter_script = {
-    "redis.call('SET', KEYS[1], ARGV[1])\n"
-    "redis.call('LPUSH', KEYS[2], ARGV[1])\n"
-    "while redis.call('LLEN', KEYS[2]) > tonumber(ARGV[3]) do\n"
-    "  local old = redis.call('RPOP', KEYS[2])\n"
-    "  local id = string.match(old, '\"id\"%s*:%s*\"([^\"]+)\"')\n"
-    "  if id then redis.call('DEL', ARGV[2] .. 'deadletter:' .. id) end\n"
-    "end\n"
-    "return 1\n",
-    ""};
+/* lua/settle.lua and lua/deadletter.lua say what they take and do. */
+static pmq_script settle_script = {pmq_lua_settle, ""};
+static pmq_script deadletter_script = {pmq_lua_deadletter, ""};
 
 /* EVALSHA of `s`, pipelined: the script must be loaded (pmq_redis_eval did it once). */
 static void append_evalsha(pmq_redis *r, const pmq_script *s, int nkeys, const char **keys,
@@ -335,13 +297,13 @@ static int load_scripts(pmq_redis *r, int reload)
 static size_t append_release(pmq_redis *r, const char *worker_id, const pmq_outcome *o, size_t n,
                              PGresult *res, int first)
 {
-    char active[512];
+    char active[PMQ_KEY_MAX];
     size_t sent = 0;
     /* One HDEL for the whole batch: the claims are keyed by job id. */
     const char **argv = pmq_xmalloc((n + 2) * sizeof *argv);
     size_t argc = 0;
     argv[argc++] = "HDEL";
-    argv[argc++] = pmq_redis_key(r, active, sizeof active, "pmq:active:%s", worker_id);
+    argv[argc++] = pmq_key_active(active, r->prefix, worker_id);
     for (size_t i = 0; i < n; i++)
         if (o[i].claimed)
             argv[argc++] = o[i].id;
@@ -356,13 +318,13 @@ static size_t append_release(pmq_redis *r, const char *worker_id, const pmq_outc
         char finished[32], ttl[16];
         snprintf(finished, sizeof finished, "%lld", (long long)(pmq_wall_us() / 1000));
         snprintf(ttl, sizeof ttl, "%d", r->cfg->finished_ttl_s);
-        char(*keys)[512] = pmq_xmalloc((size_t)rows * sizeof *keys);
+        char(*keys)[PMQ_KEY_MAX] = pmq_xmalloc((size_t)rows * sizeof *keys);
         const char **kv = pmq_xmalloc((size_t)rows * sizeof *kv);
         const char **av = pmq_xmalloc((size_t)(2 + 2 * rows) * sizeof *av);
         av[0] = finished;
         av[1] = ttl;
         for (int i = 0; i < rows; i++) {
-            kv[i] = pmq_redis_key(r, keys[i], sizeof keys[i], "job:%s", PQgetvalue(res, i, 0));
+            kv[i] = pmq_key_job(keys[i], r->prefix, PQgetvalue(res, i, 0));
             av[2 + 2 * i] = PQgetvalue(res, i, 4);
             av[3 + 2 * i] = PQgetvalue(res, i, 1);
         }
@@ -372,9 +334,10 @@ static size_t append_release(pmq_redis *r, const char *worker_id, const pmq_outc
         free(kv);
         free(av);
     }
-    char dl[512], list[512], cap[16];
+    char dl[PMQ_KEY_MAX], list[PMQ_KEY_MAX], head[PMQ_KEY_MAX], cap[16];
     snprintf(cap, sizeof cap, "%d", DEADLETTER_MIRROR);
-    pmq_redis_key(r, list, sizeof list, "deadletter:queue");
+    pmq_key_deadletter_list(list, r->prefix);
+    pmq_key_deadletter(head, r->prefix, "");
     for (int i = 0; i < rows; i++) {
         if (PQgetisnull(res, i, 2))
             continue;
@@ -386,9 +349,9 @@ static size_t append_release(pmq_redis *r, const char *worker_id, const pmq_outc
         if (!first)
             continue;
         const char *entry = PQgetvalue(res, i, 2);
-        pmq_redis_key(r, dl, sizeof dl, "deadletter:%s", PQgetvalue(res, i, 0));
-        const char *keys[2] = {dl, list}, *args[3] = {entry, r->prefix, cap};
-        append_evalsha(r, &deadletter_script, 2, keys, 3, args);
+        pmq_key_deadletter(dl, r->prefix, PQgetvalue(res, i, 0));
+        const char *keys[3] = {dl, list, head}, *args[2] = {entry, cap};
+        append_evalsha(r, &deadletter_script, 3, keys, 2, args);
         sent++;
     }
     if (first)
@@ -398,8 +361,8 @@ static size_t append_release(pmq_redis *r, const char *worker_id, const pmq_outc
 
 int pmq_ack_settle_hash(pmq_redis *r, const char *id, int attempt, const char *status)
 {
-    char key[512], finished[32], ttl[16], att[16];
-    const char *keys[1] = {pmq_redis_key(r, key, sizeof key, "job:%s", id)};
+    char key[PMQ_KEY_MAX], finished[32], ttl[16], att[16];
+    const char *keys[1] = {pmq_key_job(key, r->prefix, id)};
     snprintf(finished, sizeof finished, "%lld", (long long)(pmq_wall_us() / 1000));
     snprintf(ttl, sizeof ttl, "%d", r->cfg->finished_ttl_s);
     snprintf(att, sizeof att, "%d", attempt);

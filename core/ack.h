@@ -15,11 +15,12 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "job.h"
 #include "pmq/plugin.h"
 #include "redis.h"
 
 typedef struct pmq_outcome {
-    char id[37];
+    char id[PMQ_JOB_ID_SIZE];
     int attempt;          /* the attempt that ended, 1-based */
     pmq_status status;    /* DONE, RETRY or FAIL */
     char *error;          /* owned; NULL for DONE */

@@ -6,6 +6,7 @@
 
 #include "control.h"
 #include "db.h"
+#include "keys.h"
 #include "util.h"
 
 int pmq_queue_set_paused(PGconn *pg, pmq_redis *r, const char *queue, int paused,
@@ -26,8 +27,8 @@ int pmq_queue_set_paused(PGconn *pg, pmq_redis *r, const char *queue, int paused
         pmq_error_hint(e, "\"pmqctl queues\" lists the queues.");
         return -1;
     }
-    char set[512], wake[512];
-    pmq_redis_key(r, set, sizeof set, "pmq:paused");
+    char set[PMQ_KEY_MAX], wake[PMQ_KEY_MAX];
+    pmq_key_paused(set, r->prefix);
     if (pmq_redis_do(r, paused ? "SADD %s %s" : "SREM %s %s", set, queue) < 0) {
         pmq_errors_add(errs, "could not %s queue \"%s\" in Redis", paused ? "pause" : "resume",
                        queue);
@@ -38,7 +39,7 @@ int pmq_queue_set_paused(PGconn *pg, pmq_redis *r, const char *queue, int paused
         pmq_sleep_ms(PMQ_PAUSE_LAG_MS);
     } else {
         /* Wake the workers and the migrator: work may have piled up. */
-        pmq_redis_do(r, "LPUSH %s 1", pmq_redis_key(r, wake, sizeof wake, "pmq:wake:%s", queue));
+        pmq_redis_do(r, "LPUSH %s 1", pmq_key_wake(wake, r->prefix, queue));
         PQclear(PQexec(pg, "NOTIFY pmq_jobs"));
     }
     return 0;
@@ -70,8 +71,8 @@ int pmq_job_cancel(PGconn *pg, pmq_redis *r, const char *id, char was[16], pmq_e
     PQclear(res);
     if (cancelled) {
         /* The claim script drops a cancelled entry; a running handler sees the flag. */
-        char key[512];
-        pmq_redis_key(r, key, sizeof key, "job:%s", id);
+        char key[PMQ_KEY_MAX];
+        pmq_key_job(key, r->prefix, id);
         pmq_redis_do(r, "HSET %s cancelled 1 status cancelled", key);
         pmq_redis_do(r, "EXPIRE %s 86400", key);
     }
@@ -85,8 +86,8 @@ int pmq_sync_paused(PGconn *pg, pmq_redis *r)
         PQclear(res);
         return -1;
     }
-    char set[512];
-    pmq_redis_key(r, set, sizeof set, "pmq:paused");
+    char set[PMQ_KEY_MAX];
+    pmq_key_paused(set, r->prefix);
     redisAppendCommand(r->c, "MULTI");
     redisAppendCommand(r->c, "DEL %s", set);
     for (int i = 0; i < PQntuples(res); i++)

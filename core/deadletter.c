@@ -8,6 +8,7 @@
 
 #include "db.h"
 #include "deadletter.h"
+#include "keys.h"
 #include "util.h"
 
 PGresult *pmq_dlq_list(PGconn *pg, const char *queue, int limit, pmq_errors *errs)
@@ -30,10 +31,10 @@ PGresult *pmq_dlq_list(PGconn *pg, const char *queue, int limit, pmq_errors *err
 /* Remove job `id`'s entry from deadletter:queue and its job:<id> hash. */
 static int forget_in_redis(pmq_redis *r, const char *id)
 {
-    char key[512], list[512], hash[512];
-    pmq_redis_key(r, key, sizeof key, "deadletter:%s", id);
-    pmq_redis_key(r, list, sizeof list, "deadletter:queue");
-    pmq_redis_key(r, hash, sizeof hash, "job:%s", id);
+    char key[PMQ_KEY_MAX], list[PMQ_KEY_MAX], hash[PMQ_KEY_MAX];
+    pmq_key_deadletter(key, r->prefix, id);
+    pmq_key_deadletter_list(list, r->prefix);
+    pmq_key_job(hash, r->prefix, id);
     redisReply *entry = pmq_redis_command(r, "GET %s", key);
     if (!entry)
         return -1;

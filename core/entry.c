@@ -315,9 +315,9 @@ static int read_member(const char *key, size_t klen, const char *v, size_t n, vo
 {
     pmq_entry *e = arg;
     if (key_is(key, klen, "id")) {
-        if (n == 38 && v[0] == '"' && v[37] == '"') {
-            memcpy(e->id, v + 1, 36);
-            e->id[36] = '\0';
+        if (n == PMQ_JOB_ID_LEN + 2 && v[0] == '"' && v[PMQ_JOB_ID_LEN + 1] == '"') {
+            memcpy(e->id, v + 1, PMQ_JOB_ID_LEN);
+            e->id[PMQ_JOB_ID_LEN] = '\0';
         }
     } else if (key_is(key, klen, "queue_name")) {
         free(e->queue);
@@ -365,7 +365,7 @@ void pmq_entry_clear(pmq_entry *e)
     e->queue = e->tenant = NULL;
 }
 
-int pmq_entry_id(const char *text, char id[37])
+int pmq_entry_id(const char *text, char id[PMQ_JOB_ID_SIZE])
 {
     /* As the claim script reads it (^{"id"%s*:%s*"([^"]+)"): its hash field. */
     const char *p = text;
@@ -379,7 +379,7 @@ int pmq_entry_id(const char *text, char id[37])
     if (*p++ != '"')
         return -1;
     size_t n = strcspn(p, "\"");
-    if (n == 0 || n > 36 || p[n] != '"')
+    if (n == 0 || n > PMQ_JOB_ID_LEN || p[n] != '"')
         return -1;
     memcpy(id, p, n);
     id[n] = '\0';

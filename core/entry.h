@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "job.h"
+
 /* What the migrator knows of a job when it pushes it. */
 typedef struct pmq_entry_job {
     const char *id;
@@ -31,7 +33,7 @@ size_t pmq_entry_write(char **buf, size_t *cap, const pmq_entry_job *job);
 
 /* An entry read back. */
 typedef struct pmq_entry {
-    char id[37];
+    char id[PMQ_JOB_ID_SIZE];
     char *queue;         /* owned */
     int priority;        /* 100 when absent */
     int attempt_count;   /* 0 when absent */
@@ -51,11 +53,11 @@ int pmq_entry_read(const char *text, pmq_entry *e);
 void pmq_entry_clear(pmq_entry *e);
 
 /*
- * The id inside a job entry (its first member), into id[37], read as the
+ * The id inside a job entry (its first member), into id[PMQ_JOB_ID_SIZE], read as the
  * claim script reads it: the field under which a claim records the entry in
  * pmq:active:<worker>.  -1 when it has none, or one that does not fit.
  */
-int pmq_entry_id(const char *text, char id[37]);
+int pmq_entry_id(const char *text, char id[PMQ_JOB_ID_SIZE]);
 
 /*
  * Where the value of the entry's top-level "payload" member is: its first

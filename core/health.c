@@ -10,6 +10,7 @@
 
 #include "db.h"
 #include "health.h"
+#include "keys.h"
 #include "redis.h"
 #include "util.h"
 
@@ -82,15 +83,15 @@ static char **queue_names(const pmq_config *cfg, PGconn *pg, size_t *n)
 
 static json_object *queues_section(pmq_redis *r, char **names, size_t n, long *waiting)
 {
-    static const char *const bands[] = {":high", "", ":low"};
     json_object *o = json_object_new_object();
-    char key[512];
+    char key[PMQ_KEY_MAX];
     for (size_t i = 0; r && i < n; i++) {
-        for (int b = 0; b < 3; b++) {
-            char bare[512];
-            snprintf(bare, sizeof bare, "queue:%s%s", names[i], bands[b]);
-            redisReply *rep = pmq_redis_command(r, "LLEN %s",
-                                                pmq_redis_key(r, key, sizeof key, "%s", bare));
+        for (int b = 0; b < PMQ_NBANDS; b++) {
+            /* Named as the guide's monitor does: without the key prefix. */
+            char bare[PMQ_KEY_MAX];
+            pmq_key_queue(bare, "", names[i], b);
+            redisReply *rep =
+                pmq_redis_command(r, "LLEN %s", pmq_key_queue(key, r->prefix, names[i], b));
             long len = rep && rep->type == REDIS_REPLY_INTEGER ? (long)rep->integer : -1;
             if (rep)
                 freeReplyObject(rep);
@@ -111,19 +112,18 @@ static json_object *workers_section(pmq_redis *r, long *alive)
 {
     json_object *o = json_object_new_object();
     json_object *ids = json_object_new_array();
-    char set[512], key[512];
-    redisReply *m = r ? pmq_redis_command(r, "SMEMBERS %s",
-                                          pmq_redis_key(r, set, sizeof set, "pmq:workers"))
-                      : NULL;
-    for (size_t i = 0; m && m->type == REDIS_REPLY_ARRAY && i < m->elements; i++) {
-        const char *id = m->element[i]->str;
-        redisReply *e = pmq_redis_command(r, "EXISTS %s",
-                                          pmq_redis_key(r, key, sizeof key, "pmq:worker:%s", id));
-        if (e && e->type == REDIS_REPLY_INTEGER && e->integer == 1)
-            json_object_array_add(ids, json_object_new_string(id));
-        if (e)
-            freeReplyObject(e);
-    }
+    redisReply *m = r ? pmq_heartbeat_members(r) : NULL;
+    size_t n = m && m->type == REDIS_REPLY_ARRAY ? m->elements : 0;
+    const char **members = pmq_xcalloc(n + 1, sizeof *members);
+    int *beats = pmq_xcalloc(n + 1, sizeof *beats);
+    for (size_t i = 0; i < n; i++)
+        members[i] = m->element[i]->str ? m->element[i]->str : "";
+    pmq_heartbeat_alive(r, members, n, beats);
+    for (size_t i = 0; i < n; i++)
+        if (beats[i])
+            json_object_array_add(ids, json_object_new_string(members[i]));
+    free(members);
+    free(beats);
     if (m)
         freeReplyObject(m);
     *alive = (long)json_object_array_length(ids);

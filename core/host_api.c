@@ -1,7 +1,8 @@
 /*
  * host_api.c -- the host's function table (pmq_api) that plugins call: job
- * accessors, the attempt context, follow-up enqueues and the plugin's
- * PostgreSQL connection.  Registration lives in plugin_loader.c.
+ * accessors, the attempt context, follow-up enqueues, the plugin's
+ * PostgreSQL connection and its section's keys.  Registration lives in
+ * plugin_registry.c, key checking in plugin_keys.c.
  */
 #include <json-c/json.h>
 #include <libpq-fe.h>
@@ -11,9 +12,11 @@
 #include <string.h>
 
 #include "config.h"
+#include "host_api.h"
 #include "job.h"
 #include "log.h"
-#include "plugin_loader.h"
+#include "plugin_keys.h"
+#include "plugin_registry.h"
 #include "util.h"
 
 /* A handler that logs in a loop must not exhaust the worker's memory. */
@@ -23,9 +26,12 @@
 
 static const char *config_get(const pmq_section *section, const char *key)
 {
-    if (!section || !key)
-        return NULL;
-    return pmq_plugin_config_get((const pmq_plugin_config *)section, key);
+    return pmq_plugin_section_get((const pmq_plugin_section *)section, key);
+}
+
+static int config_number(const pmq_section *section, const char *key, int64_t *out)
+{
+    return pmq_plugin_section_number((const pmq_plugin_section *)section, key, out);
 }
 
 static void host_log(pmq_host *host, int level, const char *fmt, ...)
@@ -187,30 +193,39 @@ static void ctx_append(pmq_ctx *ctx, const char *msg)
     ctx->log_len = (size_t)(at - ctx->log);
 }
 
-static void ctx_log(pmq_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void ctx_log(pmq_ctx *ctx, const char *fmt, ...)
+/* A handler's printf-style words: a line of the audit trail, or the attempt's error. */
+static void ctx_vnote(pmq_ctx *ctx, int is_error, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static void ctx_vnote(pmq_ctx *ctx, int is_error, const char *fmt, va_list ap)
 {
     if (!ctx || !fmt)
         return;
+    char *msg = pmq_vasprintf(fmt, ap);
+    if (is_error) {
+        free(ctx->error);
+        ctx->error = msg;
+    } else {
+        ctx_append(ctx, msg);
+        free(msg);
+    }
+}
+
+static void ctx_log(pmq_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void ctx_log(pmq_ctx *ctx, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    char *msg = pmq_vasprintf(fmt, ap);
+    ctx_vnote(ctx, 0, fmt, ap);
     va_end(ap);
-    ctx_append(ctx, msg);
-    free(msg);
 }
 
 static void set_error(pmq_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_error(pmq_ctx *ctx, const char *fmt, ...)
 {
-    if (!ctx || !fmt)
-        return;
     va_list ap;
     va_start(ap, fmt);
-    char *msg = pmq_vasprintf(fmt, ap);
+    ctx_vnote(ctx, 1, fmt, ap);
     va_end(ap);
-    free(ctx->error);
-    ctx->error = msg;
 }
 
 static void retry_after(pmq_ctx *ctx, int64_t delay_ms)
@@ -331,7 +346,7 @@ static int enqueue(pmq_ctx *ctx, const char *queue, const char *payload_json,
         return -1;
     }
     if (id_out)
-        snprintf(id_out, 37, "%s", PQgetisnull(res, 0, 0) ? "" : PQgetvalue(res, 0, 0));
+        snprintf(id_out, PMQ_JOB_ID_SIZE, "%s", PQgetisnull(res, 0, 0) ? "" : PQgetvalue(res, 0, 0));
     PQclear(res);
     return 0;
 }
@@ -368,6 +383,12 @@ static const pmq_api host_api = {
     .enqueue = enqueue,
     .pg = pg,
     .cancelled = cancelled,
+
+    .config_number = config_number,
+    .parse_int = pmq_plugin_parse_int,
+    .parse_duration_ms = pmq_plugin_parse_duration_ms,
+    .parse_bytes = pmq_plugin_parse_bytes,
+    .parse_bool = pmq_plugin_parse_bool,
 };
 
 const pmq_api *pmq_host_api(void)

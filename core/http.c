@@ -29,6 +29,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "served.h"
 #include "util.h"
 
 /*
@@ -109,9 +110,8 @@ static int try_listen(const char *where, int *err)
 
 /*
  * After a reload (SIGHUP) the retiring child may still hold the port for a
- * moment: wait for it, but less than a second, so that a port held by
- * someone else has the supervisor restart us with its throttle rather than
- * at once, forever.
+ * moment: wait for it, briefly.  A port held by someone else is a start-up
+ * failure: we exit before pmq_served(), and the supervisor throttles us.
  */
 static int open_listener(const char *where, volatile int *stopping)
 {
@@ -240,6 +240,7 @@ int pmq_http_main(const pmq_config *cfg, volatile int *stopping)
         close(fd);
         return 1;
     }
+    pmq_served();
     log_info("serving /health and /metrics on \"%s\"", cfg->http.listen);
     while (!*stopping) {
         pmq_sleep_ms(100);

@@ -16,8 +16,12 @@
 struct json_object;
 struct pg_conn;
 
+/* A job id is a UUID in text: 36 characters, and the NUL. */
+#define PMQ_JOB_ID_LEN 36
+#define PMQ_JOB_ID_SIZE (PMQ_JOB_ID_LEN + 1)
+
 struct pmq_job {
-    char id[37];
+    char id[PMQ_JOB_ID_SIZE];
     char *queue;
     int attempt; /* 1-based: attempts already finished + 1 */
     int max_attempts;

@@ -9,6 +9,8 @@ core_libpmqcore_la_SOURCES = \
 	core/config.c core/config.h \
 	core/plugin_loader.c core/plugin_loader.h \
 	core/host_api.c core/job.c core/job.h \
+	core/host_api.h core/plugin_registry.c core/plugin_registry.h \
+	core/plugin_keys.c core/plugin_keys.h \
 	core/db.c core/db.h \
 	core/migrate.c core/migrate.h \
 	core/supervisor.c core/supervisor.h \
@@ -27,9 +29,12 @@ core_libpmqcore_la_SOURCES = \
 	core/http.c core/http.h \
 	core/health.c core/health.h \
 	core/control.c core/control.h \
+	core/errand.c core/errand.h \
+	core/served.c core/served.h \
+	core/keys.c core/keys.h \
 	core/buf.c core/buf.h \
 	core/session.c core/session.h
-nodist_core_libpmqcore_la_SOURCES = core/schema_sql.c
+nodist_core_libpmqcore_la_SOURCES = core/schema_sql.c core/lua_scripts.c
 core_libpmqcore_la_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) $(HIREDIS_CFLAGS) $(JSONC_CFLAGS) $(INIH_CFLAGS) \
 	$(MHD_CFLAGS)
 core_libpmqcore_la_LIBADD = $(LIBPQ_LIBS) $(HIREDIS_LIBS) $(JSONC_LIBS) $(INIH_LIBS) $(MHD_LIBS)
@@ -40,6 +45,13 @@ core/schema_sql.c: $(CORE_SQL) $(srcdir)/build-aux/embed-sql.sh
 BUILT_SOURCES += core/schema_sql.c
 CLEANFILES += core/schema_sql.c
 EXTRA_DIST += build-aux/embed-sql.sh
+
+# So are the Redis scripts (lua/local.mk).
+core/lua_scripts.c: $(CORE_LUA) $(srcdir)/build-aux/embed-lua.sh
+	$(AM_V_GEN)$(SHELL) $(srcdir)/build-aux/embed-lua.sh $(CORE_LUA) > $@.tmp && mv $@.tmp $@
+BUILT_SOURCES += core/lua_scripts.c
+CLEANFILES += core/lua_scripts.c
+EXTRA_DIST += build-aux/embed-lua.sh
 
 pmqincludedir = $(includedir)/pmq
 pmqinclude_HEADERS = core/pmq/plugin.h

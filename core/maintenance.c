@@ -18,9 +18,11 @@
 
 #include "control.h"
 #include "db.h"
+#include "keys.h"
 #include "log.h"
 #include "maintenance.h"
 #include "recovery.h"
+#include "served.h"
 #include "session.h"
 #include "util.h"
 
@@ -31,31 +33,30 @@
 
 int pmq_recover_lost_workers(const pmq_config *cfg, PGconn *pg, pmq_redis *r)
 {
-    char set[512], key[512];
-    pmq_redis_key(r, set, sizeof set, "pmq:workers");
-    redisReply *members = pmq_redis_command(r, "SMEMBERS %s", set);
+    redisReply *members = pmq_heartbeat_members(r);
     if (!members || members->type != REDIS_REPLY_ARRAY) {
         if (members)
             freeReplyObject(members);
         return -1;
     }
-    int recovered = 0;
-    for (size_t i = 0; i < members->elements; i++) {
-        const char *id = members->element[i]->str;
-        pmq_redis_key(r, key, sizeof key, "pmq:worker:%s", id);
-        redisReply *e = pmq_redis_command(r, "EXISTS %s", key);
-        int alive = e && e->type == REDIS_REPLY_INTEGER && e->integer == 1;
-        if (e)
-            freeReplyObject(e);
-        if (alive || !e)
+    size_t n = members->elements;
+    const char **ids = pmq_xcalloc(n + 1, sizeof *ids);
+    int *alive = pmq_xcalloc(n + 1, sizeof *alive);
+    for (size_t i = 0; i < n; i++)
+        ids[i] = members->element[i]->str ? members->element[i]->str : "";
+    int recovered = pmq_heartbeat_alive(r, ids, n, alive) < 0 ? -1 : 0;
+    for (size_t i = 0; recovered >= 0 && i < n; i++) {
+        if (alive[i])
             continue;
-        if (pmq_recover_worker(cfg, pg, r, id, "worker lost: heartbeat expired", NULL, 1) < 0)
+        if (pmq_recover_worker(cfg, pg, r, ids[i], "worker lost: heartbeat expired", NULL, 1) < 0)
             continue;
-        redisReply *rem = pmq_redis_command(r, "SREM %s %s", set, id);
-        if (rem)
-            freeReplyObject(rem);
+        pmq_heartbeat_unlist(r, ids[i]);
         recovered++;
     }
+    if (recovered < 0 && r->c->err)
+        pmq_redis_reconnect(r);
+    free(ids);
+    free(alive);
     freeReplyObject(members);
     return recovered;
 }
@@ -73,34 +74,10 @@ static char *glob_escape(char *buf, size_t size, const char *s)
     return buf;
 }
 
-/* 1 when `worker_id` beats or is listed in pmq:workers, 0 if not, -1 on an error. */
-static int worker_known(pmq_redis *r, const char *worker_id)
-{
-    char key[512], set[512];
-    pmq_redis_key(r, key, sizeof key, "pmq:worker:%s", worker_id);
-    pmq_redis_key(r, set, sizeof set, "pmq:workers");
-    redisAppendCommand(r->c, "EXISTS %s", key);
-    redisAppendCommand(r->c, "SISMEMBER %s %s", set, worker_id);
-    int known = 0;
-    for (int i = 0; i < 2; i++) {
-        redisReply *rep = NULL;
-        if (redisGetReply(r->c, (void **)&rep) != REDIS_OK) {
-            pmq_redis_reconnect(r);
-            return -1;
-        }
-        if (rep->type != REDIS_REPLY_INTEGER)
-            known = -1;
-        else if (known >= 0 && rep->integer == 1)
-            known = 1;
-        freeReplyObject(rep);
-    }
-    return known;
-}
-
 int pmq_recover_unlisted_workers(const pmq_config *cfg, PGconn *pg, pmq_redis *r)
 {
-    char pattern[1024], esc[600], head[512];
-    pmq_redis_key(r, head, sizeof head, "pmq:active:");
+    char pattern[2 * PMQ_KEY_MAX + 1], esc[2 * PMQ_KEY_MAX], head[PMQ_KEY_MAX];
+    pmq_key_active(head, r->prefix, "");
     snprintf(pattern, sizeof pattern, "%s*", glob_escape(esc, sizeof esc, head));
     size_t skip = strlen(head);
     char cursor[32] = "0";
@@ -123,7 +100,13 @@ int pmq_recover_unlisted_workers(const pmq_config *cfg, PGconn *pg, pmq_redis *r
                 continue;
             const char *id = k + skip;
             /* A worker that beats is alive; a listed one is the other pass's. */
-            if (worker_known(r, id) != 0)
+            int known = pmq_heartbeat_known(r, id);
+            if (known < 0 && r->c->err) {
+                freeReplyObject(rep);
+                pmq_redis_reconnect(r);
+                return -1;
+            }
+            if (known != 0)
                 continue;
             /* Not alive and not listed: it stopped, so its leftovers never ran. */
             if (pmq_recover_worker(cfg, pg, r, id, "worker stopped", NULL, 0) > 0)
@@ -149,7 +132,7 @@ int pmq_reconcile(PGconn *pg, pmq_redis *r, int min_age_ms)
         return -1;
     }
     int n = PQntuples(res);
-    char key[512];
+    char key[PMQ_KEY_MAX];
     /* Which ids does Redis still know?  Pipelined EXISTS, in chunks. */
     char *missing = NULL;
     size_t mlen = 0, mcap = 0;
@@ -157,8 +140,7 @@ int pmq_reconcile(PGconn *pg, pmq_redis *r, int min_age_ms)
     for (int start = 0; start < n && rc == 0; start += 1000) {
         int end = start + 1000 < n ? start + 1000 : n;
         for (int i = start; i < end; i++) {
-            pmq_redis_key(r, key, sizeof key, "job:%s", PQgetvalue(res, i, 0));
-            redisAppendCommand(r->c, "EXISTS %s", key);
+            redisAppendCommand(r->c, "EXISTS %s", pmq_key_job(key, r->prefix, PQgetvalue(res, i, 0)));
         }
         for (int i = start; i < end; i++) {
             redisReply *rep = NULL;
@@ -209,8 +191,8 @@ int pmq_reconcile(PGconn *pg, pmq_redis *r, int min_age_ms)
 /* 1 when the sentinel was missing (Redis lost its data), 0 if present, -1 on error. */
 static int sentinel_lost(pmq_redis *r)
 {
-    char key[512];
-    pmq_redis_key(r, key, sizeof key, "pmq:alive");
+    char key[PMQ_KEY_MAX];
+    pmq_key_alive(key, r->prefix);
     redisReply *rep = pmq_redis_command(r, "SET %s 1 NX", key);
     if (!rep)
         return -1;
@@ -235,6 +217,8 @@ int pmq_maintenance_main(const pmq_config *cfg, volatile int *stopping)
             pmq_session_wait(&s);
             continue;
         }
+        if (connected > 0)
+            pmq_served();
         PGconn *pg = s.pg;
         pmq_redis *r = s.r;
         if (!leader) {

@@ -18,6 +18,7 @@
 #include "db.h"
 #include "errors.h"
 #include "health.h"
+#include "keys.h"
 #include "log.h"
 #include "metrics.h"
 #include "util.h"
@@ -63,8 +64,6 @@ static void family(pmq_buf *t, const char *name, const char *type, const char *h
 /*--- what was read ---*/
 
 static const char *const outcomes[] = {"completed", "retried", "failed"};
-static const char *const band_names[] = {"high", "normal", "low"};
-static const char *const band_suffixes[] = {":high", "", ":low"};
 static const char *const statuses[] = {"queued",    "migrated", "running",
                                        "completed", "failed",   "cancelled"};
 #define NSTATUSES (sizeof statuses / sizeof *statuses)
@@ -74,7 +73,7 @@ typedef struct queue_data {
     long long outcome[3];
     long long duration[NB], latency[NB];
     double duration_sum, latency_sum;
-    long long depth[3];
+    long long depth[PMQ_NBANDS];
     long long jobs[NSTATUSES];
 } queue_data;
 
@@ -240,29 +239,27 @@ static void read_redis(snapshot *s, pmq_redis *r)
 {
     if (!r)
         return;
-    char key[512];
+    char key[PMQ_KEY_MAX];
     for (size_t i = 0; i < s->nq; i++) {
-        redisAppendCommand(r->c, "HGETALL %s",
-                           pmq_redis_key(r, key, sizeof key, "pmq:stats:%s", s->q[i].name));
-        for (int b = 0; b < 3; b++)
-            redisAppendCommand(r->c, "LLEN %s",
-                               pmq_redis_key(r, key, sizeof key, "queue:%s%s", s->q[i].name,
-                                             band_suffixes[b]));
+        redisAppendCommand(r->c, "HGETALL %s", pmq_key_stats(key, r->prefix, s->q[i].name));
+        for (int b = 0; b < PMQ_NBANDS; b++)
+            redisAppendCommand(r->c, "LLEN %s", pmq_key_queue(key, r->prefix, s->q[i].name, b));
     }
-    redisAppendCommand(r->c, "LLEN %s", pmq_redis_key(r, key, sizeof key, "deadletter:queue"));
-    redisAppendCommand(r->c, "HGETALL %s", pmq_redis_key(r, key, sizeof key, "pmq:stats:migrator"));
-    redisAppendCommand(r->c, "SMEMBERS %s", pmq_redis_key(r, key, sizeof key, "pmq:workers"));
+    redisAppendCommand(r->c, "LLEN %s", pmq_key_deadletter_list(key, r->prefix));
+    redisAppendCommand(r->c, "HGETALL %s", pmq_key_migrator_stats(key, r->prefix));
+    redisAppendCommand(r->c, "SMEMBERS %s", pmq_key_workers(key, r->prefix));
 
-    size_t n = 4 * s->nq + 3;
+    /* Per queue: its stats hash and one LLEN per band; then three more. */
+    size_t per = 1 + PMQ_NBANDS, n = per * s->nq + 3;
     redisReply **rep = pmq_xcalloc(n, sizeof *rep);
     if (replies(r, rep, n) < 0) {
         free(rep);
         return;
     }
     for (size_t i = 0; i < s->nq; i++) {
-        take_stats(&s->q[i], rep[4 * i]);
-        for (int b = 0; b < 3; b++)
-            s->q[i].depth[b] = int_reply(rep[4 * i + 1 + (size_t)b]);
+        take_stats(&s->q[i], rep[per * i]);
+        for (int b = 0; b < PMQ_NBANDS; b++)
+            s->q[i].depth[b] = int_reply(rep[per * i + 1 + (size_t)b]);
     }
     s->deadletter = int_reply(rep[n - 3]);
     const redisReply *mig = rep[n - 2];
@@ -274,17 +271,14 @@ static void read_redis(snapshot *s, pmq_redis *r)
     /* A worker counts while its heartbeat key lives (never KEYS). */
     const redisReply *members = rep[n - 1];
     size_t nm = members->type == REDIS_REPLY_ARRAY ? members->elements : 0;
+    const char **ids = pmq_xcalloc(nm + 1, sizeof *ids);
+    int *alive = pmq_xcalloc(nm + 1, sizeof *alive);
     for (size_t i = 0; i < nm; i++)
-        redisAppendCommand(r->c, "EXISTS %s",
-                           pmq_redis_key(r, key, sizeof key, "pmq:worker:%s",
-                                         members->element[i]->str ? members->element[i]->str
-                                                                  : ""));
-    redisReply **alive = pmq_xcalloc(nm + 1, sizeof *alive);
-    int ok = replies(r, alive, nm) == 0;
-    for (size_t i = 0; ok && i < nm; i++) {
-        s->workers += int_reply(alive[i]) == 1;
-        freeReplyObject(alive[i]);
-    }
+        ids[i] = members->element[i]->str ? members->element[i]->str : "";
+    int ok = pmq_heartbeat_alive(r, ids, nm, alive) == 0;
+    for (size_t i = 0; ok && i < nm; i++)
+        s->workers += alive[i];
+    free(ids);
     free(alive);
     for (size_t i = 0; i < n; i++)
         freeReplyObject(rep[i]);
@@ -341,10 +335,10 @@ static void render_redis(pmq_buf *t, const snapshot *s)
     if (s->nq) {
         family(t, "pmq_queue_depth", "gauge", "Jobs ready in Redis, by priority band.");
         for (size_t i = 0; i < s->nq; i++)
-            for (int b = 0; b < 3; b++) {
+            for (int b = 0; b < PMQ_NBANDS; b++) {
                 pmq_buf_puts(t, "pmq_queue_depth{");
                 put_label(t, "queue", s->q[i].name);
-                pmq_buf_printf(t, ",band=\"%s\"} %lld\n", band_names[b], s->q[i].depth[b]);
+                pmq_buf_printf(t, ",band=\"%s\"} %lld\n", pmq_band_name(b), s->q[i].depth[b]);
             }
     }
     family(t, "pmq_deadletter_depth", "gauge", "Entries in the Redis dead-letter list.");

@@ -278,15 +278,15 @@ int pmq_sync_queues(PGconn *conn, const pmq_config *cfg, const pmq_registry *reg
             " IS DISTINCT FROM (EXCLUDED.default_priority, EXCLUDED.max_attempts,"
             " EXCLUDED.max_payload_bytes, true)",
             4, NULL, params, NULL, NULL, 0);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            if (q->origin.file)
-                pmq_db_error(errs, conn, res, "%s:%d: could not declare queue \"%s\"",
-                             q->origin.file, q->origin.line, q->name);
-            else
-                pmq_db_error(errs, conn, res, "could not declare queue \"%s\"", q->name);
+        /* Where the queue was declared, when it was in a file. */
+        char *where = q->origin.file ? pmq_asprintf("%s:%d: ", q->origin.file, q->origin.line)
+                                     : pmq_xstrdup("");
+        if (pmq_db_check(conn, res, PGRES_COMMAND_OK, errs, "%scould not declare queue \"%s\"",
+                         where, q->name) < 0)
             rc = -1;
-        }
-        PQclear(res);
+        else
+            PQclear(res);
+        free(where);
     }
     /* Queues a plugin serves without a [queue] section get the defaults. */
     for (size_t i = 0; rc == 0 && i < nreg; i++) {

@@ -16,53 +16,15 @@
 
 #include "db.h"
 #include "entry.h"
+#include "keys.h"
 #include "log.h"
 #include "migrator.h"
-#include "queue_settings.h"
+#include "served.h"
 #include "session.h"
 #include "util.h"
 
-/*
- * ARGV: prefix, now, lag sum, max lag, then (id, attempt, queue, band
- * suffix, json) per job.  Also counts, for /metrics, the batches and jobs
- * moved, the lag (due -> migrated) summed and the worst of the batch.
- */
-static pmq_script push_script = {
-    "local p = ARGV[1]\n"
-    "local pushed = 0\n"
-    "local woke, lists, order = {}, {}, {}\n"
-    "for i = 5, #ARGV, 5 do\n"
-    "  local id, attempt, q = ARGV[i], ARGV[i + 1], ARGV[i + 2]\n"
-    "  local h = p .. 'job:' .. id\n"
-    "  local prev = redis.call('HGET', h, 'pushed_attempt')\n"
-    "  if prev ~= attempt then\n"
-    "    redis.call('HSET', h, 'status', 'migrated', 'queue', q, 'queued_at', ARGV[2],\n"
-    "               'attempt_count', attempt, 'pushed_attempt', attempt)\n"
-    /* A retry's hash still has the last attempt's expiry; a new one has none. */
-    "    if prev then redis.call('PERSIST', h) end\n"
-    "    local k = p .. 'queue:' .. q .. ARGV[i + 3]\n"
-    "    if not lists[k] then lists[k] = {}; order[#order + 1] = k end\n"
-    "    lists[k][#lists[k] + 1] = ARGV[i + 4]\n"
-    "    pushed = pushed + 1\n"
-    "    woke[q] = true\n"
-    "  end\n"
-    "end\n"
-    /* One LPUSH per band for the batch (in chunks: unpack has a stack limit). */
-    "for _, k in ipairs(order) do\n"
-    "  local l = lists[k]\n"
-    "  for s = 1, #l, 500 do redis.call('LPUSH', k, unpack(l, s, math.min(s + 499, #l))) end\n"
-    "end\n"
-    "for q in pairs(woke) do\n"
-    "  local w = p .. 'pmq:wake:' .. q\n"
-    "  if redis.call('LLEN', w) == 0 then redis.call('LPUSH', w, '1') end\n"
-    "end\n"
-    "local st = p .. 'pmq:stats:migrator'\n"
-    "redis.call('HINCRBY', st, 'batches', 1)\n"
-    "redis.call('HINCRBY', st, 'jobs', pushed)\n"
-    "redis.call('HINCRBYFLOAT', st, 'lag_sum', ARGV[3])\n"
-    "redis.call('HSET', st, 'last_lag', ARGV[4], 'last_batch', pushed)\n"
-    "return pushed\n",
-    ""};
+/* lua/push.lua says what it takes and does. */
+static pmq_script push_script = {pmq_lua_push, ""};
 
 /*
  * The claim returns the columns of the guide's RedisJobPayload, which the
@@ -209,17 +171,20 @@ int pmq_migrate_batch(PGconn *pg, pmq_redis *r, int batch, int64_t *next_due_ms)
         return commit(pg, next_due_ms) < 0 ? -1 : 0;
     }
 
-    int nargs = 4 + 5 * n;
+    /* Per job: three keys (its hash, band and wake-up list) and three args. */
+    int nkeys = 1 + 3 * n, nargs = 3 + 3 * n;
+    char(*keys)[PMQ_KEY_MAX] = pmq_xmalloc((size_t)nkeys * sizeof *keys);
+    const char **kv = pmq_xmalloc((size_t)nkeys * sizeof *kv);
     const char **args = pmq_xmalloc((size_t)nargs * sizeof *args);
     size_t *lens = pmq_xmalloc((size_t)nargs * sizeof *lens);
     char(*attempts)[12] = pmq_xmalloc((size_t)n * sizeof *attempts);
     char **entries = pmq_xcalloc((size_t)n, sizeof *entries);
     double lag_sum = 0, lag_max = 0;
     char now[32], sum[32], max[32];
-    args[0] = r->prefix;
-    args[1] = now;
-    args[2] = sum;
-    args[3] = max;
+    kv[0] = pmq_key_migrator_stats(keys[0], r->prefix);
+    args[0] = now;
+    args[1] = sum;
+    args[2] = max;
     for (int i = 0; i < n; i++) {
         double l = atof(PQgetvalue(res, i, 8));
         l = l < 0 ? 0 : l;
@@ -236,23 +201,24 @@ int pmq_migrate_batch(PGconn *pg, pmq_redis *r, int batch, int64_t *next_due_ms)
             .tenant = PQgetisnull(res, i, 7) ? NULL : PQgetvalue(res, i, 7),
         };
         size_t cap = 0;
-        int a = 4 + 5 * i;
+        int k = 1 + 3 * i, a = 3 + 3 * i;
+        kv[k] = pmq_key_job(keys[k], r->prefix, job.id);
+        kv[k + 1] = pmq_key_queue(keys[k + 1], r->prefix, job.queue, pmq_band_of(job.priority));
+        kv[k + 2] = pmq_key_wake(keys[k + 2], r->prefix, job.queue);
         snprintf(attempts[i], sizeof attempts[i], "%d", job.attempt_count + 1);
-        args[a] = job.id;
-        args[a + 1] = attempts[i];
-        args[a + 2] = job.queue;
-        args[a + 3] = pmq_band_suffix(job.priority);
-        lens[a + 4] = pmq_entry_write(&entries[i], &cap, &job);
-        args[a + 4] = entries[i];
+        args[a] = attempts[i];
+        args[a + 1] = job.queue;
+        lens[a + 2] = pmq_entry_write(&entries[i], &cap, &job);
+        args[a + 2] = entries[i];
     }
     snprintf(now, sizeof now, "%lld", (long long)(pmq_wall_us() / 1000));
     snprintf(sum, sizeof sum, "%.6f", lag_sum);
     snprintf(max, sizeof max, "%.6f", lag_max);
     for (int i = 0; i < nargs; i++)
-        if (i < 4 || (i - 4) % 5 != 4)
+        if (i < 3 || (i - 3) % 3 != 2)
             lens[i] = strlen(args[i]);
 
-    redisReply *rep = pmq_redis_eval(r, &push_script, 0, NULL, nargs, args, lens);
+    redisReply *rep = pmq_redis_eval(r, &push_script, nkeys, kv, nargs, args, lens);
     int rc = n;
     if (!rep || rep->type == REDIS_REPLY_ERROR) {
         log_error("migrator: could not push %d jobs to Redis: %s", n,
@@ -268,6 +234,8 @@ int pmq_migrate_batch(PGconn *pg, pmq_redis *r, int batch, int64_t *next_due_ms)
         freeReplyObject(rep);
     pmq_free_strings(entries, (size_t)n);
     free(attempts);
+    free(keys);
+    free(kv);
     free(args);
     free(lens);
     PQclear(res);
@@ -364,6 +332,7 @@ int pmq_migrator_main(const pmq_config *cfg, volatile int *stopping)
         }
         if (connected > 0) {
             pmq_session_ok(&s);
+            pmq_served();
             /* A lost session lost its lock: its skipped producers are ours. */
             awake = 0;
             unsure = 1;

@@ -1,7 +1,7 @@
 /*
  * plugin_loader.c -- dlopen()s the [plugin NAME] shared objects, checks their
- * descriptor, runs their init and keeps what they registered (see
- * plugin_loader.h).  Registration calls arrive here through host_api.c.
+ * descriptor and section, and runs their init (see plugin_loader.h).  What
+ * they register goes to plugin_registry.c through the host table.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -11,206 +11,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "host_api.h"
 #include "log.h"
+#include "plugin_keys.h"
 #include "plugin_loader.h"
 #include "util.h"
-
-typedef struct fini_entry {
-    pmq_fini_fn fn;
-    void *state;
-    const pmq_plugin *plugin;
-} fini_entry;
-
-/* The pmq_host a plugin sees is its pmq_plugin. */
-struct pmq_plugin {
-    pmq_registry *reg;
-    char *name;      /* the section's NAME */
-    char *path;      /* resolved file */
-    char *version;   /* from the descriptor */
-    char *origin;    /* "pmqd.ini:12: [plugin NAME] ", or "" */
-    unsigned flags;  /* PMQ_PLUGIN_* */
-    int in_init;     /* register_* is allowed only while this is set */
-    char *init_error;     /* from pmq_init_error() */
-    char *register_error; /* first register_* call that was refused */
-    char *dup_queue;      /* a queue another plugin already serves */
-    char *bad_queue;      /* a queue name against the rule (config.h), shown escaped */
-    const pmq_plugin *dup_owner;
-};
-
-struct pmq_registry {
-    pmq_plugin **plugins; /* every plugin tried, loaded or not: never freed early,
-                           * a refused plugin may still hold its pmq_host */
-    size_t nplugins, plugins_cap;
-    pmq_queue_handler *queues;
-    size_t nqueues, queues_cap;
-    pmq_plugin_migration *migrations;
-    size_t nmigrations, migrations_cap;
-    fini_entry *finis;
-    size_t nfinis, finis_cap;
-};
-
-#define GROW(arr, n, cap)                                                                       \
-    do {                                                                                        \
-        if ((n) == (cap)) {                                                                     \
-            (cap) = (cap) ? (cap) * 2 : 8;                                                      \
-            (arr) = pmq_xrealloc((arr), (cap) * sizeof *(arr));                                 \
-        }                                                                                       \
-    } while (0)
-
-static pmq_plugin *as_plugin(pmq_host *host)
-{
-    return (pmq_plugin *)host;
-}
-
-/*--- registration (during pmq_plugin_init only) ---*/
-
-static void refuse(pmq_plugin *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void refuse(pmq_plugin *p, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *msg = pmq_vasprintf(fmt, ap);
-    va_end(ap);
-    log_warning("plugin \"%s\": %s", p->name, msg);
-    if (!p->register_error)
-        p->register_error = msg;
-    else
-        free(msg);
-}
-
-/*
- * `name` for a one-line message: a refused queue name may hold a newline,
- * quotes or bytes a terminal would act on.  At most 100 bytes are shown.
- */
-static char *shown_name(const char *name)
-{
-    size_t n = strlen(name), max = 100;
-    char *out = pmq_xmalloc(4 * (n < max ? n : max) + 4), *o = out;
-    for (size_t i = 0; i < n && i < max; i++) {
-        unsigned char ch = (unsigned char)name[i];
-        if (ch == '"' || ch == '\\')
-            o += sprintf(o, "\\%c", ch);
-        else if (ch < 0x20 || ch >= 0x7f)
-            o += sprintf(o, "\\x%02x", ch);
-        else
-            *o++ = (char)ch;
-    }
-    if (n > max)
-        o += sprintf(o, "...");
-    *o = '\0';
-    return out;
-}
-
-int pmq_host_register_queue(pmq_host *host, const char *queue, pmq_handler_fn handler,
-                            void *state)
-{
-    pmq_plugin *p = as_plugin(host);
-    if (!p)
-        return -1;
-    if (!p->in_init) {
-        refuse(p, "register_queue called outside pmq_plugin_init");
-        return -1;
-    }
-    if (!queue || !*queue || !handler) {
-        refuse(p, "register_queue called with %s", !queue || !*queue ? "no queue name"
-                                                                      : "no handler");
-        return -1;
-    }
-    if (!pmq_valid_queue_name(queue)) {
-        if (!p->bad_queue)
-            p->bad_queue = shown_name(queue);
-        return -1;
-    }
-    pmq_registry *reg = p->reg;
-    const pmq_queue_handler *prev = pmq_registry_handler(reg, queue);
-    if (prev) {
-        if (!p->dup_queue) {
-            p->dup_queue = pmq_xstrdup(queue);
-            p->dup_owner = prev->plugin;
-        }
-        return -1;
-    }
-    GROW(reg->queues, reg->nqueues, reg->queues_cap);
-    reg->queues[reg->nqueues++] = (pmq_queue_handler){
-        .queue = pmq_xstrdup(queue),
-        .handler = handler,
-        .state = state,
-        .plugin = p,
-        .thread_safe = (p->flags & PMQ_PLUGIN_THREAD_SAFE) != 0,
-    };
-    return 0;
-}
-
-int pmq_host_register_fini(pmq_host *host, pmq_fini_fn fini, void *state)
-{
-    pmq_plugin *p = as_plugin(host);
-    if (!p)
-        return -1;
-    if (!p->in_init) {
-        refuse(p, "register_fini called outside pmq_plugin_init");
-        return -1;
-    }
-    if (!fini) {
-        refuse(p, "register_fini called with no function");
-        return -1;
-    }
-    pmq_registry *reg = p->reg;
-    GROW(reg->finis, reg->nfinis, reg->finis_cap);
-    reg->finis[reg->nfinis++] = (fini_entry){fini, state, p};
-    return 0;
-}
-
-int pmq_host_register_migration(pmq_host *host, int version, const char *name, const char *sql)
-{
-    pmq_plugin *p = as_plugin(host);
-    if (!p)
-        return -1;
-    if (!p->in_init) {
-        refuse(p, "register_migration called outside pmq_plugin_init");
-        return -1;
-    }
-    if (version <= 0 || !name || !*name || !sql) {
-        refuse(p, "register_migration called with %s",
-               version <= 0 ? "a version that is not positive"
-                            : !sql ? "no SQL" : "no name");
-        return -1;
-    }
-    pmq_registry *reg = p->reg;
-    for (size_t i = 0; i < reg->nmigrations; i++) {
-        if (!strcmp(reg->migrations[i].component, p->name) && reg->migrations[i].version == version) {
-            refuse(p, "migration %d registered twice (\"%s\" and \"%s\")", version,
-                   reg->migrations[i].name, name);
-            return -1;
-        }
-    }
-    GROW(reg->migrations, reg->nmigrations, reg->migrations_cap);
-    reg->migrations[reg->nmigrations++] = (pmq_plugin_migration){
-        .component = p->name,
-        .version = version,
-        .name = pmq_xstrdup(name),
-        .sql = sql,
-    };
-    return 0;
-}
-
-void pmq_host_init_error(pmq_host *host, const char *fmt, ...)
-{
-    pmq_plugin *p = as_plugin(host);
-    if (!p || !fmt)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    char *msg = pmq_vasprintf(fmt, ap);
-    va_end(ap);
-    if (!p->in_init) {
-        /* Too late to refuse loading: still worth a line in the log. */
-        log_warning("plugin \"%s\": %s", p->name, msg);
-        free(msg);
-        return;
-    }
-    free(p->init_error);
-    p->init_error = msg;
-}
 
 /*--- loading ---*/
 
@@ -299,21 +104,31 @@ static int check_magic(const pmq_plugin_magic_block *m, const pmq_plugin *p, pmq
     return 0;
 }
 
-/* Forget everything `p` registered since the counts were taken. */
-static void roll_back(pmq_registry *reg, size_t nqueues, size_t nmigrations, size_t nfinis)
+/*
+ * Take the section keys a 1.1 descriptor declares (none from a 1.0 one),
+ * then check the section against them.  Returns 0, or -1 after adding the
+ * errors: one for a table the plugin got wrong, one per bad key otherwise.
+ */
+static int check_keys(const pmq_plugin_magic_block *m, pmq_plugin *p, pmq_errors *errs)
 {
-    for (size_t i = nqueues; i < reg->nqueues; i++)
-        free(reg->queues[i].queue);
-    for (size_t i = nmigrations; i < reg->nmigrations; i++)
-        free((char *)reg->migrations[i].name);
-    reg->nqueues = nqueues;
-    reg->nmigrations = nmigrations;
-    reg->nfinis = nfinis;
+    size_t need = offsetof(pmq_plugin_magic_block, key_size) + sizeof m->key_size;
+    if (m->abi_minor < 1 || m->size < need || !m->keys)
+        return 0;
+    char *why = pmq_plugin_keys_invalid(m->keys, m->key_size, &p->section.nkeys);
+    if (why) {
+        pmq_error *e = load_error(errs, p, "invalid key declaration");
+        pmq_error_detail(e, "%s", why);
+        pmq_error_hint(e, "Fix the plugin's pmq_plugin_key table (see <pmq/plugin.h>).");
+        free(why);
+        return -1;
+    }
+    p->section.keys = m->keys;
+    p->section.key_size = m->key_size;
+    return pmq_plugin_section_check(&p->section, errs) ? -1 : 0;
 }
 
 /* Open, check and initialise one plugin; on failure, one error and nothing kept. */
-static void load_one(pmq_registry *reg, const pmq_config *cfg, const pmq_plugin_config *pc,
-                     pmq_plugin *p, pmq_errors *errs)
+static void load_one(pmq_registry *reg, const pmq_config *cfg, pmq_plugin *p, pmq_errors *errs)
 {
     pmq_error *e;
     struct stat st;
@@ -367,16 +182,18 @@ static void load_one(pmq_registry *reg, const pmq_config *cfg, const pmq_plugin_
                           "pmq_api *, const pmq_section *).");
         return;
     }
+    if (check_keys(m, p, errs) != 0)
+        return;
     p->flags = m->flags;
     p->version = pmq_xstrdup(m->version ? m->version : "");
 
-    size_t nq = reg->nqueues, nm = reg->nmigrations, nf = reg->nfinis;
+    pmq_registry_mark mark = pmq_registry_mark_now(reg);
     p->in_init = 1;
-    int rc = init_fn((pmq_host *)p, pmq_host_api(), (const pmq_section *)pc);
+    int rc = init_fn((pmq_host *)p, pmq_host_api(), (const pmq_section *)&p->section);
     p->in_init = 0;
 
     if (p->bad_queue) {
-        roll_back(reg, nq, nm, nf);
+        pmq_registry_roll_back(reg, mark);
         e = load_error(errs, p, "invalid queue name \"%s\"", p->bad_queue);
         pmq_error_detail(e, "%s", PMQ_QUEUE_NAME_DETAIL);
         pmq_error_hint(e, "Queue names become Redis keys and table rows: change the name the "
@@ -384,7 +201,7 @@ static void load_one(pmq_registry *reg, const pmq_config *cfg, const pmq_plugin_
         return;
     }
     if (p->dup_queue) {
-        roll_back(reg, nq, nm, nf);
+        pmq_registry_roll_back(reg, mark);
         e = load_error(errs, p, "duplicate queue \"%s\"", p->dup_queue);
         if (p->dup_owner == p)
             pmq_error_detail(e, "The plugin registers queue \"%s\" twice.", p->dup_queue);
@@ -396,7 +213,7 @@ static void load_one(pmq_registry *reg, const pmq_config *cfg, const pmq_plugin_
         return;
     }
     if (rc != 0) {
-        roll_back(reg, nq, nm, nf);
+        pmq_registry_roll_back(reg, mark);
         e = load_error(errs, p, "initialization failed");
         if (p->init_error)
             pmq_error_detail(e, "%s", p->init_error);
@@ -411,104 +228,28 @@ static void load_one(pmq_registry *reg, const pmq_config *cfg, const pmq_plugin_
 
 pmq_registry *pmq_registry_load(const pmq_config *cfg, pmq_errors *errs)
 {
-    pmq_registry *reg = pmq_xcalloc(1, sizeof *reg);
+    pmq_registry *reg = pmq_registry_new();
     if (!cfg)
         return reg;
     for (size_t i = 0; i < cfg->nplugins; i++) {
         const pmq_plugin_config *pc = &cfg->plugins[i];
         if (!pc->enabled)
             continue;
-        pmq_plugin *p = pmq_xcalloc(1, sizeof *p);
-        p->reg = reg;
-        p->name = pmq_xstrdup(pc->name ? pc->name : "");
-        p->path = resolve_path(cfg, pc->path ? pc->path : "");
-        p->origin = pc->origin.file
-                        ? pmq_asprintf("%s:%d: [plugin %s] ", pc->origin.file, pc->origin.line,
-                                       p->name)
-                        : pmq_xstrdup("");
-        GROW(reg->plugins, reg->nplugins, reg->plugins_cap);
-        reg->plugins[reg->nplugins++] = p;
+        const char *name = pc->name ? pc->name : "";
+        char *origin = pc->origin.file ? pmq_asprintf("%s:%d: [plugin %s] ", pc->origin.file,
+                                                      pc->origin.line, name)
+                                       : pmq_xstrdup("");
+        char *path = resolve_path(cfg, pc->path ? pc->path : "");
+        pmq_plugin *p = pmq_registry_add_plugin(reg, name, path, origin);
+        p->section.config = pc;
         if (!pc->path || !*pc->path) {
             pmq_error *e = load_error(errs, p, "no \"path\" given");
             pmq_error_hint(e, "Add path = NAME.so to [plugin %s].", p->name);
             continue;
         }
-        load_one(reg, cfg, pc, p, errs);
+        load_one(reg, cfg, p, errs);
     }
     return reg;
-}
-
-void pmq_registry_free(pmq_registry *reg)
-{
-    if (!reg)
-        return;
-    for (size_t i = reg->nfinis; i-- > 0;)
-        reg->finis[i].fn(reg->finis[i].state);
-    roll_back(reg, 0, 0, 0);
-    for (size_t i = 0; i < reg->nplugins; i++) {
-        pmq_plugin *p = reg->plugins[i];
-        free(p->name);
-        free(p->path);
-        free(p->version);
-        free(p->origin);
-        free(p->init_error);
-        free(p->register_error);
-        free(p->dup_queue);
-        free(p->bad_queue);
-        free(p);
-    }
-    free(reg->plugins);
-    free(reg->queues);
-    free(reg->migrations);
-    free(reg->finis);
-    free(reg);
-}
-
-/*--- lookups ---*/
-
-const pmq_queue_handler *pmq_registry_handler(const pmq_registry *reg, const char *queue)
-{
-    if (!reg || !queue)
-        return NULL;
-    for (size_t i = 0; i < reg->nqueues; i++)
-        if (!strcmp(reg->queues[i].queue, queue))
-            return &reg->queues[i];
-    return NULL;
-}
-
-size_t pmq_registry_queue_count(const pmq_registry *reg)
-{
-    return reg ? reg->nqueues : 0;
-}
-
-const pmq_queue_handler *pmq_registry_queue_at(const pmq_registry *reg, size_t i)
-{
-    return reg && i < reg->nqueues ? &reg->queues[i] : NULL;
-}
-
-size_t pmq_registry_migration_count(const pmq_registry *reg)
-{
-    return reg ? reg->nmigrations : 0;
-}
-
-const pmq_plugin_migration *pmq_registry_migration_at(const pmq_registry *reg, size_t i)
-{
-    return reg && i < reg->nmigrations ? &reg->migrations[i] : NULL;
-}
-
-const char *pmq_plugin_name(const pmq_plugin *p)
-{
-    return p->name;
-}
-
-const char *pmq_plugin_version(const pmq_plugin *p)
-{
-    return p->version ? p->version : "";
-}
-
-const char *pmq_plugin_path(const pmq_plugin *p)
-{
-    return p->path;
 }
 
 /*--- cross-check with the configuration ---*/
@@ -523,9 +264,10 @@ static void unserved(pmq_errors *errs, const pmq_registry *reg, const pmq_origin
     else
         e = pmq_errors_add(errs, "[%s %s] no plugin serves queue \"%s\"", kind, section, queue);
 
-    const char **names = pmq_xcalloc(reg ? reg->nqueues + 1 : 1, sizeof *names);
-    for (size_t i = 0; reg && i < reg->nqueues; i++)
-        names[i] = reg->queues[i].queue;
+    size_t n = pmq_registry_queue_count(reg);
+    const char **names = pmq_xcalloc(n + 1, sizeof *names);
+    for (size_t i = 0; i < n; i++)
+        names[i] = pmq_registry_queue_at(reg, i)->queue;
     const char *near = pmq_nearest_word(queue, names);
     if (near)
         pmq_error_hint(e, "Did you mean \"%s\"?", near);

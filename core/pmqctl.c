@@ -19,6 +19,7 @@
 #include "control.h"
 #include "deadletter.h"
 #include "health.h"
+#include "keys.h"
 #include "errors.h"
 #include "migrate.h"
 #include "plugin_loader.h"
@@ -554,8 +555,6 @@ static int cmd_stats(ctl *c, const command *self, int argc, char **argv)
         return fail(c);
     }
     static const char *const statuses[] = {"queued", "migrated", "running", "completed", "failed", "cancelled"};
-    static const char *const bands[] = {":high", "", ":low"};
-    static const char *const band_names[] = {"high", "normal", "low"};
     json_object *all = json_object_new_array();
     if (!c->json)
         printf("%-24s %6s %6s %6s %8s %8s %8s %10s %8s %8s %9s %9s\n", "QUEUE", "HIGH", "NORMAL",
@@ -563,10 +562,10 @@ static int cmd_stats(ctl *c, const command *self, int argc, char **argv)
                "OLDEST(S)");
     for (int i = 0; i < PQntuples(res); i++) {
         const char *name = PQgetvalue(res, i, 0);
-        long depth[3];
-        char key[512];
-        for (int b = 0; b < 3; b++) {
-            redisReply *rep = pmq_redis_command(r, "LLEN %s", pmq_redis_key(r, key, sizeof key, "queue:%s%s", name, bands[b]));
+        long depth[PMQ_NBANDS];
+        char key[PMQ_KEY_MAX];
+        for (int b = 0; b < PMQ_NBANDS; b++) {
+            redisReply *rep = pmq_redis_command(r, "LLEN %s", pmq_key_queue(key, r->prefix, name, b));
             depth[b] = rep && rep->type == REDIS_REPLY_INTEGER ? (long)rep->integer : -1;
             if (rep)
                 freeReplyObject(rep);
@@ -576,8 +575,8 @@ static int cmd_stats(ctl *c, const command *self, int argc, char **argv)
             json_object_object_add(q, "queue", json_object_new_string(name));
             json_object_object_add(q, "paused", json_object_new_boolean(PQgetvalue(res, i, 1)[0] == 't'));
             json_object *d = json_object_new_object();
-            for (int b = 0; b < 3; b++)
-                json_object_object_add(d, band_names[b], json_object_new_int64(depth[b]));
+            for (int b = 0; b < PMQ_NBANDS; b++)
+                json_object_object_add(d, pmq_band_name(b), json_object_new_int64(depth[b]));
             json_object_object_add(q, "redis_depth", d);
             json_object *st = json_object_new_object();
             for (int k = 0; k < 6; k++)
@@ -697,6 +696,17 @@ static int cmd_cancel(ctl *c, const command *self, int argc, char **argv)
     return rc < 0 ? fail(c) : 0;
 }
 
+/* "a,b,c" as a JSON array of strings. */
+static json_object *comma_list(const char *s)
+{
+    json_object *arr = json_object_new_array();
+    char *copy = pmq_xstrdup(s), *save = NULL;
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
+        json_object_array_add(arr, json_object_new_string(t));
+    free(copy);
+    return arr;
+}
+
 static int cmd_workers(ctl *c, const command *self, int argc, char **argv)
 {
     if (read_options(c, self, argc, argv, 0))
@@ -706,25 +716,16 @@ static int cmd_workers(ctl *c, const command *self, int argc, char **argv)
     pmq_redis *r = pmq_redis_connect(c->cfg, &c->errs);
     if (!r)
         return fail(c);
-    char set[512], key[512];
-    redisReply *m = pmq_redis_command(r, "SMEMBERS %s", pmq_redis_key(r, set, sizeof set, "pmq:workers"));
+    redisReply *m = pmq_heartbeat_members(r);
     json_object *all = json_object_new_array();
     if (!c->json)
         printf("%-40s %-16s %7s %-24s %-20s %s\n", "WORKER", "HOST", "PID", "QUEUES", "SINCE", "CURRENT JOBS");
-    static const char *const fields[] = {"host", "pid", "pool", "queues", "started_at", "beat_at", "current"};
     for (size_t i = 0; m && m->type == REDIS_REPLY_ARRAY && i < m->elements; i++) {
         const char *id = m->element[i]->str;
-        redisReply *h = pmq_redis_command(r, "HMGET %s host pid pool queues started_at beat_at current",
-                                          pmq_redis_key(r, key, sizeof key, "pmq:worker:%s", id));
-        if (!h || h->type != REDIS_REPLY_ARRAY || h->elements != 7 || h->element[0]->type != REDIS_REPLY_STRING) {
-            if (h)
-                freeReplyObject(h);
+        pmq_heartbeat hb;
+        if (pmq_heartbeat_read(r, id, &hb) <= 0)
             continue; /* heartbeat expired: not alive */
-        }
-        const char *v[7];
-        for (int k = 0; k < 7; k++)
-            v[k] = h->element[k]->type == REDIS_REPLY_STRING ? h->element[k]->str : "";
-        time_t since = (time_t)(atoll(v[4]) / 1000);
+        time_t since = (time_t)(hb.started_at_ms / 1000);
         struct tm tm;
         char when[32];
         gmtime_r(&since, &tm);
@@ -732,26 +733,18 @@ static int cmd_workers(ctl *c, const command *self, int argc, char **argv)
         if (c->json) {
             json_object *o = json_object_new_object();
             json_object_object_add(o, "id", json_object_new_string(id));
-            for (int k = 0; k < 7; k++) {
-                if (k == 1)
-                    json_object_object_add(o, fields[k], json_object_new_int(atoi(v[k])));
-                else if (k == 4)
-                    json_object_object_add(o, "since", json_object_new_string(when));
-                else if (k == 3 || k == 6) {
-                    json_object *arr = json_object_new_array();
-                    char *copy = pmq_xstrdup(v[k]), *save = NULL;
-                    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
-                        json_object_array_add(arr, json_object_new_string(t));
-                    free(copy);
-                    json_object_object_add(o, k == 3 ? "queues" : "current_jobs", arr);
-                } else if (k != 5)
-                    json_object_object_add(o, fields[k], json_object_new_string(v[k]));
-            }
+            json_object_object_add(o, "host", json_object_new_string(hb.host));
+            json_object_object_add(o, "pid", json_object_new_int(hb.pid));
+            json_object_object_add(o, "pool", json_object_new_string(hb.pool));
+            json_object_object_add(o, "queues", comma_list(hb.queues));
+            json_object_object_add(o, "since", json_object_new_string(when));
+            json_object_object_add(o, "current_jobs", comma_list(hb.current));
             json_object_array_add(all, o);
         } else {
-            printf("%-40s %-16s %7s %-24s %-20s %s\n", id, v[0], v[1], v[3], when, v[6][0] ? v[6] : "-");
+            printf("%-40s %-16s %7d %-24s %-20s %s\n", id, hb.host, hb.pid, hb.queues, when,
+                   hb.current[0] ? hb.current : "-");
         }
-        freeReplyObject(h);
+        pmq_heartbeat_clear(&hb);
     }
     if (m)
         freeReplyObject(m);
@@ -801,8 +794,8 @@ static int cmd_job(ctl *c, const command *self, int argc, char **argv)
                                   " ORDER BY created_at, attempt_number), '[]')::text"
                                   " FROM job_logs WHERE job_id = $1::uuid",
                                   1, NULL, params, NULL, NULL, 0);
-    char key[512];
-    redisReply *h = pmq_redis_command(r, "HGETALL %s", pmq_redis_key(r, key, sizeof key, "job:%s", id));
+    char key[PMQ_KEY_MAX];
+    redisReply *h = pmq_redis_command(r, "HGETALL %s", pmq_key_job(key, r->prefix, id));
     json_object *out = json_object_new_object();
     json_object_object_add(out, "job", json_tokener_parse(PQgetvalue(job, 0, 0)));
     json_object *redis = json_object_new_object();
@@ -817,7 +810,7 @@ static int cmd_job(ctl *c, const command *self, int argc, char **argv)
         json_object *j = json_object_object_get(out, "job");
         json_object_object_foreach(j, k, v)
             printf("%-20s %s\n", k, v ? json_object_get_string(v) : "");
-        printf("\nredis job:%s\n", id);
+        printf("\nredis %s\n", pmq_key_job(key, "", id));
         if (json_object_object_length(redis) == 0)
             printf("  (no hash)\n");
         json_object_object_foreach(redis, rk, rv)

@@ -19,12 +19,3 @@ const pmq_queue_config *pmq_queue_settings(const pmq_config *cfg, const char *na
     const pmq_queue_config *q = cfg ? pmq_config_queue(cfg, name) : NULL;
     return q ? q : &defaults;
 }
-
-const char *pmq_band_suffix(int priority)
-{
-    if (priority <= 50)
-        return ":high";
-    if (priority <= 150)
-        return "";
-    return ":low";
-}

@@ -10,7 +10,4 @@
 /* Never NULL: a static default block when `name` has no section. */
 const pmq_queue_config *pmq_queue_settings(const pmq_config *cfg, const char *name);
 
-/* The Redis band suffix for a priority: ":high" (<= 50), "" (<= 150), ":low". */
-const char *pmq_band_suffix(int priority);
-
 #endif /* PMQ_QUEUE_SETTINGS_H */

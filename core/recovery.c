@@ -9,6 +9,7 @@
 #include "backoff.h"
 #include "claim.h"
 #include "entry.h"
+#include "keys.h"
 #include "log.h"
 #include "queue_settings.h"
 #include "recovery.h"
@@ -23,12 +24,12 @@ static const char *running_reason(const pmq_death_note *note, const char *id)
 }
 
 /* The attempt a claimed entry is for (its attempt_count + 1), or 0 when malformed. */
-static int entry_attempt(const char *text, char id[37])
+static int entry_attempt(const char *text, char id[PMQ_JOB_ID_SIZE])
 {
     pmq_entry e;
     if (pmq_entry_read(text, &e) < 0)
         return 0;
-    memcpy(id, e.id, 37);
+    memcpy(id, e.id, PMQ_JOB_ID_SIZE);
     pmq_entry_clear(&e);
     return e.attempt_count + 1;
 }
@@ -44,9 +45,9 @@ static int entry_attempt(const char *text, char id[37])
 static char *settled_entries(PGconn *pg, const redisReply *rep)
 {
     size_t n = rep->elements / 2;
-    char(*ids)[37] = pmq_xcalloc(n ? n : 1, sizeof *ids);
+    char(*ids)[PMQ_JOB_ID_SIZE] = pmq_xcalloc(n ? n : 1, sizeof *ids);
     int *attempts = pmq_xcalloc(n ? n : 1, sizeof *attempts);
-    char *id_arr = pmq_xmalloc(n * 38 + 3), *att_arr = pmq_xmalloc(n * 12 + 3);
+    char *id_arr = pmq_xmalloc(n * (PMQ_JOB_ID_SIZE + 1) + 3), *att_arr = pmq_xmalloc(n * 12 + 3);
     size_t li = 0, la = 0;
     id_arr[li++] = '{';
     att_arr[la++] = '{';
@@ -96,8 +97,8 @@ static int recover(const pmq_config *cfg, PGconn *pg, pmq_redis *r, const char *
                    const char *reason, const pmq_death_note *note, int charge,
                    int (*held)(void *arg, const char *id), void *held_arg)
 {
-    char active[512];
-    pmq_redis_key(r, active, sizeof active, "pmq:active:%s", worker_id);
+    char active[PMQ_KEY_MAX];
+    pmq_key_active(active, r->prefix, worker_id);
     redisReply *rep = pmq_redis_command(r, "HGETALL %s", active);
     if (!rep || rep->type != REDIS_REPLY_ARRAY) {
         if (rep)
@@ -138,7 +139,7 @@ static int recover(const pmq_config *cfg, PGconn *pg, pmq_redis *r, const char *
         const char *why = running_reason(note, id);
         if (charge && (why || !note)) {
             pmq_outcome *o = &charged[ncharged++];
-            memcpy(o->id, id, 37);
+            memcpy(o->id, id, PMQ_JOB_ID_SIZE);
             o->attempt = attempt;
             o->status = PMQ_RETRY; /* failed if it was the last attempt */
             o->error = pmq_xstrdup(why ? why : reason);

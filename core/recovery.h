@@ -3,9 +3,9 @@
  * finishing them: the ones that were running count as a failed attempt
  * (retried or dead-lettered by their queue's policy, with the reason), the
  * ones claimed but not started go back to the head of their band.  Used by a
- * worker's replacement, by the supervisor at shutdown, by maintenance for
- * workers that are not alive, and by a live worker for entries none of its
- * threads holds.
+ * worker's replacement, by the supervisor's errands (errand.h) for workers
+ * that get none, by maintenance for workers that are not alive, and by a
+ * live worker for entries none of its threads holds.
  */
 #ifndef PMQ_RECOVERY_H
 #define PMQ_RECOVERY_H
@@ -13,15 +13,21 @@
 #include <libpq-fe.h>
 
 #include "config.h"
+#include "job.h"
+#include "keys.h"
 #include "redis.h"
 
-/* What the supervisor knows of a worker process that ended. */
+/*
+ * What the supervisor knows of a worker process that ended.  The lists have
+ * room for one job per thread of its pool (heap memory: the note reaches the
+ * replacement through fork).
+ */
 typedef struct pmq_death_note {
-    char worker_id[256];
+    char worker_id[PMQ_WORKER_ID_SIZE];
     char reason[256];          /* "worker died: signal 11" */
     int nrunning;
-    char running[64][37];      /* jobs whose handler was running */
-    char running_reason[64][128]; /* per job: "timed out after 30 s" or empty */
+    char (*running)[PMQ_JOB_ID_SIZE];       /* jobs whose handler was running */
+    char (*running_reason)[128]; /* per job: "timed out after 30 s" or empty */
 } pmq_death_note;
 
 /*

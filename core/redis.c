@@ -1,5 +1,5 @@
 /*
- * redis.c -- Redis connections, key prefixes and Lua scripts (see redis.h).
+ * redis.c -- Redis connections and Lua scripts (see redis.h).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -62,6 +62,13 @@ fail:
 
 pmq_redis *pmq_redis_connect(const pmq_config *cfg, pmq_errors *errs)
 {
+    const char *prefix = cfg->redis.key_prefix ? cfg->redis.key_prefix : "";
+    if (strlen(prefix) > PMQ_KEY_PREFIX_MAX) {
+        pmq_error *e = pmq_errors_add(errs, "[redis] key_prefix is too long (%zu bytes)",
+                                      strlen(prefix));
+        pmq_error_detail(e, "A key prefix has at most %d bytes.", PMQ_KEY_PREFIX_MAX);
+        return NULL;
+    }
     char *why = NULL;
     redisContext *c = open_context(&cfg->redis, &why);
     if (!c) {
@@ -74,7 +81,7 @@ pmq_redis *pmq_redis_connect(const pmq_config *cfg, pmq_errors *errs)
     pmq_redis *r = pmq_xcalloc(1, sizeof *r);
     r->c = c;
     r->cfg = &cfg->redis;
-    r->prefix = pmq_xstrdup(cfg->redis.key_prefix ? cfg->redis.key_prefix : "");
+    r->prefix = pmq_xstrdup(prefix);
     return r;
 }
 
@@ -99,18 +106,6 @@ void pmq_redis_free(pmq_redis *r)
     redisFree(r->c);
     free(r->prefix);
     free(r);
-}
-
-char *pmq_redis_key(const pmq_redis *r, char *buf, size_t size, const char *fmt, ...)
-{
-    size_t n = (size_t)snprintf(buf, size, "%s", r->prefix);
-    if (n >= size)
-        n = size - 1;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf + n, size - n, fmt, ap);
-    va_end(ap);
-    return buf;
 }
 
 static redisReply *vcommand(pmq_redis *r, const char *fmt, va_list ap)

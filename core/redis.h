@@ -1,7 +1,7 @@
 /*
- * redis.h -- connections to Redis from [redis], prefixed key names, Lua
- * scripts run by SHA with a reload when Redis forgot them, and the eviction
- * policy check.  Knows Redis, not jobs.
+ * redis.h -- connections to Redis from [redis] (with its key prefix; the
+ * names are keys.h's), Lua scripts run by SHA with a reload when Redis
+ * forgot them, and the eviction policy check.  Knows Redis, not jobs.
  */
 #ifndef PMQ_REDIS_H
 #define PMQ_REDIS_H
@@ -11,6 +11,9 @@
 
 #include "config.h"
 #include "errors.h"
+
+/* The longest [redis] key_prefix: keys.h derives its key sizes from it. */
+#define PMQ_KEY_PREFIX_MAX 128
 
 typedef struct pmq_redis {
     redisContext *c;
@@ -24,15 +27,14 @@ typedef struct pmq_script {
     char sha[41];
 } pmq_script;
 
-/* Connect (AUTH, SELECT); NULL after adding the reason to `errs`. */
+/*
+ * Connect (AUTH, SELECT); NULL after adding the reason to `errs` (also when
+ * key_prefix is longer than PMQ_KEY_PREFIX_MAX).
+ */
 pmq_redis *pmq_redis_connect(const pmq_config *cfg, pmq_errors *errs);
 /* Drop and re-open the connection; 0 on success. */
 int pmq_redis_reconnect(pmq_redis *r);
 void pmq_redis_free(pmq_redis *r);
-
-/* "<prefix><formatted>" into buf; returns buf. */
-char *pmq_redis_key(const pmq_redis *r, char *buf, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
 
 /*
  * EVALSHA `script` with the given keys and args (binary-safe), loading it

@@ -2,13 +2,17 @@
  * supervisor.c -- pmqd's master process (see supervisor.h).
  *
  * Like Postfix's master: it forks, watches and restarts; all job work
- * happens in children.  It also enforces handler timeouts, because a hung
+ * happens in children, and the master opens no PostgreSQL or Redis
+ * connection (what it needs checked or released runs in a short-lived
+ * child, errand.h).  It also enforces handler timeouts, because a hung
  * handler cannot be trusted to notice its own: each worker thread publishes
  * the job it runs and its deadline in shared memory, and the supervisor
- * kills the process that passes one.  A child that dies is replaced at once
- * (throttled when it keeps dying at start-up), and the replacement first
- * releases what its predecessor held, charging an attempt only to the jobs
- * that were really running.
+ * kills the process that passes one.  A child that dies is replaced at once,
+ * or throttled when it died before it served (Postfix's use_count), and the
+ * replacement first releases what its predecessor held, charging an attempt
+ * only to the jobs that were really running.  A reload starts a new
+ * generation of children; the old one's entries and configuration are freed
+ * once its children have ended.
  */
 #include <errno.h>
 #include <signal.h>
@@ -21,19 +25,25 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "db.h"
+#include "errand.h"
 #include "errors.h"
 #include "http.h"
 #include "log.h"
 #include "maintenance.h"
 #include "migrator.h"
 #include "recovery.h"
-#include "redis.h"
+#include "served.h"
 #include "supervisor.h"
 #include "util.h"
 #include "worker.h"
 
 typedef enum { ROLE_MIGRATOR, ROLE_MAINTENANCE, ROLE_HTTP, ROLE_WORKER } role;
+
+/* The memory a child shares with the master. */
+typedef struct child_shared {
+    volatile int served;     /* set by pmq_served() (roles other than workers) */
+    pmq_worker_slot slots[]; /* ROLE_WORKER: one per thread */
+} child_shared;
 
 typedef struct child {
     role role;
@@ -41,16 +51,18 @@ typedef struct child {
     const pmq_pool_config *pool; /* ROLE_WORKER */
     int index;                   /* process number within the pool */
     pid_t pid;                   /* 0 when not running */
-    char worker_id[256];
-    pmq_worker_slot *slots;      /* shared with the child */
+    char worker_id[PMQ_WORKER_ID_SIZE];
+    child_shared *shared;        /* NULL when it could not be mapped */
+    size_t shared_size;
+    pmq_worker_slot *slots;      /* ROLE_WORKER: shared->slots, or NULL */
     int64_t started_ms;
     int64_t restart_at_ms;       /* when to start it again */
     int64_t throttle_ms;         /* current back-off */
     int retiring;                /* old generation: do not restart */
     int disabled;                /* configuration error: wait for a reload */
-    char timed_out[37];          /* job we killed it for, or "" */
+    char timed_out[PMQ_JOB_ID_SIZE];          /* job we killed it for, or "" */
     int64_t killed_ms;           /* when we killed it for that job */
-    pmq_death_note note;         /* for the replacement */
+    pmq_death_note note;         /* for the replacement (ROLE_WORKER) */
     int has_note;
 } child;
 
@@ -58,6 +70,14 @@ static volatile int child_stopping; /* in a child: SIGTERM received */
 
 static child *children;
 static size_t nchildren, capchildren;
+/* Configurations loaded by reloads (not the one pmq_supervisor_run() borrows). */
+static pmq_config **configs;
+static size_t nconfigs;
+
+static int threads(const child *c)
+{
+    return c->pool->threads > 0 ? c->pool->threads : 1;
+}
 
 static const char *role_name(const child *c)
 {
@@ -77,8 +97,10 @@ static void on_child_term(int sig)
 
 static pid_t start_child(child *c)
 {
-    /* A job id in a slot tells served() that this process ran a job. */
-    for (int i = 0; c->slots && i < (c->pool->threads > 0 ? c->pool->threads : 1); i++)
+    /* What tells served() that this process served: its word, or a job id in a slot. */
+    if (c->shared)
+        c->shared->served = 0;
+    for (int i = 0; c->slots && i < threads(c); i++)
         c->slots[i].job_id[0] = '\0';
     pid_t pid = fork();
     if (pid < 0) {
@@ -106,6 +128,8 @@ static pid_t start_child(child *c)
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    if (c->shared)
+        pmq_served_attach(&c->shared->served);
 
     int rc;
     switch (c->role) {
@@ -119,7 +143,7 @@ static pid_t start_child(child *c)
         rc = pmq_http_main(c->cfg, &child_stopping);
         break;
     default: {
-        char id[256];
+        char id[PMQ_WORKER_ID_SIZE];
         snprintf(id, sizeof id, "%s:%d:%s", c->cfg->daemon.host_id, (int)getpid(), c->pool->name);
         pmq_worker_args args = {c->cfg, c->pool, id, c->slots, c->has_note ? &c->note : NULL,
                                 &child_stopping};
@@ -143,15 +167,28 @@ static child *add_child(role r, const pmq_config *cfg, const pmq_pool_config *po
     c->pool = pool;
     c->index = index;
     c->throttle_ms = 1000;
+    int nslots = r == ROLE_WORKER ? threads(c) : 0;
+    c->shared_size = sizeof *c->shared + (size_t)nslots * sizeof(pmq_worker_slot);
+    c->shared = mmap(NULL, c->shared_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                     -1, 0);
+    if (c->shared == MAP_FAILED) {
+        log_error("could not map shared memory: %s", strerror(errno));
+        c->shared = NULL;
+    }
     if (r == ROLE_WORKER) {
-        size_t size = (size_t)(pool->threads > 0 ? pool->threads : 1) * sizeof(pmq_worker_slot);
-        c->slots = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        if (c->slots == MAP_FAILED) {
-            log_error("could not map shared memory: %s", strerror(errno));
-            c->slots = NULL;
-        }
+        c->slots = c->shared ? c->shared->slots : NULL;
+        c->note.running = pmq_xcalloc((size_t)nslots, sizeof *c->note.running);
+        c->note.running_reason = pmq_xcalloc((size_t)nslots, sizeof *c->note.running_reason);
     }
     return c;
+}
+
+static void free_child(child *c)
+{
+    if (c->shared)
+        munmap(c->shared, c->shared_size);
+    free(c->note.running);
+    free(c->note.running_reason);
 }
 
 static void add_generation(const pmq_config *cfg)
@@ -187,17 +224,17 @@ static void describe_exit(const child *c, int status, char *buf, size_t size)
 static void write_note(child *c, int status)
 {
     pmq_death_note *n = &c->note;
-    memset(n, 0, sizeof *n);
     snprintf(n->worker_id, sizeof n->worker_id, "%s", c->worker_id);
     describe_exit(c, status, n->reason, sizeof n->reason);
-    int threads = c->pool->threads > 0 ? c->pool->threads : 1;
-    for (int i = 0; c->slots && i < threads && n->nrunning < 64; i++) {
+    n->nrunning = 0;
+    for (int i = 0; c->slots && i < threads(c); i++) {
         int64_t deadline = __atomic_load_n(&c->slots[i].deadline_ms, __ATOMIC_ACQUIRE);
         if (deadline == 0 || (c->timed_out[0] && deadline >= c->killed_ms)) {
             c->slots[i].deadline_ms = 0;
             continue;
         }
-        memcpy(n->running[n->nrunning], c->slots[i].job_id, 37);
+        memcpy(n->running[n->nrunning], c->slots[i].job_id, PMQ_JOB_ID_SIZE);
+        n->running_reason[n->nrunning][0] = '\0';
         if (c->timed_out[0]) {
             int ms = c->slots[i].timeout_ms;
             if (ms % 1000)
@@ -214,16 +251,18 @@ static void write_note(child *c, int status)
 
 /*
  * Whether a child that ended had served anything, as Postfix's master asks
- * (use_count): a worker that started a job, whatever its age (a start-up
- * that is slow on a busy machine is still a start-up); other roles, which
- * serve from their first second, once they lived a second.
+ * (use_count), whatever its age (a start-up that is slow on a busy machine
+ * is still a start-up): a worker once it started a job; other roles once
+ * they said so with pmq_served() (connected to their servers, bound their
+ * socket).
  */
-static int served(const child *c, int64_t lived)
+static int served(const child *c)
 {
-    if (c->role != ROLE_WORKER || !c->slots)
-        return lived >= 1000;
-    int threads = c->pool->threads > 0 ? c->pool->threads : 1;
-    for (int i = 0; i < threads; i++)
+    if (!c->shared)
+        return 0;
+    if (c->role != ROLE_WORKER)
+        return __atomic_load_n(&c->shared->served, __ATOMIC_ACQUIRE);
+    for (int i = 0; i < threads(c); i++)
         if (c->slots[i].job_id[0])
             return 1;
     return 0;
@@ -255,7 +294,7 @@ static void reap(int draining)
             describe_exit(c, status, why, sizeof why);
             /* A worker that died in a handler was serving: not a start-up failure. */
             int was_serving = c->has_note && c->note.nrunning > 0;
-            if (!was_serving && !served(c, lived)) {
+            if (!was_serving && !served(c)) {
                 /* Dying at start-up again and again: do not spin (Postfix's throttle). */
                 log_warning("%s (pid %d) died %lld ms after start (%s) -- throttling for %lld ms",
                             role_name(c), (int)pid, (long long)lived, why,
@@ -280,11 +319,10 @@ static void check_timeouts(void)
         child *c = &children[i];
         if (c->role != ROLE_WORKER || !c->pid || !c->slots || c->timed_out[0])
             continue;
-        int threads = c->pool->threads > 0 ? c->pool->threads : 1;
-        for (int t = 0; t < threads; t++) {
+        for (int t = 0; t < threads(c); t++) {
             int64_t deadline = __atomic_load_n(&c->slots[t].deadline_ms, __ATOMIC_ACQUIRE);
             if (deadline && now > deadline) {
-                memcpy(c->timed_out, c->slots[t].job_id, 37);
+                memcpy(c->timed_out, c->slots[t].job_id, PMQ_JOB_ID_SIZE);
                 c->killed_ms = now;
                 log_warning("job %s ran past its timeout of %d ms: killing worker pid %d",
                             c->timed_out, c->slots[t].timeout_ms, (int)c->pid);
@@ -324,42 +362,55 @@ static void signal_all(int sig, int only_retiring)
             kill(children[i].pid, sig);
 }
 
-/* After the grace period: requeue, uncharged, what killed workers held. */
-static void release_after_shutdown(const pmq_config *cfg)
+/*
+ * Release, in an errand, what the workers with a note and no replacement
+ * held: `charge` as their notes say (a retired worker that died), or none
+ * with `reason` (pmqd stopped them), waiting for it with `wait`.
+ */
+static void release_notes(const pmq_config *cfg, int only_retired, const char *reason,
+                          int charge, int wait)
 {
-    int any = 0;
-    for (size_t i = 0; i < nchildren; i++)
-        any |= children[i].has_note;
-    if (!any)
-        return;
-    pmq_errors errs = PMQ_ERRORS_INIT;
-    PGconn *pg = pmq_db_connect(cfg, &errs);
-    pmq_redis *r = pg ? pmq_redis_connect(cfg, &errs) : NULL;
-    for (size_t i = 0; r && i < nchildren; i++) {
+    const pmq_death_note **notes = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < nchildren; i++) {
         child *c = &children[i];
-        if (c->has_note)
-            pmq_recover_worker(cfg, pg, r, c->note.worker_id, "pmqd stopped", &c->note, 0);
+        if (c->has_note && !c->pid && (!only_retired || c->retiring)) {
+            notes = pmq_xrealloc(notes, (n + 1) * sizeof *notes);
+            notes[n++] = &c->note;
+            c->has_note = 0;
+        }
     }
-    for (size_t i = 0; i < errs.count; i++)
-        log_error("could not requeue interrupted jobs: %s (they are recovered when their "
-                  "heartbeat expires)", errs.items[i].message);
-    pmq_errors_clear(&errs);
-    pmq_redis_free(r);
-    PQfinish(pg);
+    if (n)
+        pmq_errand_release(cfg, notes, n, reason, charge, wait);
+    free(notes);
 }
 
-/* pmqd refuses a Redis that may evict jobs or is too old, and says why. */
-static int preflight(const pmq_config *cfg)
+/*
+ * Forget the children a reload retired once they have ended (a worker's
+ * note released first), and the configurations no child belongs to.
+ */
+static void forget_retired(const pmq_config *current)
 {
-    pmq_errors errs = PMQ_ERRORS_INIT;
-    pmq_redis *r = pmq_redis_connect(cfg, &errs);
-    if (r && pmq_redis_check_version(r, &errs) == 0)
-        pmq_redis_check_eviction(r, &errs);
-    pmq_redis_free(r);
-    int rc = errs.count ? -1 : 0;
-    pmq_errors_print(&errs, stderr, "pmqd");
-    pmq_errors_clear(&errs);
-    return rc;
+    release_notes(current, 1, NULL, 1, 0);
+    size_t kept = 0;
+    for (size_t i = 0; i < nchildren; i++) {
+        if (children[i].retiring && !children[i].pid)
+            free_child(&children[i]);
+        else
+            children[kept++] = children[i];
+    }
+    nchildren = kept;
+    kept = 0;
+    for (size_t k = 0; k < nconfigs; k++) {
+        int used = configs[k] == current;
+        for (size_t i = 0; !used && i < nchildren; i++)
+            used = children[i].cfg == configs[k];
+        if (used)
+            configs[kept++] = configs[k];
+        else
+            pmq_config_free(configs[k]);
+    }
+    nconfigs = kept;
 }
 
 int pmq_supervisor_run(const char *path, const pmq_config *cfg)
@@ -369,7 +420,7 @@ int pmq_supervisor_run(const char *path, const pmq_config *cfg)
     int level = cfg->daemon.log_level ? pmq_log_level_parse(cfg->daemon.log_level) : -1;
     if (level >= 0)
         pmq_log_min_level = level;
-    if (preflight(cfg) < 0)
+    if (pmq_errand_preflight(cfg) < 0)
         return 1;
 
     sigset_t set;
@@ -381,8 +432,6 @@ int pmq_supervisor_run(const char *path, const pmq_config *cfg)
     sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    pmq_config **configs = pmq_xmalloc(sizeof *configs);
-    size_t nconfigs = 0;
     const pmq_config *current = cfg;
     add_generation(current);
     log_info("pmqd %s started with \"%s\" (host \"%s\", %zu pool%s)", PMQ_VERSION, path,
@@ -428,6 +477,8 @@ int pmq_supervisor_run(const char *path, const pmq_config *cfg)
             pmq_errors_clear(&errs);
         }
         reap(drain_deadline != 0);
+        if (!drain_deadline)
+            forget_retired(current);
         check_timeouts();
 
         if (drain_deadline) {
@@ -444,19 +495,19 @@ int pmq_supervisor_run(const char *path, const pmq_config *cfg)
             }
         }
     }
-    release_after_shutdown(current);
+    /* After the grace period: requeue, uncharged, what killed workers held. */
+    release_notes(current, 0, "pmqd stopped", 0, 1);
 
     for (size_t i = 0; i < nchildren; i++)
-        if (children[i].slots)
-            munmap(children[i].slots,
-                   (size_t)(children[i].pool->threads > 0 ? children[i].pool->threads : 1) *
-                       sizeof(pmq_worker_slot));
+        free_child(&children[i]);
     free(children);
     children = NULL;
     nchildren = capchildren = 0;
     for (size_t i = 0; i < nconfigs; i++)
         pmq_config_free(configs[i]);
     free(configs);
+    configs = NULL;
+    nconfigs = 0;
     log_info("stopped");
     return 0;
 }

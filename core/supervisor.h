@@ -1,7 +1,11 @@
 /*
  * supervisor.h -- pmqd's master process: forks one child per role (migrator,
- * worker processes, maintenance, http), restarts those that die, drains on
- * SIGTERM and reloads on SIGHUP.  It does no job work itself.
+ * worker processes, maintenance, http), restarts those that die (throttled
+ * when they die before they served), kills a worker whose handler passes its
+ * timeout, drains on SIGTERM and reloads on SIGHUP.  It does no job work and
+ * opens no PostgreSQL or Redis connection itself: the start-up check and the
+ * release of what killed workers held run in short-lived children
+ * (errand.h).
  */
 #ifndef PMQ_SUPERVISOR_H
 #define PMQ_SUPERVISOR_H

@@ -27,6 +27,7 @@
 #include "db.h"
 #include "entry.h"
 #include "job.h"
+#include "keys.h"
 #include "log.h"
 #include "plugin_loader.h"
 #include "queue_settings.h"
@@ -45,7 +46,7 @@
 typedef struct held_id {
     struct held_id *next;
     int count; /* the same job claimed twice (a duplicate entry) is held twice */
-    char id[37];
+    char id[PMQ_JOB_ID_SIZE];
 } held_id;
 
 /* Ids of the entries in pmq:active:<worker> that a thread or the acker holds. */
@@ -134,7 +135,7 @@ static void held_released(void *arg, const pmq_outcome *o, size_t n)
 typedef struct running {
     pthread_mutex_t mu;
     pmq_ctx *ctx; /* NULL when idle */
-    char id[37];
+    char id[PMQ_JOB_ID_SIZE];
 } running;
 
 typedef struct worker {
@@ -172,7 +173,7 @@ static int job_from_entry(pmq_job *job, const char *text, int64_t *created_us)
     pmq_entry e;
     if (pmq_entry_read(text, &e) < 0)
         return -1;
-    memcpy(job->id, e.id, 37);
+    memcpy(job->id, e.id, PMQ_JOB_ID_SIZE);
     job->queue = e.queue;
     job->tenant = e.tenant;
     job->priority = e.priority;
@@ -195,7 +196,7 @@ static void run_one(worker *w, int index, pmq_ctx_env *env, const char *entry, u
     if (job_from_entry(&job, entry, &created_us) < 0) {
         /* Not a job pmq wrote: nothing can run it, and PostgreSQL still has the truth. */
         log_error("dropping a malformed entry from Redis: %.80s", entry);
-        char id[37];
+        char id[PMQ_JOB_ID_SIZE];
         if (pmq_entry_id(entry, id) == 0)
             held_remove(&w->held, id); /* the sweep drops it from the hash */
         pmq_job_clear(&job);
@@ -208,7 +209,7 @@ static void run_one(worker *w, int index, pmq_ctx_env *env, const char *entry, u
     pmq_ctx ctx;
     pmq_ctx_init(&ctx, &job, env);
     pmq_outcome o = {0};
-    memcpy(o.id, job.id, 37);
+    memcpy(o.id, job.id, PMQ_JOB_ID_SIZE);
     o.attempt = job.attempt;
     o.started_us = pmq_wall_us();
     if (!h) {
@@ -216,14 +217,14 @@ static void run_one(worker *w, int index, pmq_ctx_env *env, const char *entry, u
         o.error = pmq_asprintf("no plugin serves queue \"%s\"", job.queue);
     } else {
         if (slot) {
-            memcpy(slot->job_id, job.id, 37);
+            memcpy(slot->job_id, job.id, PMQ_JOB_ID_SIZE);
             slot->timeout_ms = qs->timeout_ms;
             __atomic_store_n(&slot->deadline_ms, pmq_now_ms() + qs->timeout_ms, __ATOMIC_RELEASE);
         }
         running *run = &w->running[index];
         pthread_mutex_lock(&run->mu);
         run->ctx = &ctx;
-        memcpy(run->id, job.id, 37);
+        memcpy(run->id, job.id, PMQ_JOB_ID_SIZE);
         pthread_mutex_unlock(&run->mu);
         if (!h->thread_safe)
             pthread_mutex_lock(&w->serial);
@@ -273,7 +274,7 @@ static void give_back(worker *w, pmq_redis *r, const char *entry)
     if (job_from_entry(&job, entry, &created_us) == 0)
         pmq_claim_return(r, w->args->worker_id, job.queue, job.priority, job.id);
     pmq_job_clear(&job);
-    char id[37];
+    char id[PMQ_JOB_ID_SIZE];
     if (pmq_entry_id(entry, id) == 0)
         held_remove(&w->held, id);
 }
@@ -284,7 +285,7 @@ static redisReply *claim(worker *w, pmq_redis *r, int max)
     pthread_rwlock_rdlock(&w->claim_lock);
     redisReply *rep = pmq_claim(r, w->args->worker_id, w->queues, w->nqueues, max);
     for (size_t i = 0; rep && i < rep->elements; i++) {
-        char id[37];
+        char id[PMQ_JOB_ID_SIZE];
         if (rep->element[i]->type == REDIS_REPLY_STRING &&
             pmq_entry_id(rep->element[i]->str, id) == 0)
             held_add(&w->held, id);
@@ -301,10 +302,9 @@ static int entry_paused(pmq_redis *r, const char *entry)
     pmq_entry e;
     if (pmq_entry_read(entry, &e) < 0)
         return 0;
-    char set[512];
+    char set[PMQ_KEY_MAX];
     redisReply *rep =
-        pmq_redis_command(r, "SISMEMBER %s %s", pmq_redis_key(r, set, sizeof set, "pmq:paused"),
-                          e.queue);
+        pmq_redis_command(r, "SISMEMBER %s %s", pmq_key_paused(set, r->prefix), e.queue);
     int paused = rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
     if (rep)
         freeReplyObject(rep);
@@ -391,16 +391,16 @@ static void check_cancelled(pmq_redis *r, worker *w)
     int n = w->args->pool->threads > 0 ? w->args->pool->threads : 1;
     for (int i = 0; i < n; i++) {
         running *run = &w->running[i];
-        char id[37] = "";
+        char id[PMQ_JOB_ID_SIZE] = "";
         pthread_mutex_lock(&run->mu);
         if (run->ctx && !run->ctx->cancelled)
-            memcpy(id, run->id, 37);
+            memcpy(id, run->id, PMQ_JOB_ID_SIZE);
         pthread_mutex_unlock(&run->mu);
         if (!id[0])
             continue;
-        char key[512];
-        redisReply *rep = pmq_redis_command(r, "HGET %s cancelled",
-                                            pmq_redis_key(r, key, sizeof key, "job:%s", id));
+        char key[PMQ_KEY_MAX];
+        redisReply *rep =
+            pmq_redis_command(r, "HGET %s cancelled", pmq_key_job(key, r->prefix, id));
         int yes = rep && rep->type == REDIS_REPLY_STRING && !strcmp(rep->str, "1");
         if (rep)
             freeReplyObject(rep);
@@ -419,7 +419,7 @@ static void current_jobs(worker *w, char *buf, size_t size)
     for (int i = 0; i < n; i++) {
         running *run = &w->running[i];
         pthread_mutex_lock(&run->mu);
-        if (run->ctx && strlen(buf) + 38 < size) {
+        if (run->ctx && strlen(buf) + PMQ_JOB_ID_SIZE < size) {
             if (buf[0])
                 strcat(buf, ",");
             strcat(buf, run->id);
@@ -432,24 +432,23 @@ static void current_jobs(worker *w, char *buf, size_t size)
 static int beat(pmq_redis *r, worker *w, int64_t started_ms)
 {
     const pmq_worker_args *a = w->args;
-    char key[512], set[512], queues[1024] = "", pid[16], started[32], now[32], jobs[2048];
-    pmq_redis_key(r, key, sizeof key, "pmq:worker:%s", a->worker_id);
-    pmq_redis_key(r, set, sizeof set, "pmq:workers");
+    char queues[1024] = "", jobs[2048];
     for (int i = 0; i < w->nqueues; i++) {
         if (i)
             strncat(queues, ",", sizeof queues - strlen(queues) - 1);
         strncat(queues, w->queues[i], sizeof queues - strlen(queues) - 1);
     }
-    snprintf(pid, sizeof pid, "%d", (int)getpid());
-    snprintf(started, sizeof started, "%lld", (long long)started_ms);
-    snprintf(now, sizeof now, "%lld", (long long)(pmq_wall_us() / 1000));
     current_jobs(w, jobs, sizeof jobs);
-    redisAppendCommand(r->c,
-                       "HSET %s host %s pid %s pool %s queues %s started_at %s beat_at %s current %s",
-                       key, a->cfg->daemon.host_id, pid, a->pool->name, queues, started, now, jobs);
-    redisAppendCommand(r->c, "PEXPIRE %s %d", key, a->cfg->daemon.heartbeat_ttl_ms);
-    redisAppendCommand(r->c, "SADD %s %s", set, a->worker_id);
-    int rc = pmq_redis_replies(r, 3, "record the heartbeat");
+    pmq_heartbeat hb = {
+        .host = a->cfg->daemon.host_id,
+        .pid = (int)getpid(),
+        .pool = a->pool->name,
+        .queues = queues,
+        .started_at_ms = started_ms,
+        .beat_at_ms = pmq_wall_us() / 1000,
+        .current = jobs,
+    };
+    int rc = pmq_heartbeat_write(r, a->worker_id, &hb, a->cfg->daemon.heartbeat_ttl_ms);
     if (rc < 0)
         pmq_redis_reconnect(r);
     return rc == 0 ? 0 : -1;
@@ -458,8 +457,8 @@ static int beat(pmq_redis *r, worker *w, int64_t started_ms)
 /* Redis holds more entries for this process than its threads and acker hold. */
 static int strays_suspected(pmq_redis *r, worker *w)
 {
-    char active[512];
-    pmq_redis_key(r, active, sizeof active, "pmq:active:%s", w->args->worker_id);
+    char active[PMQ_KEY_MAX];
+    pmq_key_active(active, r->prefix, w->args->worker_id);
     redisReply *rep = pmq_redis_command(r, "HLEN %s", active);
     int more = rep && rep->type == REDIS_REPLY_INTEGER &&
                (size_t)rep->integer > held_count(&w->held);
@@ -538,18 +537,8 @@ static void *heartbeat_main(void *arg)
             pthread_cond_timedwait(&hb->cv, &hb->mu, &ts);
     }
     pthread_mutex_unlock(&hb->mu);
-    pmq_redis *r = s.r;
-    if (r) {
-        char key[512], set[512];
-        pmq_redis_key(r, key, sizeof key, "pmq:worker:%s", a->worker_id);
-        pmq_redis_key(r, set, sizeof set, "pmq:workers");
-        redisReply *rep = pmq_redis_command(r, "DEL %s", key);
-        if (rep)
-            freeReplyObject(rep);
-        rep = pmq_redis_command(r, "SREM %s %s", set, a->worker_id);
-        if (rep)
-            freeReplyObject(rep);
-    }
+    if (s.r)
+        pmq_heartbeat_remove(s.r, a->worker_id);
     pmq_session_close(&s);
     pmq_session_close(&hb->db);
     return NULL;

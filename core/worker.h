@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "job.h"
 #include "recovery.h"
 
 /*
@@ -17,7 +18,7 @@
  * which kills the process when `deadline_ms` (CLOCK_MONOTONIC) passes.
  */
 typedef struct pmq_worker_slot {
-    char job_id[37];
+    char job_id[PMQ_JOB_ID_SIZE];
     int64_t deadline_ms; /* 0 when idle; written last, read first */
     int timeout_ms;
 } pmq_worker_slot;

@@ -40,25 +40,30 @@ BUILT_SOURCES += plugins/warmup/warmup_sql.c
 CLEANFILES += plugins/warmup/warmup_sql.c
 EXTRA_DIST += $(WARMUP_SQL) conf.d/warmup.ini
 
-# Mail text to valid UTF-8 for PostgreSQL: one source compiled into the email
-# and bounce plugins each (they are loaded separately and share no library).
-PLUGIN_UTF8 = plugins/common/utf8.c plugins/common/utf8.h
+# Code the email and bounce plugins share, compiled into each (they are
+# loaded separately and share no library): mail text to valid UTF-8 for
+# PostgreSQL, allocation that aborts, and their stores' libpq calls.
+PLUGIN_MAIL_COMMON = plugins/common/utf8.c plugins/common/utf8.h \
+	plugins/common/xalloc.c plugins/common/xalloc.h
+PLUGIN_PGSQL = plugins/common/pgsql.c plugins/common/pgsql.h
 
 # email: sends over SMTP (libcurl), stores received messages (GMime).  The
 # MIME half is a convenience library that tests/test_email links too.
 EMAIL_SQL = $(srcdir)/plugins/email/sql/001_email.sql
 noinst_LTLIBRARIES += plugins/email/libemailmime.la
 plugins_email_libemailmime_la_SOURCES = plugins/email/compose.c plugins/email/compose.h \
-	plugins/email/inbound.c plugins/email/inbound.h $(PLUGIN_UTF8)
+	plugins/email/inbound.c plugins/email/inbound.h $(PLUGIN_MAIL_COMMON) \
+	plugins/email/address.c plugins/email/address.h
 plugins_email_libemailmime_la_CFLAGS = $(AM_CFLAGS) $(GMIME_CFLAGS) $(JSONC_CFLAGS) \
 	-I$(top_srcdir)/plugins/common
 plugins_email_libemailmime_la_LIBADD = $(GMIME_LIBS) $(JSONC_LIBS)
 plugins_LTLIBRARIES += plugins/email/email.la
 plugins_email_email_la_SOURCES = plugins/email/email.c plugins/email/schema.h \
-	plugins/email/smtp.c plugins/email/smtp.h plugins/email/store.c plugins/email/store.h
+	plugins/email/smtp.c plugins/email/smtp.h plugins/email/store.c plugins/email/store.h \
+	$(PLUGIN_PGSQL)
 nodist_plugins_email_email_la_SOURCES = plugins/email/email_sql.c
 plugins_email_email_la_CFLAGS = $(AM_CFLAGS) $(GMIME_CFLAGS) $(LIBCURL_CFLAGS) $(LIBPQ_CFLAGS) \
-	$(JSONC_CFLAGS) -I$(top_srcdir)/core -I$(top_srcdir)/plugins/email
+	$(JSONC_CFLAGS) -I$(top_srcdir)/core -I$(top_srcdir)/plugins/email -I$(top_srcdir)/plugins/common
 plugins_email_email_la_LDFLAGS = $(plugin_ldflags)
 plugins_email_email_la_LIBADD = plugins/email/libemailmime.la $(GMIME_LIBS) $(LIBCURL_LIBS) \
 	$(LIBPQ_LIBS) $(JSONC_LIBS)
@@ -75,15 +80,15 @@ EXTRA_DIST += $(EMAIL_SQL) conf.d/email.ini
 BOUNCE_SQL = $(srcdir)/plugins/bounce/sql/001_bounce.sql
 noinst_LTLIBRARIES += plugins/bounce/libbouncereport.la
 plugins_bounce_libbouncereport_la_SOURCES = plugins/bounce/report.c plugins/bounce/report.h \
-	plugins/bounce/classify.c plugins/bounce/classify.h $(PLUGIN_UTF8)
+	plugins/bounce/classify.c plugins/bounce/classify.h $(PLUGIN_MAIL_COMMON)
 plugins_bounce_libbouncereport_la_CFLAGS = $(AM_CFLAGS) $(GMIME_CFLAGS) -I$(top_srcdir)/plugins/common
 plugins_bounce_libbouncereport_la_LIBADD = $(GMIME_LIBS)
 plugins_LTLIBRARIES += plugins/bounce/bounce.la
 plugins_bounce_bounce_la_SOURCES = plugins/bounce/bounce.c plugins/bounce/schema.h \
-	plugins/bounce/store.c plugins/bounce/store.h
+	plugins/bounce/store.c plugins/bounce/store.h $(PLUGIN_PGSQL)
 nodist_plugins_bounce_bounce_la_SOURCES = plugins/bounce/bounce_sql.c
 plugins_bounce_bounce_la_CFLAGS = $(AM_CFLAGS) $(GMIME_CFLAGS) $(LIBPQ_CFLAGS) $(JSONC_CFLAGS) \
-	-I$(top_srcdir)/core -I$(top_srcdir)/plugins/bounce
+	-I$(top_srcdir)/core -I$(top_srcdir)/plugins/bounce -I$(top_srcdir)/plugins/common
 plugins_bounce_bounce_la_LDFLAGS = $(plugin_ldflags)
 plugins_bounce_bounce_la_LIBADD = plugins/bounce/libbouncereport.la $(GMIME_LIBS) $(LIBPQ_LIBS) \
 	$(JSONC_LIBS)

@@ -281,12 +281,12 @@ char *pmq_test_pmqd_log_tail(const char *log_name)
 int pmq_test_worker_pids(pid_t *out, int max)
 {
     redisContext *r = pmq_test_redis();
-    redisReply *rep = redisCommand(r, "SMEMBERS pmq:workers");
+    redisReply *rep = redisCommand(r, "SMEMBERS %s", PMQ_TEST_KEY(pmq_key_workers, ""));
     int n = 0;
     for (size_t i = 0; rep && rep->type == REDIS_REPLY_ARRAY && i < rep->elements && n < max; i++) {
         /* Worker ids are "<host>:<pid>:<pool>". */
         const char *p = strchr(rep->element[i]->str, ':');
-        redisReply *alive = redisCommand(r, "EXISTS pmq:worker:%s", rep->element[i]->str);
+        redisReply *alive = redisCommand(r, "EXISTS %s", PMQ_TEST_KEY(pmq_key_heartbeat, "", rep->element[i]->str));
         if (p && alive && alive->integer == 1)
             out[n++] = (pid_t)atoi(p + 1);
         if (alive)

@@ -11,6 +11,15 @@
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 
+#include "keys.h"
+
+/*
+ * A Redis key as keys.h names it, in a buffer that lives to the end of the
+ * enclosing block: PMQ_TEST_KEY(pmq_key_job, "", id) (the tests' [redis]
+ * has no key prefix unless a test writes one).
+ */
+#define PMQ_TEST_KEY(builder, ...) builder((char[PMQ_KEY_MAX]){0}, __VA_ARGS__)
+
 /*
  * Start the servers, once per test program: call it in main() before
  * srunner_run_all().  Sets PMQ_PG_SOCKET_DIR, PMQ_PG_PORT, PMQ_PG_CONNINFO

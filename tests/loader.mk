@@ -8,7 +8,8 @@ test_plugin_ldflags = $(AM_LDFLAGS) $(plugin_ldflags) -rpath /nowhere
 check_LTLIBRARIES += tests/plugins/good.la tests/plugins/nomagic.la \
 	tests/plugins/noinit.la tests/plugins/abi2.la tests/plugins/newminor.la \
 	tests/plugins/dupqueue.la tests/plugins/initfail.la \
-	tests/plugins/rollback.la tests/plugins/takeover.la tests/plugins/badqueue.la
+	tests/plugins/rollback.la tests/plugins/takeover.la tests/plugins/badqueue.la \
+	tests/plugins/keys.la tests/plugins/abi10.la tests/plugins/badkeys.la
 
 tests_plugins_good_la_SOURCES = tests/plugins/good.c
 tests_plugins_good_la_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
@@ -32,6 +33,12 @@ tests_plugins_takeover_la_SOURCES = tests/plugins/takeover.c
 tests_plugins_takeover_la_LDFLAGS = $(test_plugin_ldflags)
 tests_plugins_badqueue_la_SOURCES = tests/plugins/badqueue.c
 tests_plugins_badqueue_la_LDFLAGS = $(test_plugin_ldflags)
+tests_plugins_keys_la_SOURCES = tests/plugins/keys.c
+tests_plugins_keys_la_LDFLAGS = $(test_plugin_ldflags)
+tests_plugins_abi10_la_SOURCES = tests/plugins/abi10.c
+tests_plugins_abi10_la_LDFLAGS = $(test_plugin_ldflags)
+tests_plugins_badkeys_la_SOURCES = tests/plugins/badkeys.c
+tests_plugins_badkeys_la_LDFLAGS = $(test_plugin_ldflags)
 
 check_PROGRAMS += tests/test_loader
 tests_test_loader_SOURCES = tests/test_loader.c

@@ -56,7 +56,7 @@ static char *migrated_job(void)
 static pmq_outcome outcome(const char *id, int attempt, pmq_status st, const char *error)
 {
     pmq_outcome o = {0};
-    memcpy(o.id, id, 37);
+    memcpy(o.id, id, PMQ_JOB_ID_SIZE);
     o.attempt = attempt;
     o.status = st;
     o.error = error ? pmq_xstrdup(error) : NULL;
@@ -167,7 +167,7 @@ START_TEST(retry_then_dead_letter)
     ck_assert_str_eq(v, "1:retry,2:failed");
     free(v);
     redisContext *rc = pmq_test_redis();
-    redisReply *rep = redisCommand(rc, "LINDEX deadletter:queue 0");
+    redisReply *rep = redisCommand(rc, "LINDEX %s 0", PMQ_TEST_KEY(pmq_key_deadletter_list, ""));
     ck_assert_int_eq(rep->type, REDIS_REPLY_STRING);
     ck_assert_ptr_nonnull(strstr(rep->str, id));
     ck_assert_ptr_nonnull(strstr(rep->str, "\"error\""));

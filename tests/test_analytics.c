@@ -751,7 +751,7 @@ START_TEST(plugin_settings_are_checked)
         {NULL, "window_start = 18:00\nwindow_end = 08:00\n",
          "invalid window_end \"08:00\": it must be later than window_start"},
         {NULL, "window_start = 8h\n", "invalid window_start \"8h\""},
-        {NULL, "priority = 0\n", "invalid priority \"0\""},
+        {NULL, "priority = 0\n", "invalid value \"0\" for \"priority\""},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char name[32];

@@ -320,7 +320,7 @@ START_TEST(flushall_midrun_requeues_from_postgres)
     redisContext *r = pmq_test_redis();
     redisReply *rep = redis_cmd(r, "MULTI");
     freeReplyObject(rep);
-    freeReplyObject(redis_cmd(r, "LLEN queue:t.ok"));
+    freeReplyObject(redis_cmd(r, "LLEN %s", PMQ_TEST_KEY(pmq_key_queue, "", "t.ok", PMQ_BAND_NORMAL)));
     freeReplyObject(redis_cmd(r, "FLUSHALL"));
     rep = redis_cmd(r, "EXEC");
     ck_assert_msg(rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
@@ -415,9 +415,9 @@ START_TEST(crashing_plugin_takes_down_only_its_child)
     ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM job_logs WHERE job_id = '%s'", once), 2);
 
     redisContext *r = pmq_test_redis();
-    ck_assert_msg(redis_list_has(r, "deadletter:queue", always),
-                  "job %s is not in deadletter:queue", always);
-    ck_assert_msg(!redis_list_has(r, "deadletter:queue", once), "job %s was dead-lettered", once);
+    ck_assert_msg(redis_list_has(r, PMQ_TEST_KEY(pmq_key_deadletter_list, ""), always),
+                  "job %s is not in the dead-letter list", always);
+    ck_assert_msg(!redis_list_has(r, PMQ_TEST_KEY(pmq_key_deadletter_list, ""), once), "job %s was dead-lettered", once);
     redisFree(r);
 
     pmq_test_pmqd_stop_checked(pmqd, log, 0);
@@ -444,8 +444,8 @@ START_TEST(hanging_plugin_is_killed_at_its_timeout)
 
     /* Wait for the handler to be running (the claim stamps job:<id>). */
     redisContext *r = pmq_test_redis();
-    char key[128];
-    snprintf(key, sizeof key, "job:%s", hang);
+    char key[PMQ_KEY_MAX];
+    pmq_key_job(key, "", hang);
     long deadline = now_ms() + 60000;
     for (;;) {
         redisReply *rep = redis_cmd(r, "HGET %s status", key);
@@ -624,16 +624,16 @@ static char *job_held_by(PGconn *pg, redisContext *r, const char *name, const ch
     wait_for(pg, log, sql, "migrated", 60000);
     free(sql);
     long deadline = now_ms() + 60000;
-    while (redis_int(r, "LLEN %s", "queue:t.ok") < 1 && now_ms() < deadline)
+    while (redis_int(r, "LLEN %s", PMQ_TEST_KEY(pmq_key_queue, "", "t.ok", PMQ_BAND_NORMAL)) < 1 && now_ms() < deadline)
         sleep_ms(10);
-    ck_assert_int_eq(redis_int(r, "LLEN %s", "queue:t.ok"), 1);
+    ck_assert_int_eq(redis_int(r, "LLEN %s", PMQ_TEST_KEY(pmq_key_queue, "", "t.ok", PMQ_BAND_NORMAL)), 1);
     pmq_test_pmqd_stop_checked(pmqd, log, 0);
-    redisReply *moved = redis_cmd(r, "RPOP queue:t.ok");
+    redisReply *moved = redis_cmd(r, "RPOP %s", PMQ_TEST_KEY(pmq_key_queue, "", "t.ok", PMQ_BAND_NORMAL));
     ck_assert_msg(moved->type == REDIS_REPLY_STRING && strstr(moved->str, id),
-                  "could not take job %s from queue:t.ok", id);
-    freeReplyObject(redis_cmd(r, "HSET pmq:active:%s %s %s", holder, id, moved->str));
+                  "could not take job %s from its band", id);
+    freeReplyObject(redis_cmd(r, "HSET %s %s %s", PMQ_TEST_KEY(pmq_key_active, "", holder), id, moved->str));
     freeReplyObject(moved);
-    freeReplyObject(redis_cmd(r, "HSET job:%s status running worker_id %s", id, holder));
+    freeReplyObject(redis_cmd(r, "HSET %s status running worker_id %s", PMQ_TEST_KEY(pmq_key_job, "", id), holder));
     free(cfg);
     return id;
 }
@@ -645,13 +645,13 @@ START_TEST(expired_heartbeat_is_recovered)
     const char *log = "deadhost";
     /* A worker of a host that died: registered, holding the job, no heartbeat. */
     const char *dead = "deadhost:4242:main";
-    char active[128];
-    snprintf(active, sizeof active, "pmq:active:%s", dead);
+    char active[PMQ_KEY_MAX];
+    pmq_key_active(active, "", dead);
     PGconn *pg = pmq_test_pg();
     redisContext *r = pmq_test_redis();
     char *id = job_held_by(pg, r, "deadhost-migrate", dead, log);
-    freeReplyObject(redis_cmd(r, "SADD pmq:workers %s", dead));
-    ck_assert_int_eq(redis_int(r, "EXISTS pmq:worker:%s", dead), 0);
+    freeReplyObject(redis_cmd(r, "SADD %s %s", PMQ_TEST_KEY(pmq_key_workers, ""), dead));
+    ck_assert_int_eq(redis_int(r, "EXISTS %s", PMQ_TEST_KEY(pmq_key_heartbeat, "", dead)), 0);
 
     char *cfg2 = pmq_test_behave_config(
         "deadhost-work", "[pool main]\nqueues = t.ok\nprocesses = 1\nthreads = 2\n\n" OK_QUEUE);
@@ -671,7 +671,7 @@ START_TEST(expired_heartbeat_is_recovered)
                                 id),
                      1);
     ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM job_logs WHERE job_id = '%s'", id), 2);
-    ck_assert_int_eq(redis_int(r, "SISMEMBER pmq:workers %s", dead), 0);
+    ck_assert_int_eq(redis_int(r, "SISMEMBER %s %s", PMQ_TEST_KEY(pmq_key_workers, ""), dead), 0);
     ck_assert_int_eq(redis_int(r, "HLEN %s", active), 0);
     assert_running(pmqd, log);
     pmq_test_pmqd_stop_checked(pmqd, log, 0);
@@ -716,19 +716,19 @@ START_TEST(kill9_after_commit_never_reruns_a_completed_job)
     /* The only worker: its id, then the stale claim, then SIGKILL. */
     redisContext *r = pmq_test_redis();
     wait_workers(1, log);
-    redisReply *members = redis_cmd(r, "SMEMBERS pmq:workers");
+    redisReply *members = redis_cmd(r, "SMEMBERS %s", PMQ_TEST_KEY(pmq_key_workers, ""));
     ck_assert_int_eq((long)members->elements, 1);
     char *worker = pmq_xstrdup(members->element[0]->str);
     freeReplyObject(members);
     pid_t victim = (pid_t)atoi(strchr(worker, ':') + 1);
-    freeReplyObject(redis_cmd(r, "HSET pmq:active:%s %s %s", worker, id, entry));
+    freeReplyObject(redis_cmd(r, "HSET %s %s %s", PMQ_TEST_KEY(pmq_key_active, "", worker), id, entry));
     ck_assert_int_eq(kill(victim, SIGKILL), 0);
 
     /* The replacement releases what its predecessor held... */
     long deadline = now_ms() + 60000;
-    while (redis_int(r, "HLEN pmq:active:%s", worker) > 0 && now_ms() < deadline)
+    while (redis_int(r, "HLEN %s", PMQ_TEST_KEY(pmq_key_active, "", worker)) > 0 && now_ms() < deadline)
         sleep_ms(10);
-    ck_assert_int_eq(redis_int(r, "HLEN pmq:active:%s", worker), 0);
+    ck_assert_int_eq(redis_int(r, "HLEN %s", PMQ_TEST_KEY(pmq_key_active, "", worker)), 0);
     /* ...then runs a later job: had the stale entry gone back to the queue, it would have
      * been claimed first (returned entries go to the head of their band). */
     char *later = enqueue_one(pg, "t.ok", "{}");
@@ -737,13 +737,14 @@ START_TEST(kill9_after_commit_never_reruns_a_completed_job)
     free(sql);
 
     /* A claim would have stamped job:<id> "running"; the finished job's hash is gone. */
-    redisReply *st = redis_cmd(r, "HGET job:%s status", id);
+    char key[PMQ_KEY_MAX];
+    redisReply *st = redis_cmd(r, "HGET %s status", pmq_key_job(key, "", id));
     ck_assert_msg(st->type == REDIS_REPLY_NIL ||
                       (st->type == REDIS_REPLY_STRING && !strcmp(st->str, "completed")),
-                  "completed job %s was claimed again (job:%s status %s)", id, id,
+                  "completed job %s was claimed again (%s status %s)", id, key,
                   st->type == REDIS_REPLY_STRING ? st->str : "nil");
     freeReplyObject(st);
-    ck_assert_int_eq(redis_int(r, "LLEN queue:t.ok"), 0);
+    ck_assert_int_eq(redis_int(r, "LLEN %s", PMQ_TEST_KEY(pmq_key_queue, "", "t.ok", PMQ_BAND_NORMAL)), 0);
     ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM job_logs WHERE job_id = '%s'", id), 1);
     ck_assert_int_eq(query_long(pg, "SELECT attempt_count FROM jobs WHERE id = '%s'", id), 1);
     assert_running(pmqd, log);
@@ -827,7 +828,7 @@ START_TEST(lost_claim_reply_loses_nothing)
     int lost = 0, stops = 0;
     long deadline = now_ms() + 90000;
     while (!lost && stops < 10 && now_ms() < deadline) {
-        if (redis_int(r, "LLEN %s", "queue:t.ok") < 200) {
+        if (redis_int(r, "LLEN %s", PMQ_TEST_KEY(pmq_key_queue, "", "t.ok", PMQ_BAND_NORMAL)) < 200) {
             sleep_ms(5);
             continue;
         }
@@ -853,17 +854,17 @@ START_TEST(lost_claim_reply_loses_nothing)
     ck_assert_int_eq(query_long(pg, not_exactly_once_sql), 0);
     ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM jobs WHERE attempt_count <> 1"), 0);
     /* Every worker's hash is empty once the work is done. */
-    redisReply *members = redis_cmd(r, "SMEMBERS pmq:workers");
+    redisReply *members = redis_cmd(r, "SMEMBERS %s", PMQ_TEST_KEY(pmq_key_workers, ""));
     for (size_t i = 0; i < members->elements; i++) {
         const char *w = members->element[i]->str;
         long left = -1, until = now_ms() + PMQ_TEST_WAIT_MS;
-        while ((left = redis_int(r, "HLEN pmq:active:%s", w)) > 0 && now_ms() < until)
+        while ((left = redis_int(r, "HLEN %s", PMQ_TEST_KEY(pmq_key_active, "", w))) > 0 && now_ms() < until)
             sleep_ms(20);
-        ck_assert_msg(left == 0, "pmq:active:%s still holds %ld entries", w, left);
+        ck_assert_msg(left == 0, "%s still holds %ld entries", PMQ_TEST_KEY(pmq_key_active, "", w), left);
     }
     freeReplyObject(members);
     /* Nor does any finished job's hash stay, whichever release the stops broke. */
-    wait_redis_back(r, "job:*", 1000000, log);
+    wait_redis_back(r, PMQ_TEST_KEY(pmq_key_job, "", "*"), 1000000, log);
     pmq_test_pmqd_stop_checked(pmqd, log, 0);
     redisFree(r);
     PQfinish(pg);
@@ -878,13 +879,13 @@ START_TEST(unlisted_worker_claims_are_returned)
     const char *log = "unlisted";
     /* What a cleanly stopped worker left: a claim whose reply it never read. */
     const char *gone = "stopped:4242:main:0";
-    char active[128];
-    snprintf(active, sizeof active, "pmq:active:%s", gone);
+    char active[PMQ_KEY_MAX];
+    pmq_key_active(active, "", gone);
     PGconn *pg = pmq_test_pg();
     redisContext *r = pmq_test_redis();
     char *id = job_held_by(pg, r, "unlisted-migrate", gone, log);
-    ck_assert_int_eq(redis_int(r, "SISMEMBER pmq:workers %s", gone), 0);
-    ck_assert_int_eq(redis_int(r, "EXISTS pmq:worker:%s", gone), 0);
+    ck_assert_int_eq(redis_int(r, "SISMEMBER %s %s", PMQ_TEST_KEY(pmq_key_workers, ""), gone), 0);
+    ck_assert_int_eq(redis_int(r, "EXISTS %s", PMQ_TEST_KEY(pmq_key_heartbeat, "", gone)), 0);
 
     char *cfg2 = pmq_test_behave_config(
         "unlisted-work", "[pool main]\nqueues = t.ok\nprocesses = 1\nthreads = 2\n\n" OK_QUEUE);
@@ -919,12 +920,12 @@ START_TEST(finished_jobs_leave_redis)
     /* One job first, so that the counters and the sentinel exist before the count. */
     free(enqueue_one(pg, "t.ok", "{}"));
     wait_for(pg, log, ok_done_sql, "1", 60000);
-    wait_redis_back(r, "job:*", 1000000, log);
+    wait_redis_back(r, PMQ_TEST_KEY(pmq_key_job, "", "*"), 1000000, log);
     long before = redis_int(r, "DBSIZE");
 
     enqueue_n(pg, "t.ok", 2000, "{}");
     wait_for(pg, log, ok_done_sql, "2001", 90000);
-    wait_redis_back(r, "job:*", before, log);
+    wait_redis_back(r, PMQ_TEST_KEY(pmq_key_job, "", "*"), before, log);
 
     /* PostgreSQL still tells the whole story. */
     char *id = pmq_test_query1(pg, "SELECT id FROM jobs LIMIT 1");
@@ -962,10 +963,12 @@ START_TEST(finished_jobs_kept_for_the_window)
     for (int i = 0; i < PQntuples(res); i++) {
         const char *id = PQgetvalue(res, i, 0);
         double age = atof(PQgetvalue(res, i, 1));
+        char key[PMQ_KEY_MAX];
+        pmq_key_job(key, "", id);
         redisReply *st = NULL;
         long until = now_ms() + PMQ_TEST_WAIT_MS;
         for (;;) {
-            st = redis_cmd(r, "HGET job:%s status", id);
+            st = redis_cmd(r, "HGET %s status", key);
             if (st->type != REDIS_REPLY_STRING || !strcmp(st->str, "completed") ||
                 now_ms() > until)
                 break;
@@ -973,22 +976,22 @@ START_TEST(finished_jobs_kept_for_the_window)
             sleep_ms(20);
         }
         int exists = st->type == REDIS_REPLY_STRING;
-        ck_assert_msg(!exists || !strcmp(st->str, "completed"), "job:%s status is %s", id,
+        ck_assert_msg(!exists || !strcmp(st->str, "completed"), "%s status is %s", key,
                       exists ? st->str : "nil");
         freeReplyObject(st);
         /* A hash expires no sooner than 10 s after its outcome was committed. */
-        ck_assert_msg(exists || age >= 9.5, "job:%s is gone %.1f s after the job completed", id,
+        ck_assert_msg(exists || age >= 9.5, "%s is gone %.1f s after the job completed", key,
                       age);
         if (exists) {
-            long ttl = redis_int(r, "TTL job:%s", id);
-            ck_assert_msg(ttl > 0 && ttl <= 10, "job:%s has a TTL of %ld s", id, ttl);
+            long ttl = redis_int(r, "TTL %s", key);
+            ck_assert_msg(ttl > 0 && ttl <= 10, "%s has a TTL of %ld s", key, ttl);
             present++;
         }
     }
     PQclear(res);
     ck_assert_msg(present > 0, "no finished job's hash was kept");
     /* Then they go. */
-    wait_redis_back(r, "job:*", 1000000, log);
+    wait_redis_back(r, PMQ_TEST_KEY(pmq_key_job, "", "*"), 1000000, log);
     assert_running(pmqd, log);
     pmq_test_pmqd_stop_checked(pmqd, log, 0);
     redisFree(r);
@@ -1012,13 +1015,13 @@ START_TEST(deadletter_mirror_is_bounded)
     /* The last release follows the last commit. */
     char *last = pmq_test_query1(pg, "SELECT id FROM jobs ORDER BY failed_at DESC LIMIT 1");
     long until = now_ms() + PMQ_TEST_WAIT_MS;
-    while (redis_int(r, "EXISTS deadletter:%s", last) == 0 && now_ms() < until)
+    while (redis_int(r, "EXISTS %s", PMQ_TEST_KEY(pmq_key_deadletter, "", last)) == 0 && now_ms() < until)
         sleep_ms(20);
-    ck_assert_int_eq(redis_int(r, "EXISTS deadletter:%s", last), 1);
-    ck_assert_int_eq(redis_int(r, "LLEN deadletter:queue"), 1000);
+    ck_assert_int_eq(redis_int(r, "EXISTS %s", PMQ_TEST_KEY(pmq_key_deadletter, "", last)), 1);
+    ck_assert_int_eq(redis_int(r, "LLEN %s", PMQ_TEST_KEY(pmq_key_deadletter_list, "")), 1000);
     /* deadletter:<id> for each entry in the list, no more. */
-    ck_assert_int_eq(redis_count_keys(r, "deadletter:*-*"), 1000);
-    wait_redis_back(r, "job:*", 1000000, log);
+    ck_assert_int_eq(redis_count_keys(r, PMQ_TEST_KEY(pmq_key_deadletter, "", "*-*")), 1000);
+    wait_redis_back(r, PMQ_TEST_KEY(pmq_key_job, "", "*"), 1000000, log);
     char *out = pmq_test_ctl(cfg, NULL, "dlq list --limit 2000");
     ck_assert_msg(strstr(out, "(1200 jobs)") != NULL, "dlq list says:\n%.2000s", out);
     free(out);

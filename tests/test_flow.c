@@ -107,11 +107,11 @@ static void wait_hash(redisContext *r, const char *key, const char *field, const
 /* The entries of deadletter:queue for job `id`, parsed (caller puts each). */
 static int deadletter_entries(redisContext *r, const char *id, json_object **out, int max)
 {
-    redisReply *rep = rcmd(r, "LRANGE deadletter:queue 0 -1");
+    redisReply *rep = rcmd(r, "LRANGE %s 0 -1", PMQ_TEST_KEY(pmq_key_deadletter_list, ""));
     int n = 0;
     for (size_t i = 0; i < rep->elements; i++) {
         json_object *o = json_tokener_parse(rep->element[i]->str);
-        ck_assert_msg(o != NULL, "deadletter:queue holds invalid JSON: %s", rep->element[i]->str);
+        ck_assert_msg(o != NULL, "the dead-letter list holds invalid JSON: %s", rep->element[i]->str);
         json_object *v;
         if (json_object_object_get_ex(o, "id", &v) && !strcmp(json_object_get_string(v), id) &&
             n < max)
@@ -136,7 +136,7 @@ static void wait_deadletter(redisContext *r, const char *id, int want)
             return;
         sleep_ms(20);
     }
-    ck_abort_msg("deadletter:queue holds %d entries for job %s, expected %d", n, id, want);
+    ck_abort_msg("the dead-letter list holds %d entries for job %s, expected %d", n, id, want);
 }
 
 static const char *jstr(json_object *o, const char *key)
@@ -265,6 +265,36 @@ START_TEST(bands_run_in_priority_order)
                         "SELECT count(*) FROM jobs j WHERE (SELECT count(*) FROM job_logs l"
                         " WHERE l.job_id = j.id AND l.attempt_number = 1"
                         " AND l.status = 'completed') <> 1");
+    PQfinish(pg);
+    free(config);
+}
+END_TEST
+
+/*
+ * A pool of more than 64 queues claims from each of them: the 65th (t.ok,
+ * after t.many.1 .. t.many.64) once went unserved, past a fixed array.
+ */
+START_TEST(pool_of_many_queues_claims_from_the_last)
+{
+    setenv("PMQ_BEHAVE_MANY_QUEUES", "64", 1);
+    char *queues = pmq_xstrdup("");
+    for (int i = 1; i <= 64; i++) {
+        char *more = pmq_asprintf("%st.many.%d, ", queues, i);
+        free(queues);
+        queues = more;
+    }
+    char *ini = pmq_asprintf("[pool t]\nqueues = %st.ok\nprocesses = 1\nthreads = 1\n", queues);
+    char *config = pmq_test_behave_setup("many", ini);
+    PGconn *pg = pmq_test_pg();
+    char *last = enqueue_sql(pg, "'t.ok', '{}'");
+    char *sql = pmq_asprintf("SELECT status FROM jobs WHERE id = '%s'", last);
+    free(last);
+    free(ini);
+    free(queues);
+    pid_t pid = pmq_test_pmqd_start(config, "flow-many");
+    pmq_test_await_sql(pg, sql, "completed", "flow-many");
+    pmq_test_pmqd_stop_checked(pid, "flow-many", PMQ_TEST_NO_RESTART);
+    free(sql);
     PQfinish(pg);
     free(config);
 }
@@ -408,7 +438,7 @@ START_TEST(flaky_job_retries_with_backoff)
     assert_backoff(pg, id, 2);
 
     redisContext *r = pmq_test_redis();
-    char *key = pmq_asprintf("job:%s", id);
+    char *key = pmq_xstrdup(PMQ_TEST_KEY(pmq_key_job, "", id));
     wait_hash(r, key, "status", "completed");
     free(key);
     redisFree(r);
@@ -478,7 +508,7 @@ START_TEST(failing_job_is_dead_lettered_and_replayed)
     assert_deadletter_entry(pg, e[0], id, "t.fail", payload, 3, "always fails (attempt 3)");
     char *redis_failed_at = pmq_xstrdup(jstr(e[0], "failed_at"));
     json_object_put(e[0]);
-    char *key = pmq_asprintf("job:%s", id);
+    char *key = pmq_xstrdup(PMQ_TEST_KEY(pmq_key_job, "", id));
     wait_hash(r, key, "status", "failed");
 
     /* pmqctl dlq list, as a table. */
@@ -515,7 +545,7 @@ START_TEST(failing_job_is_dead_lettered_and_replayed)
                         id);
     pmq_test_assert_sql(pg, "1:retry 2:retry 3:failed replayed", "%s", hist);
     ck_assert_int_eq(deadletter_entries(r, id, e, 4), 0);
-    char *dlkey = pmq_asprintf("deadletter:%s", id);
+    char *dlkey = pmq_xstrdup(PMQ_TEST_KEY(pmq_key_deadletter, "", id));
     redisReply *rep = rcmd(r, "EXISTS %s", dlkey);
     ck_assert_int_eq(rep->integer, 0);
     freeReplyObject(rep);
@@ -602,11 +632,11 @@ START_TEST(dlq_replay_all_and_purge)
     pmq_test_await_sql(pg, "SELECT count(*) FROM jobs WHERE status = 'failed'", "4", "flow-dlqall");
     pmq_test_await_sql(pg, "SELECT count(*) FROM jobs WHERE status = 'completed'", "1",
                        "flow-dlqall");
-    for (long waited = 0; rllen(r, "deadletter:queue") < 4 && waited < PMQ_TEST_WAIT_MS;
+    for (long waited = 0; rllen(r, PMQ_TEST_KEY(pmq_key_deadletter_list, "")) < 4 && waited < PMQ_TEST_WAIT_MS;
          waited += 20)
         sleep_ms(20);
     pmq_test_pmqd_stop_checked(pid, "flow-dlqall", PMQ_TEST_NO_RESTART);
-    ck_assert_int_eq(rllen(r, "deadletter:queue"), 4);
+    ck_assert_int_eq(rllen(r, PMQ_TEST_KEY(pmq_key_deadletter_list, "")), 4);
 
     char *out = pmq_test_ctl(config, NULL, "dlq list --queue t.fatal");
     ck_assert_msg(strstr(out, "(3 jobs)") && !strstr(out, fail_id), "unexpected list:\n%s", out);
@@ -620,7 +650,7 @@ START_TEST(dlq_replay_all_and_purge)
                         "SELECT count(*) FROM jobs WHERE queue_name = 't.fatal'"
                         " AND status = 'queued' AND attempt_count = 0");
     pmq_test_assert_sql(pg, "failed", "SELECT status FROM jobs WHERE id = '%s'", fail_id);
-    ck_assert_int_eq(rllen(r, "deadletter:queue"), 1);
+    ck_assert_int_eq(rllen(r, PMQ_TEST_KEY(pmq_key_deadletter_list, "")), 1);
     json_object *e[4];
     ck_assert_int_eq(deadletter_entries(r, fail_id, e, 4), 1);
     json_object_put(e[0]);
@@ -646,8 +676,8 @@ START_TEST(dlq_replay_all_and_purge)
     pmq_test_assert_sql(pg, "3",
                         "SELECT count(*) FROM jobs WHERE queue_name = 't.fatal'"
                         " AND status = 'queued'");
-    ck_assert_int_eq(rllen(r, "deadletter:queue"), 0);
-    char *dlkey = pmq_asprintf("deadletter:%s", fail_id);
+    ck_assert_int_eq(rllen(r, PMQ_TEST_KEY(pmq_key_deadletter_list, "")), 0);
+    char *dlkey = pmq_xstrdup(PMQ_TEST_KEY(pmq_key_deadletter, "", fail_id));
     redisReply *rep = rcmd(r, "EXISTS %s", dlkey);
     ck_assert_int_eq(rep->integer, 0);
     freeReplyObject(rep);
@@ -898,10 +928,10 @@ END_TEST
 static const int redis_priorities[] = {151, 0, 100, 1000, 50, 51, 10, 200, 150};
 #define NPRIO ((int)(sizeof redis_priorities / sizeof redis_priorities[0]))
 
-static const char *band_of(int priority)
+/* The band list a priority's jobs go to. */
+static char *band_of(char *key, int priority)
 {
-    return priority <= 50 ? "queue:t.flaky:high" : priority <= 150 ? "queue:t.flaky"
-                                                                   : "queue:t.flaky:low";
+    return pmq_key_queue(key, "", "t.flaky", pmq_band_of(priority));
 }
 
 /*
@@ -911,9 +941,11 @@ static const char *band_of(int priority)
  */
 static void assert_bands(PGconn *pg, redisContext *r)
 {
-    static const char *keys[] = {"queue:t.flaky:high", "queue:t.flaky", "queue:t.flaky:low"};
+    char keys[PMQ_NBANDS][PMQ_KEY_MAX], band[PMQ_KEY_MAX];
+    for (int k = 0; k < PMQ_NBANDS; k++)
+        pmq_key_queue(keys[k], "", "t.flaky", k);
     int seen = 0;
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < PMQ_NBANDS; k++) {
         ck_assert_int_eq(rllen(r, keys[k]), 3);
         redisReply *rep = rcmd(r, "LRANGE %s 0 -1", keys[k]);
         int last_priority = -1;
@@ -925,7 +957,7 @@ static void assert_bands(PGconn *pg, redisContext *r)
                           "%s holds something else than a JSON object: %s", keys[k], entry);
             const char *id = jstr(o, "id");
             int priority = (int)jint(o, "priority");
-            ck_assert_msg(!strcmp(band_of(priority), keys[k]), "priority %d is in %s", priority,
+            ck_assert_msg(!strcmp(band_of(band, priority), keys[k]), "priority %d is in %s", priority,
                           keys[k]);
             ck_assert_msg(priority >= last_priority, "%s: priority %d comes out after %d",
                           keys[k], priority, last_priority);
@@ -941,7 +973,7 @@ static void assert_bands(PGconn *pg, redisContext *r)
             char *payload = pmq_test_sqlf(pg, "SELECT payload FROM jobs WHERE id = '%s'", id);
             assert_json_equals(pg, o, "payload", payload);
             free(payload);
-            char *key = pmq_asprintf("job:%s", id);
+            char *key = pmq_xstrdup(PMQ_TEST_KEY(pmq_key_job, "", id));
             char *status = rhget(r, key, "status");
             ck_assert_msg(status && !strcmp(status, "migrated"), "%s status is %s", key,
                           status ? status : "(nil)");
@@ -1137,6 +1169,8 @@ static Suite *flow_suite(void)
     Suite *s = suite_create("flow");
     TCase *tc = pmq_test_case(s, "bands", TEST_TIMEOUT_S);
     tcase_add_test(tc, bands_run_in_priority_order);
+    tc = pmq_test_case(s, "many", TEST_TIMEOUT_S);
+    tcase_add_test(tc, pool_of_many_queues_claims_from_the_last);
     tc = pmq_test_case(s, "delayed", TEST_TIMEOUT_S);
     tcase_add_test(tc, delayed_jobs_start_on_time);
     tc = pmq_test_case(s, "retry", TEST_TIMEOUT_S);

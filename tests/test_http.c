@@ -396,6 +396,34 @@ static redisReply *rcmd(redisContext *r, const char *fmt, ...)
 static const char weird[] = "we\"ird\\q\nx";
 #define WEIRD_LABEL "queue=\"we\\\"ird\\\\q\\nx\""
 
+/* A key prefix longer than keys.h's bound is refused, not cut; one at the bound connects. */
+START_TEST(overlong_key_prefix_is_refused)
+{
+    char prefix[PMQ_KEY_PREFIX_MAX + 2];
+    for (int longer = 0; longer <= 1; longer++) {
+        memset(prefix, 'p', sizeof prefix);
+        prefix[PMQ_KEY_PREFIX_MAX + longer] = '\0';
+        char *redis = pmq_asprintf("key_prefix = %s\n", prefix);
+        char *path = write_config("prefix", NULL, redis, "");
+        pmq_config *cfg = load_config(path);
+        pmq_errors errs = PMQ_ERRORS_INIT;
+        pmq_redis *r = pmq_redis_connect(cfg, &errs);
+        if (longer) {
+            ck_assert_ptr_null(r);
+            ck_assert_int_eq((int)errs.count, 1);
+            ck_assert_str_eq(errs.items[0].message, "[redis] key_prefix is too long (129 bytes)");
+        } else {
+            ck_assert_msg(r != NULL, "%s", errs.count ? errs.items[0].message : "?");
+        }
+        pmq_redis_free(r);
+        pmq_errors_clear(&errs);
+        pmq_config_free(cfg);
+        free(path);
+        free(redis);
+    }
+}
+END_TEST
+
 /*
  * pmq:stats:<queue> filled by hand (prefixed, as [redis] key_prefix says):
  * the counters come out as they are, the plain per-bucket counts come out
@@ -427,19 +455,22 @@ START_TEST(renderer_escapes_and_accumulates)
     PQclear(res);
 
     redisContext *rc = pmq_test_redis();
-    rdo(rc, "HSET pfx:pmq:stats:%s completed 7 retried 2 failed 1 duration_0 3 duration_5 4"
-            " duration_16 3 duration_sum 12.5 latency_2 5 latency_sum 0.75", weird);
-    rdo(rc, "HSET pmq:stats:t.ok completed 999"); /* no prefix: not ours */
-    rdo(rc, "RPUSH pfx:queue:%s:high a b", weird);
-    rdo(rc, "RPUSH pfx:queue:%s c", weird);
-    rdo(rc, "RPUSH pfx:queue:%s:low d e f", weird);
-    rdo(rc, "RPUSH pfx:queue:t.ok:low g");
-    rdo(rc, "RPUSH pfx:deadletter:queue x y");
-    rdo(rc, "HSET pfx:pmq:stats:migrator batches 5 jobs 42 lag_sum 1.5 last_lag 0.25"
-            " last_batch 9");
-    rdo(rc, "SADD pfx:pmq:workers w1 w2 w3");
-    rdo(rc, "SET pfx:pmq:worker:w1 alive");
-    rdo(rc, "HSET pfx:pmq:worker:w3 host h"); /* w2 has no heartbeat: not counted */
+    rdo(rc, "HSET %s completed 7 retried 2 failed 1 duration_0 3 duration_5 4"
+            " duration_16 3 duration_sum 12.5 latency_2 5 latency_sum 0.75",
+        PMQ_TEST_KEY(pmq_key_stats, "pfx:", weird));
+    /* no prefix: not ours */
+    rdo(rc, "HSET %s completed 999", PMQ_TEST_KEY(pmq_key_stats, "", "t.ok"));
+    rdo(rc, "RPUSH %s a b", PMQ_TEST_KEY(pmq_key_queue, "pfx:", weird, PMQ_BAND_HIGH));
+    rdo(rc, "RPUSH %s c", PMQ_TEST_KEY(pmq_key_queue, "pfx:", weird, PMQ_BAND_NORMAL));
+    rdo(rc, "RPUSH %s d e f", PMQ_TEST_KEY(pmq_key_queue, "pfx:", weird, PMQ_BAND_LOW));
+    rdo(rc, "RPUSH %s g", PMQ_TEST_KEY(pmq_key_queue, "pfx:", "t.ok", PMQ_BAND_LOW));
+    rdo(rc, "RPUSH %s x y", PMQ_TEST_KEY(pmq_key_deadletter_list, "pfx:"));
+    rdo(rc, "HSET %s batches 5 jobs 42 lag_sum 1.5 last_lag 0.25 last_batch 9",
+        PMQ_TEST_KEY(pmq_key_migrator_stats, "pfx:"));
+    rdo(rc, "SADD %s w1 w2 w3", PMQ_TEST_KEY(pmq_key_workers, "pfx:"));
+    rdo(rc, "SET %s alive", PMQ_TEST_KEY(pmq_key_heartbeat, "pfx:", "w1"));
+    /* w2 has no heartbeat: not counted */
+    rdo(rc, "HSET %s host h", PMQ_TEST_KEY(pmq_key_heartbeat, "pfx:", "w3"));
 
     pmq_errors errs = PMQ_ERRORS_INIT;
     pmq_redis *r = pmq_redis_connect(cfg, &errs);
@@ -531,8 +562,8 @@ START_TEST(renderer_escapes_and_accumulates)
     free(t);
 
     /* Redis answering errors (here WRONGTYPE) counts as down: no half-true numbers. */
-    rdo(rc, "DEL pfx:pmq:stats:migrator");
-    rdo(rc, "SET pfx:pmq:stats:migrator oops");
+    rdo(rc, "DEL %s", PMQ_TEST_KEY(pmq_key_migrator_stats, "pfx:"));
+    rdo(rc, "SET %s oops", PMQ_TEST_KEY(pmq_key_migrator_stats, "pfx:"));
     t = pmq_metrics_render_with(cfg, pg, r);
     assert_line(t, "pmq_redis_up 0");
     ck_assert_msg(!has_family(t, "pmq_queue_depth"), "depths from an erring Redis:\n%s",
@@ -723,7 +754,7 @@ START_TEST(metrics_match_postgres_after_workload)
         }
     }
     redisContext *rc = pmq_test_redis();
-    redisReply *dl = rcmd(rc, "LLEN deadletter:queue");
+    redisReply *dl = rcmd(rc, "LLEN %s", PMQ_TEST_KEY(pmq_key_deadletter_list, ""));
     ck_assert_int_eq(dl->integer, 30);
     ck_assert_int_eq((long long)value_of(t, "pmq_deadletter_depth"), dl->integer);
     freeReplyObject(dl);
@@ -787,10 +818,9 @@ START_TEST(health_reports_guide_shape)
 
     json_object *queues = member(h, "queues", json_type_object);
     for (int q = 0; q < 3; q++) {
-        static const char *const bands[] = {":high", "", ":low"};
-        for (int b = 0; b < 3; b++) {
-            char key[64];
-            snprintf(key, sizeof key, "queue:%s%s", work_queues[q], bands[b]);
+        for (int b = 0; b < PMQ_NBANDS; b++) {
+            char key[PMQ_KEY_MAX];
+            pmq_key_queue(key, "", work_queues[q], b);
             ck_assert_int_eq(json_object_get_int(member(queues, key, json_type_int)), 0);
         }
     }
@@ -1271,6 +1301,7 @@ static Suite *http_suite(void)
     Suite *s = suite_create("http");
     TCase *tc = pmq_test_case(s, "renderer", TEST_TIMEOUT_S);
     tcase_add_test(tc, renderer_escapes_and_accumulates);
+    tcase_add_test(tc, overlong_key_prefix_is_refused);
     tc = pmq_test_case(s, "metrics", TEST_TIMEOUT_S);
     tcase_add_test(tc, metrics_match_postgres_after_workload);
     tc = pmq_test_case(s, "health", TEST_TIMEOUT_S);

@@ -16,20 +16,33 @@
  *     instance recovers its jobs once its heartbeats expire;
  *   - pausing a queue whose jobs are in Redis or claimed;
  *   - a handler that hangs holds up no other pool, and cancelling its job
- *     reaches it.
+ *     reaches it;
+ *   - the master opens no PostgreSQL or Redis connection (strace) through
+ *     start-up, a worker crash, a reload and a shutdown past the grace period;
+ *   - a worker of more than 64 threads killed while every thread runs a job:
+ *     each job is charged;
+ *   - many reloads leave the master holding only its live children;
+ *   - a worker a reload retired that dies with a job running: the job is
+ *     charged at once, with the reason of its death;
+ *   - an http child that never bound is throttled, one that served is
+ *     restarted at once, whatever its age.
  * One case per promise: CK_RUN_CASE=timeout (reload, exit-config, throttle,
- * grace, old-redis, vanish, pause, cancel) runs one.  Waits poll for the
+ * grace, old-redis, vanish, pause, cancel, no-connect, wide-crash,
+ * many-reloads, retired-crash, served) runs one.  Waits poll for the
  * event with PMQ_TEST_WAIT_MS as a safety net; no duration is asserted.  Two
  * checks that something does not happen (a restart, a start after a pause)
  * watch for it over 3 s: a slow machine can only make them miss, not fail.
  */
 
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -162,7 +175,7 @@ static void await_running(redisContext *r, const char *id, const char *log)
 {
     long deadline = now_ms() + PMQ_TEST_WAIT_MS;
     for (;;) {
-        redisReply *rep = redisCommand(r, "HGET job:%s status", id);
+        redisReply *rep = redisCommand(r, "HGET %s status", PMQ_TEST_KEY(pmq_key_job, "", id));
         ck_assert_ptr_nonnull(rep);
         int running = rep->type == REDIS_REPLY_STRING && !strcmp(rep->str, "running");
         freeReplyObject(rep);
@@ -407,14 +420,14 @@ START_TEST(sigterm_past_grace_period_requeues_uncharged)
     ck_assert_int_eq(query_long(pg, "SELECT attempt_count FROM jobs WHERE id = '%s'", id), 0);
     ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM job_logs WHERE job_id = '%s'", id), 0);
     char *status = pmq_test_sqlf(pg, "SELECT status FROM jobs WHERE id = '%s'", id);
-    redisReply *rep = redisCommand(r, "LRANGE queue:t.ok 0 -1");
+    redisReply *rep = redisCommand(r, "LRANGE %s 0 -1", PMQ_TEST_KEY(pmq_key_queue, "", "t.ok", PMQ_BAND_NORMAL));
     ck_assert_ptr_nonnull(rep);
     int in_redis = rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 &&
                    strstr(rep->element[0]->str, id) != NULL;
     freeReplyObject(rep);
     /* PostgreSQL says "migrated": ready in Redis (DESIGN.md 4), where it is again. */
     ck_assert_msg(!strcmp(status, "migrated") && in_redis,
-                  "job %s is not back in queue:t.ok (status %s, %s in Redis)", id, status,
+                  "job %s is not back in its band (status %s, %s in Redis)", id, status,
                   in_redis ? "" : "not");
     free(status);
 
@@ -636,7 +649,7 @@ START_TEST(cancel_reaches_a_running_handler)
                            " AND status = 'completed'", "50", log);
     struct stat sb;
     ck_assert_msg(stat(mark, &sb) != 0, "the handler returned before it was cancelled");
-    redisReply *rep = redisCommand(r, "HGET job:%s status", id);
+    redisReply *rep = redisCommand(r, "HGET %s status", PMQ_TEST_KEY(pmq_key_job, "", id));
     ck_assert_msg(rep && rep->type == REDIS_REPLY_STRING && !strcmp(rep->str, "running"),
                   "job %s no longer runs", id);
     freeReplyObject(rep);
@@ -660,7 +673,7 @@ START_TEST(cancel_reaches_a_running_handler)
                                 " AND status = 'failed'",
                                 id),
                      0);
-    rep = redisCommand(r, "LRANGE deadletter:queue 0 -1");
+    rep = redisCommand(r, "LRANGE %s 0 -1", PMQ_TEST_KEY(pmq_key_deadletter_list, ""));
     ck_assert_ptr_nonnull(rep);
     for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++)
         ck_assert_msg(strstr(rep->element[i]->str, id) == NULL, "job %s was dead-lettered", id);
@@ -670,6 +683,309 @@ START_TEST(cancel_reaches_a_running_handler)
     free(mark);
     redisFree(r);
     PQfinish(pg);
+    free(cfg);
+}
+END_TEST
+
+/*--- 10. the master opens no connection ---*/
+
+/* Whether the file `path` holds `needle`. */
+static int file_has(const char *path, const char *needle)
+{
+    char *cmd = pmq_asprintf("cat '%s' 2>/dev/null", path);
+    char *text = pmq_test_run(cmd, NULL);
+    int has = strstr(text, needle) != NULL;
+    free(text);
+    free(cmd);
+    return has;
+}
+
+/*
+ * pmq_test_pmqd_start() under `strace -D -e trace=connect` without -f: the
+ * trace, in `trace`, is the master's alone (-D keeps pmqd our child, with
+ * the pid returned).  LeakSanitizer cannot run under ptrace: off for it.
+ */
+static pid_t start_traced(const char *config_path, const char *log_name, const char *trace)
+{
+    const char *builddir = getenv("top_builddir");
+    char *exe = pmq_asprintf("%s/core/pmqd", builddir);
+    char *log = pmq_asprintf("%s/%s.log", pmq_test_dir(), log_name);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        const char *asan = getenv("ASAN_OPTIONS");
+        char *opts = pmq_asprintf("%s%sdetect_leaks=0", asan ? asan : "", asan ? ":" : "");
+        setenv("ASAN_OPTIONS", opts, 1);
+        if (freopen(log, "a", stderr) && dup2(STDERR_FILENO, STDOUT_FILENO) >= 0)
+            execlp("strace", "strace", "-D", "-s", "4096", "-o", trace, "-e", "trace=connect",
+                   "--", exe, "-c", config_path, (char *)NULL);
+        fprintf(stderr, "could not run strace: %m\n");
+        _exit(127);
+    }
+    pmq_test_track(pid);
+    free(exe);
+    free(log);
+    return pid;
+}
+
+START_TEST(master_opens_no_connection)
+{
+    const char *log = "noconnect";
+    char *trace = pmq_asprintf("%s/noconnect.strace", pmq_test_dir());
+    unlink(trace);
+    char *cfg = pmq_test_behave_setup("noconnect", "[pmqd]\ngrace_period = 1s\n\n"
+                                                   "[pool main]\nqueues = t.ok\nthreads = 2\n\n"
+                                                   "[queue t.ok]\ntimeout = 10min\n\n");
+    PGconn *pg = pmq_test_pg();
+    redisContext *r = pmq_test_redis();
+    pid_t pmqd = start_traced(cfg, log, trace);
+
+    /* A worker crash with a job running: its replacement charges it. */
+    char *crashed = enqueue_one(pg, "t.ok", "{\"work_ms\": 600000}");
+    await_running(r, crashed, log);
+    pid_t worker[1];
+    ck_assert_int_eq(pmq_test_worker_pids(worker, 1), 1);
+    ck_assert_int_eq(kill(worker[0], SIGKILL), 0);
+    await_sqlf(pg, log, "1", "SELECT attempt_count FROM jobs WHERE id = '%s'", crashed);
+
+    /* A reload, then a job in the new generation that outlives the grace period. */
+    ck_assert_int_eq(kill(pmqd, SIGHUP), 0);
+    await_log(log, "reloading", 1);
+    char *held = enqueue_one(pg, "t.ok", "{\"work_ms\": 600000}");
+    await_running(r, held, log);
+    int st = pmq_test_pmqd_stop(pmqd, SIGTERM, PMQ_TEST_WAIT_MS);
+    pmq_test_pmqd_log_check(log, 0);
+    char *tail = pmq_test_pmqd_log_tail(log);
+    ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
+                      strstr(tail, "grace period over: killing"),
+                  "pmqd did not stop past its grace period (%d):\n%s", st, tail);
+    free(tail);
+    /* What the killed workers held went back, uncharged (DESIGN.md 4). */
+    ck_assert_int_eq(query_long(pg, "SELECT attempt_count FROM jobs WHERE id = '%s'", held), 0);
+    ck_assert_int_eq(query_long(pg, "SELECT attempt_count FROM jobs WHERE id = '%s'", crashed),
+                     1);
+
+    /* The master's trace, complete once strace saw it exit: no connection to either server. */
+    long deadline = now_ms() + PMQ_TEST_WAIT_MS;
+    while (!file_has(trace, "+++ exited with 0 +++") && now_ms() < deadline)
+        sleep_ms(20);
+    char *cmd = pmq_asprintf("cat '%s'", trace);
+    char *text = pmq_test_run(cmd, NULL);
+    free(cmd);
+    ck_assert_msg(strstr(text, "+++ exited with 0 +++"), "incomplete trace:\n%s", text);
+    char *pgsock = pmq_asprintf(".s.PGSQL.%s", getenv("PMQ_PG_PORT"));
+    char *line = text;
+    for (char *end; *line; line = end + (*end != '\0')) {
+        end = strchr(line, '\n');
+        if (!end)
+            end = line + strlen(line);
+        int len = (int)(end - line);
+        char *one = pmq_asprintf("%.*s", len, line);
+        ck_assert_msg(!strstr(one, "connect(") ||
+                          !(strstr(one, pgsock) || strstr(one, pmq_test_redis_socket()) ||
+                            strstr(one, "sin_port=") || strstr(one, "sin6_port=")),
+                      "the master connected to a server:\n%s", one);
+        free(one);
+    }
+    free(pgsock);
+    free(text);
+    free(crashed);
+    free(held);
+    free(trace);
+    redisFree(r);
+    PQfinish(pg);
+    free(cfg);
+}
+END_TEST
+
+/*--- 11. a worker of more than 64 threads killed with every thread busy ---*/
+
+#define WIDE_THREADS 80
+
+/* How many of the jobs of queue `queue` run, as job:<id> in Redis says. */
+static int count_running(PGconn *pg, redisContext *r, const char *queue)
+{
+    char *sql = pmq_asprintf("SELECT id FROM jobs WHERE queue_name = '%s'", queue);
+    PGresult *res = PQexec(pg, sql);
+    free(sql);
+    ck_assert_int_eq(PQresultStatus(res), PGRES_TUPLES_OK);
+    int n = 0;
+    for (int i = 0; i < PQntuples(res); i++) {
+        redisReply *rep = redisCommand(r, "HGET job:%s status", PQgetvalue(res, i, 0));
+        ck_assert_ptr_nonnull(rep);
+        n += rep->type == REDIS_REPLY_STRING && !strcmp(rep->str, "running");
+        freeReplyObject(rep);
+    }
+    PQclear(res);
+    return n;
+}
+
+START_TEST(wide_worker_crash_charges_every_job)
+{
+    const char *log = "wide";
+    char *ini = pmq_asprintf("[pool main]\nqueues = t.ok\nthreads = %d\n\n"
+                             "[queue t.ok]\ntimeout = 1h\nmax_attempts = 1\n\n",
+                             WIDE_THREADS);
+    char *cfg = pmq_test_behave_setup("wide", ini);
+    free(ini);
+    PGconn *pg = pmq_test_pg();
+    redisContext *r = pmq_test_redis();
+    enqueue_n(pg, "t.ok", WIDE_THREADS, "{\"work_ms\": 600000}");
+    pid_t pmqd = pmq_test_pmqd_start(cfg, log);
+    long deadline = now_ms() + PMQ_TEST_WAIT_MS;
+    while (count_running(pg, r, "t.ok") < WIDE_THREADS) {
+        if (now_ms() > deadline) {
+            char *tail = pmq_test_pmqd_log_tail(log);
+            ck_abort_msg("%d jobs never ran at once\npmqd log:\n%s", WIDE_THREADS, tail);
+        }
+        sleep_ms(50);
+    }
+    pid_t worker[1];
+    ck_assert_int_eq(pmq_test_worker_pids(worker, 1), 1);
+    ck_assert_int_eq(kill(worker[0], SIGKILL), 0);
+
+    /* Every job was running: each is charged its only attempt, none runs again. */
+    char *expected = pmq_asprintf("%d", WIDE_THREADS);
+    pmq_test_await_sql(pg, "SELECT count(*) FROM jobs WHERE status = 'failed'"
+                           " AND attempt_count = 1", expected, log);
+    ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM job_logs WHERE attempt_number = 1"
+                                    " AND log_message = 'worker died: signal 9 (Killed)'"),
+                     WIDE_THREADS);
+    ck_assert_int_eq(query_long(pg, "SELECT count(*) FROM job_logs"), WIDE_THREADS);
+    assert_running(pmqd, log);
+    pmq_test_pmqd_stop_checked(pmqd, log, 0);
+    free(expected);
+    redisFree(r);
+    PQfinish(pg);
+    free(cfg);
+}
+END_TEST
+
+/*--- 12. many reloads ---*/
+
+/* The shared mappings of `pid` (one per child the supervisor keeps). */
+static int shared_mappings(pid_t pid)
+{
+    char *cmd = pmq_asprintf("grep -c '/dev/zero (deleted)' /proc/%d/maps", (int)pid);
+    char *out = pmq_test_run(cmd, NULL);
+    int n = atoi(out);
+    free(out);
+    free(cmd);
+    return n;
+}
+
+START_TEST(many_reloads_keep_the_master_flat)
+{
+    const char *log = "reloads";
+    char *cfg = pmq_test_behave_setup("reloads", RELOAD_BASE);
+    pid_t pmqd = pmq_test_pmqd_start(cfg, log);
+    wait_workers(1, log);
+    for (int i = 1; i <= 30; i++) {
+        ck_assert_int_eq(kill(pmqd, SIGHUP), 0);
+        await_log(log, "reloading", i);
+    }
+    /* Once the retired children have ended, the master keeps only the live ones. */
+    pid_t kids[64];
+    long deadline = now_ms() + PMQ_TEST_WAIT_MS;
+    int nkids, nmaps;
+    while ((nkids = children_of(pmqd, kids, 64)) != 3 || (nmaps = shared_mappings(pmqd)) != 3) {
+        if (now_ms() > deadline) {
+            char *tail = pmq_test_pmqd_log_tail(log);
+            ck_abort_msg("after 30 reloads the master has %d children and keeps %d shared "
+                         "mappings (3 expected)\npmqd log:\n%s",
+                         nkids, shared_mappings(pmqd), tail);
+        }
+        sleep_ms(50);
+    }
+    /* Still serving with the last configuration. */
+    PGconn *pg = pmq_test_pg();
+    char *id = enqueue_one(pg, "t.ok", "{}");
+    await_sqlf(pg, log, "completed", "SELECT status FROM jobs WHERE id = '%s'", id);
+    pmq_test_pmqd_stop_checked(pmqd, log, 0);
+    free(id);
+    PQfinish(pg);
+    free(cfg);
+}
+END_TEST
+
+/*--- 13. a retired worker that dies with a job running ---*/
+
+START_TEST(retired_worker_crash_is_charged_at_once)
+{
+    const char *log = "retired";
+    char *cfg = pmq_test_behave_setup("retired", "[pool main]\nqueues = t.ok\nthreads = 2\n\n"
+                                                 "[queue t.ok]\ntimeout = 1h\nmax_attempts = 1\n\n");
+    PGconn *pg = pmq_test_pg();
+    redisContext *r = pmq_test_redis();
+    char *id = enqueue_one(pg, "t.ok", "{\"work_ms\": 600000}");
+    pid_t pmqd = pmq_test_pmqd_start(cfg, log);
+    await_running(r, id, log);
+    pid_t worker[1];
+    ck_assert_int_eq(pmq_test_worker_pids(worker, 1), 1);
+
+    /* Retired by a reload, it drains its job: then it dies. No replacement will release
+     * what it held; the master has it done at once, not when its heartbeat expires. */
+    ck_assert_int_eq(kill(pmqd, SIGHUP), 0);
+    await_log(log, "reloading", 1);
+    ck_assert_int_eq(kill(worker[0], SIGKILL), 0);
+    await_sqlf(pg, log, "failed 1", "SELECT status || ' ' || attempt_count FROM jobs WHERE id = '%s'",
+               id);
+    ck_assert_int_eq(query_long(pg,
+                                "SELECT count(*) FROM job_logs WHERE job_id = '%s'"
+                                " AND log_message = 'worker died: signal 9 (Killed)'",
+                                id),
+                     1);
+    assert_running(pmqd, log);
+    pmq_test_pmqd_stop_checked(pmqd, log, 0);
+    free(id);
+    redisFree(r);
+    PQfinish(pg);
+    free(cfg);
+}
+END_TEST
+
+/*--- 14. an http child that never served, and one that did ---*/
+
+START_TEST(http_child_throttled_only_before_it_served)
+{
+    const char *log = "served";
+    /* Someone else holds the port: the http child cannot bind it. */
+    int holder = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0); /* not inherited by pmqd */
+    ck_assert_int_ge(holder, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sin;
+    ck_assert_int_eq(bind(holder, (struct sockaddr *)&sin, sizeof sin), 0);
+    ck_assert_int_eq(listen(holder, 1), 0);
+    ck_assert_int_eq(getsockname(holder, (struct sockaddr *)&sin, &len), 0);
+    char *ini = pmq_asprintf("[http]\nlisten = 127.0.0.1:%d\n\n" RELOAD_BASE, ntohs(sin.sin_port));
+    char *cfg = pmq_test_behave_setup("served", ini);
+    free(ini);
+    pid_t pmqd = pmq_test_pmqd_start(cfg, log);
+    await_log(log, "-- throttling for 1000 ms", 1);
+    await_log(log, "-- throttling for 2000 ms", 1);
+    char *text = pmq_test_pmqd_log(log);
+    ck_assert_msg(strstr(text, "http (pid"), "not the http child was throttled:\n%s", text);
+    free(text);
+
+    /* Once the port is free it binds; killed at once after, it is restarted at once. */
+    close(holder);
+    await_log(log, "serving /health and /metrics", 1);
+    text = pmq_test_pmqd_log(log);
+    const char *at = strstr(text, "serving /health and /metrics");
+    while (at > text && at[-1] != '[')
+        at--;
+    int pid = atoi(at);
+    free(text);
+    ck_assert_int_gt(pid, 0);
+    ck_assert_int_eq(kill(pid, SIGKILL), 0);
+    await_log(log, "serving /health and /metrics", 2);
+    char *restarted = pmq_asprintf("http (pid %d) ended: http died: signal 9 (Killed); "
+                                   "restarting it", pid);
+    ck_assert_int_eq(log_count(log, restarted), 1);
+    ck_assert_int_eq(log_count(log, "-- throttling"), log_count(log, "could not listen"));
+    assert_running(pmqd, log);
+    pmq_test_pmqd_stop_checked(pmqd, log, 0);
+    free(restarted);
     free(cfg);
 }
 END_TEST
@@ -692,6 +1008,11 @@ static Suite *lifecycle_suite(void)
     add_case(s, "vanish", vanished_host_is_recovered_by_the_other);
     add_case(s, "pause", pause_stops_claimed_jobs_and_resume_runs_them);
     add_case(s, "cancel", cancel_reaches_a_running_handler);
+    add_case(s, "no-connect", master_opens_no_connection);
+    add_case(s, "wide-crash", wide_worker_crash_charges_every_job);
+    add_case(s, "many-reloads", many_reloads_keep_the_master_flat);
+    add_case(s, "retired-crash", retired_worker_crash_is_charged_at_once);
+    add_case(s, "served", http_child_throttled_only_before_it_served);
     return s;
 }
 

@@ -1,7 +1,8 @@
 /*
  * test_loader.c -- the plugin loader, the host function table and the job
  * handles: every rejection case, rollback of a failed init, the registry,
- * the config cross-check, a handler driven by hand, and pmqd --check.
+ * the config cross-check, the section keys a plugin declares (and a 1.0
+ * plugin that declares none), a handler driven by hand, and pmqd --check.
  */
 #include <check.h>
 #include <errno.h>
@@ -18,6 +19,7 @@
 
 #include "config.h"
 #include "errors.h"
+#include "host_api.h"
 #include "job.h"
 #include "plugin_loader.h"
 #include "pmq/plugin.h"
@@ -546,6 +548,92 @@ END_TEST
 
 /*--- the configuration cross-check ---*/
 
+/*--- loading: the section keys a plugin declares (ABI 1.1) ---*/
+
+/* Load test plugin `name` with the section's other lines `keys`. */
+static void load_plugin_with(const char *name, const char *keys)
+{
+    char *path = plugin_so(name);
+    char *ini = pmq_asprintf("[plugin %s]\npath = %s\n%s", name, path, keys);
+    load(ini);
+    free(ini);
+    free(path);
+}
+
+/* The error about `key`, which must start "FILE:LINE: [plugin keys] " for line `line`. */
+static const pmq_error *key_error_at(const char *key, int line)
+{
+    char *needle = pmq_asprintf("\"%s\"", key);
+    char *where = pmq_asprintf("%s:%d: [plugin keys] ", ini_path, line);
+    const pmq_error *e = error_with(needle);
+    ck_assert_msg(!strncmp(e->message, where, strlen(where)), "\"%s\" does not start \"%s\"",
+                  e->message, where);
+    free(where);
+    free(needle);
+    return e;
+}
+
+START_TEST(test_declared_unknown_key_refused_with_hint)
+{
+    load_plugin_with("keys", "pauze = 2s\nfrobnicate = 1\n");
+    ck_assert_uint_eq(errs.count, 2);
+    const pmq_error *e = key_error_at("pauze", 3);
+    ck_assert_str_eq(strstr(e->message, "] ") + 2, "unknown key \"pauze\"");
+    ck_assert_ptr_nonnull(e->hint);
+    ck_assert_str_eq(e->hint, "Did you mean \"pause\"?");
+    /* nothing near: the hint lists what the plugin reads */
+    e = key_error_at("frobnicate", 4);
+    ck_assert_ptr_nonnull(e->hint);
+    ck_assert_str_eq(e->hint, "Plugin \"keys\" reads \"path\", \"enabled\", \"greeting\", "
+                              "\"pause\", \"limit\", \"buffer\", \"loud\".");
+    /* refused before init: its queue is not there */
+    ck_assert_ptr_null(pmq_registry_handler(reg, "keys"));
+}
+END_TEST
+
+START_TEST(test_declared_bad_values_refused_with_file_line)
+{
+    load_plugin_with("keys", "pause = soon\nlimit = 11\nbuffer = 2M\nloud = maybe\n");
+    ck_assert_uint_eq(errs.count, 4);
+    const pmq_error *e = key_error_at("pause", 3);
+    ck_assert_str_eq(strstr(e->message, "] ") + 2, "invalid value \"soon\" for \"pause\"");
+    ck_assert_ptr_nonnull(e->detail);
+    ck_assert_str_eq(e->detail, "A duration from 0 to 1m is expected, such as \"500ms\", \"30s\", "
+                                "\"5m\" or \"2h\"; a bare number counts seconds.");
+    ck_assert_ptr_nonnull(e->hint);
+    ck_assert_str_eq(e->hint, "\"pause\": how long each job waits.");
+    e = key_error_at("limit", 4);
+    ck_assert_str_eq(e->detail, "An integer from 1 to 10 is expected.");
+    ck_assert_ptr_nonnull(strstr(key_error_at("buffer", 5)->message, "invalid value \"2M\""));
+    ck_assert_ptr_nonnull(strstr(key_error_at("loud", 6)->message, "invalid value \"maybe\""));
+    ck_assert_ptr_null(pmq_registry_handler(reg, "keys"));
+}
+END_TEST
+
+START_TEST(test_bad_key_declaration_refused)
+{
+    load_plugin_with("badkeys", "");
+    ck_assert_uint_eq(errs.count, 1);
+    char *path = plugin_so("badkeys");
+    const pmq_error *e = check_refused("badkeys", path, "invalid key declaration");
+    ck_assert_ptr_nonnull(e->detail);
+    ck_assert_str_eq(e->detail,
+                     "Key \"timeout\" has a default \"soon\" that its own rules refuse.");
+    ck_assert_ptr_null(pmq_registry_handler(reg, "badkeys"));
+    free(path);
+}
+END_TEST
+
+START_TEST(test_abi10_plugin_loads_unchecked)
+{
+    load_plugin_with("abi10", "anything = goes\nwhatever = 1\n");
+    char *text = errors_text(&errs);
+    ck_assert_msg(errs.count == 0, "a 1.0 plugin was refused:\n%s", text);
+    free(text);
+    ck_assert_ptr_nonnull(pmq_registry_handler(reg, "abi10"));
+}
+END_TEST
+
 START_TEST(test_check_config)
 {
     char *good = plugin_so("good");
@@ -858,6 +946,84 @@ START_TEST(test_handler_config_and_late_registration)
     ck_assert_int_eq(run("good-a", "{\"config\": \"nope\"}"), PMQ_DONE);
     assert_log_has("config nope = (null)\n");
     drop_job();
+}
+END_TEST
+
+/*
+ * Load test plugin `name` with the section's other lines `keys` (it must be
+ * accepted), run its queue `name` once, and check that the audit trail
+ * holds `expect`.
+ */
+static void run_plugin_with(const char *name, const char *keys, const char *expect)
+{
+    load_plugin_with(name, keys);
+    char *text = errors_text(&errs);
+    ck_assert_msg(errs.count == 0, "plugin \"%s\" was refused:\n%s", name, text);
+    free(text);
+    ck_assert_int_eq(run(name, "{}"), PMQ_DONE);
+    assert_log_has(expect);
+    drop_job();
+}
+
+START_TEST(test_declared_keys_read_through_the_host)
+{
+    run_plugin_with("keys", "greeting = hi\npause = 1500ms\nlimit = 7\nbuffer = 64k\nloud = yes\n",
+                    "greeting=hi\npause=1500\nlimit=7\nbuffer=65536\nloud=1\n"
+                    "greeting=unset\nundeclared=unset\n");
+}
+END_TEST
+
+/* Unset keys read as their defaults; a bare duration counts the key's unit (seconds). */
+START_TEST(test_declared_keys_defaults)
+{
+    run_plugin_with("keys", "pause = 3\n",
+                    "greeting=hello\npause=3000\nlimit=5\nbuffer=unset\nloud=0\n");
+}
+END_TEST
+
+/* A 1.0 plugin reads any key of its section, unchecked. */
+START_TEST(test_abi10_plugin_reads_any_key)
+{
+    run_plugin_with("abi10", "anything = goes\n", "anything=goes\n");
+}
+END_TEST
+
+/* The host's parsers in the table read what pmqd's INI files say. */
+START_TEST(test_host_parsers)
+{
+    const pmq_api *api = pmq_host_api();
+    int64_t v = -7;
+    int b = -7;
+    ck_assert_int_eq(api->parse_duration_ms("2m", 1000, &v), 0);
+    ck_assert_int_eq(v, 120000);
+    ck_assert_int_eq(api->parse_duration_ms("5", 1000, &v), 0);
+    ck_assert_int_eq(v, 5000);
+    ck_assert_int_eq(api->parse_duration_ms("1500ms", 1, &v), 0);
+    ck_assert_int_eq(v, 1500);
+    ck_assert_int_eq(api->parse_duration_ms("1d", 1, &v), 0);
+    ck_assert_int_eq(v, 86400000);
+    v = -7;
+    ck_assert_int_eq(api->parse_duration_ms("soon", 1000, &v), -1);
+    ck_assert_int_eq(api->parse_duration_ms("-1s", 1000, &v), -1);
+    ck_assert_int_eq(api->parse_duration_ms("30 s", 1000, &v), -1);
+    ck_assert_int_eq(api->parse_duration_ms(NULL, 1000, &v), -1);
+    ck_assert_int_eq(api->parse_duration_ms("5", 0, &v), -1);
+    ck_assert_int_eq(v, -7);
+
+    ck_assert_int_eq(api->parse_bytes("64k", 1 << 20, &v), 0);
+    ck_assert_int_eq(v, 65536);
+    ck_assert_int_eq(api->parse_bytes("2M", 1 << 20, &v), -1);
+    ck_assert_int_eq(api->parse_bytes(NULL, 1 << 20, &v), -1);
+    ck_assert_int_eq(api->parse_int("-12", -100, 100, &v), 0);
+    ck_assert_int_eq(v, -12);
+    ck_assert_int_eq(api->parse_int("101", -100, 100, &v), -1);
+    ck_assert_int_eq(api->parse_int("12x", -100, 100, &v), -1);
+    ck_assert_int_eq(api->parse_bool("On", &b), 0);
+    ck_assert_int_eq(b, 1);
+    ck_assert_int_eq(api->parse_bool("off", &b), 0);
+    ck_assert_int_eq(b, 0);
+    ck_assert_int_eq(api->parse_bool("maybe", &b), -1);
+    ck_assert_int_eq(api->parse_bool(NULL, &b), -1);
 }
 END_TEST
 
@@ -1206,19 +1372,36 @@ START_TEST(test_pmqd_version)
 }
 END_TEST
 
+/* `pmqd --check` on `ini` as pmqd.ini: its output (caller frees); it must exit `want`. */
+static char *pmqd_check(const char *ini, int want)
+{
+    write_file(ini_path, ini);
+    char *args = pmq_asprintf("--check -c '%s'", ini_path), *out;
+    int rc = run_pmqd(args, &out);
+    ck_assert_msg(rc == want, "pmqd --check exited %d, not %d:\n%s", rc, want, out);
+    free(args);
+    return out;
+}
+
+/* Each of the `n` strings of `expect` is in `out`; frees them. */
+static void assert_output_has(const char *out, char **expect, int n)
+{
+    for (int i = 0; i < n; i++) {
+        ck_assert_msg(strstr(out, expect[i]), "pmqd --check output lacks \"%s\":\n%s", expect[i],
+                      out);
+        free(expect[i]);
+    }
+}
+
 START_TEST(test_pmqd_check_good)
 {
     char *good = plugin_so("good");
     char *ini = pmq_asprintf("[plugin good]\npath = %s\n\n[queue good-a]\n\n"
                              "[pool main]\nqueues = good-a, good-b\n",
                              good);
-    write_file(ini_path, ini);
-    char *args = pmq_asprintf("--check -c '%s'", ini_path), *out;
-    int rc = run_pmqd(args, &out);
-    ck_assert_msg(rc == 0, "pmqd --check exited %d:\n%s", rc, out);
+    char *out = pmqd_check(ini, 0);
     ck_assert_msg(strstr(out, "is valid"), "%s", out);
     free(out);
-    free(args);
     free(ini);
     free(good);
 }
@@ -1230,11 +1413,7 @@ START_TEST(test_pmqd_check_reports_every_problem)
     char *ini = pmq_asprintf("[plugin abi2]\npath = %s\n\n[plugin good]\npath = %s\n\n"
                              "[plugin initfail]\npath = %s\n\n[queue unserved]\n",
                              abi2, good, fail);
-    write_file(ini_path, ini);
-    char *args = pmq_asprintf("--check -c '%s'", ini_path), *out;
-    int rc = run_pmqd(args, &out);
-    ck_assert_msg(rc == 1, "pmqd --check exited %d:\n%s", rc, out);
-
+    char *out = pmqd_check(ini, 1);
     char *expect[6];
     expect[0] = pmq_asprintf("could not load plugin \"abi2\" from \"%s\": ABI version mismatch",
                              abi2);
@@ -1247,17 +1426,32 @@ START_TEST(test_pmqd_check_reports_every_problem)
     expect[3] = pmq_asprintf("DETAIL: cannot reach the relay at smtp.invalid:25");
     expect[4] = pmq_asprintf("no plugin serves queue \"unserved\"");
     expect[5] = pmq_asprintf("%s:", ini_path); /* problems point into the file */
-    for (int i = 0; i < 6; i++) {
-        ck_assert_msg(strstr(out, expect[i]), "pmqd --check output lacks \"%s\":\n%s", expect[i],
-                      out);
-        free(expect[i]);
-    }
+    assert_output_has(out, expect, 6);
     free(out);
-    free(args);
     free(ini);
     free(good);
     free(abi2);
     free(fail);
+}
+END_TEST
+
+/* A plugin's declared keys are checked by pmqd --check, each bad one at its line. */
+START_TEST(test_pmqd_check_reports_plugin_keys)
+{
+    char *path = plugin_so("keys");
+    char *ini = pmq_asprintf("[plugin keys]\npath = %s\npauze = 2s\nlimit = lots\n\n"
+                             "[queue keys]\n",
+                             path);
+    char *out = pmqd_check(ini, 1);
+    char *expect[4];
+    expect[0] = pmq_asprintf("%s:3: [plugin keys] unknown key \"pauze\"", ini_path);
+    expect[1] = pmq_asprintf("HINT: Did you mean \"pause\"?");
+    expect[2] = pmq_asprintf("%s:4: [plugin keys] invalid value \"lots\" for \"limit\"", ini_path);
+    expect[3] = pmq_asprintf("DETAIL: An integer from 1 to 10 is expected.");
+    assert_output_has(out, expect, 4);
+    free(out);
+    free(ini);
+    free(path);
 }
 END_TEST
 
@@ -1284,6 +1478,10 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, test_failed_init_is_rolled_back);
     tcase_add_test(tc, test_failed_init_alone_leaves_nothing);
     tcase_add_test(tc, test_bad_plugins_do_not_stop_good_ones);
+    tcase_add_test(tc, test_declared_unknown_key_refused_with_hint);
+    tcase_add_test(tc, test_declared_bad_values_refused_with_file_line);
+    tcase_add_test(tc, test_bad_key_declaration_refused);
+    tcase_add_test(tc, test_abi10_plugin_loads_unchecked);
     tcase_add_test(tc, test_check_config);
     tcase_add_test(tc, test_check_config_without_plugins);
     tcase_add_test(tc, test_check_config_quiet_when_served);
@@ -1304,6 +1502,10 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, test_handler_bad_payload);
     tcase_add_test(tc, test_handler_cancelled);
     tcase_add_test(tc, test_handler_config_and_late_registration);
+    tcase_add_test(tc, test_declared_keys_read_through_the_host);
+    tcase_add_test(tc, test_declared_keys_defaults);
+    tcase_add_test(tc, test_abi10_plugin_reads_any_key);
+    tcase_add_test(tc, test_host_parsers);
     tcase_add_test(tc, test_enqueue_without_server);
     tcase_add_test(tc, test_enqueue_refuses_huge_delay);
     suite_add_tcase(s, tc);
@@ -1322,6 +1524,7 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, test_pmqd_version);
     tcase_add_test(tc, test_pmqd_check_good);
     tcase_add_test(tc, test_pmqd_check_reports_every_problem);
+    tcase_add_test(tc, test_pmqd_check_reports_plugin_keys);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -58,7 +58,7 @@ START_TEST(health_table_and_json)
                        "pmqctl-health");
     out = pmq_test_ctl(config, NULL, "health");
     ck_assert_ptr_nonnull(strstr(out, "status      healthy"));
-    ck_assert_ptr_nonnull(strstr(out, "queue:t.ok:high"));
+    ck_assert_ptr_nonnull(strstr(out, PMQ_TEST_KEY(pmq_key_queue, "", "t.ok", PMQ_BAND_HIGH)));
     free(out);
     json_object *h = ctl_json(config, "health");
     ck_assert_str_eq(json_object_get_string(get(h, "status")), "healthy");
@@ -66,7 +66,9 @@ START_TEST(health_table_and_json)
     ck_assert_str_eq(json_object_get_string(get(h, "redis/ping")), "PONG");
     get(h, "redis/memory_used");
     ck_assert_int_ge(json_object_get_int(get(h, "redis/connected_clients")), 1);
-    ck_assert_int_eq(json_object_get_int(get(h, "queues/queue:t.ok")), 0);
+    char *depth = pmq_asprintf("queues/%s", PMQ_TEST_KEY(pmq_key_queue, "", "t.ok", PMQ_BAND_NORMAL));
+    ck_assert_int_eq(json_object_get_int(get(h, depth)), 0);
+    free(depth);
     ck_assert_int_eq(json_object_get_int(get(h, "workers/active_workers")), 1);
     ck_assert_int_eq(json_object_array_length(get(h, "workers/worker_ids")), 1);
     ck_assert_int_eq(json_object_get_int(get(h, "jobs/completed")), 3);
@@ -208,7 +210,7 @@ START_TEST(cancel_workers_job_show)
     /* The worker is idle again and the cancelled job is gone from Redis. */
     redisContext *r = pmq_test_redis();
     for (int i = 0; i < PMQ_TEST_WAIT_MS / 50; i++) {
-        redisReply *rep = redisCommand(r, "LLEN queue:t.ok");
+        redisReply *rep = redisCommand(r, "LLEN %s", PMQ_TEST_KEY(pmq_key_queue, "", "t.ok", PMQ_BAND_NORMAL));
         long long n = rep->integer;
         freeReplyObject(rep);
         if (n == 0)

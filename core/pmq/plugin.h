@@ -6,7 +6,8 @@
  * exactly two functions:
  *
  *   pmq_plugin_magic()  returns the plugin's descriptor; define it with
- *                       PMQ_PLUGIN_MAGIC(name, version, flags).
+ *                       PMQ_PLUGIN_MAGIC(name, version, flags), or
+ *                       PMQ_PLUGIN_MAGIC_KEYS(name, version, flags, keys).
  *   pmq_plugin_init()   called once per process after the descriptor was
  *                       accepted; registers the queues the plugin serves.
  *
@@ -42,8 +43,30 @@
  *   cc -shared -fPIC $(pkg-config --cflags pmq-plugin) -o hello.so hello.c
  * and install it into $(pkg-config --variable=pluginsdir pmq-plugin).
  *
+ * A plugin may declare the keys of its [plugin NAME] section (ABI 1.1):
+ * name, type, bounds, default and a line of documentation, in a table given
+ * to PMQ_PLUGIN_MAGIC_KEYS() instead of PMQ_PLUGIN_MAGIC().  The host then
+ * checks the section before pmq_plugin_init() runs, at load time and under
+ * `pmqd --check`, with the file and line of each bad key, and the plugin
+ * reads the checked values with pmq_config_number() and pmq_config_get().
+ * A plugin that declares nothing gets every key of its section unchecked,
+ * as in 1.0.  For the plugin above:
+ *
+ *   static const pmq_plugin_key keys[] = {
+ *       {"greeting", PMQ_KEY_STRING, 0, 0, 0, "hello", "the word each job logs"},
+ *       {"pause", PMQ_KEY_DURATION, 0, 60000, 1000, "0", "wait this long per job"},
+ *       {NULL}};
+ *   PMQ_PLUGIN_MAGIC_KEYS("hello", "1.0.0", PMQ_PLUGIN_THREAD_SAFE, keys);
+ *
+ *   ... int64_t pause_ms; pmq_config_number(section, "pause", &pause_ms);
+ *
  * ABI history (a plugin built for 1.N loads in every host 1.M with M >= N):
  *   1.0  first release.
+ *   1.1  declared section keys: pmq_plugin_key, the descriptor's `keys` and
+ *        `key_size`, PMQ_PLUGIN_MAGIC_KEYS(); pmq_config_get() returns a
+ *        declared key's default; the table gains config_number and the
+ *        host's parsers (parse_int, parse_duration_ms, parse_bytes,
+ *        parse_bool), so that plugins and pmqd read one syntax.
  */
 #ifndef PMQ_PLUGIN_H
 #define PMQ_PLUGIN_H
@@ -57,7 +80,7 @@ extern "C" {
 #endif
 
 #define PMQ_ABI_MAJOR 1 /* bumped only when a 1.x plugin could misbehave */
-#define PMQ_ABI_MINOR 0 /* bumped when the table or a descriptor grows */
+#define PMQ_ABI_MINOR 1 /* bumped when the table or a descriptor grows */
 
 /*--- opaque handles ---*/
 
@@ -91,6 +114,38 @@ typedef pmq_status (*pmq_handler_fn)(pmq_ctx *ctx, const pmq_job *job, void *sta
 /* Called once when the worker process shuts down, with the registered state. */
 typedef void (*pmq_fini_fn)(void *state);
 
+/*--- the keys of the plugin's section (ABI 1.1) ---*/
+
+/* pmq_plugin_key.type: how the host reads a value, the same way as pmqd's own keys. */
+enum {
+    PMQ_KEY_STRING = 1,   /* any text */
+    PMQ_KEY_INT = 2,      /* a decimal integer from min to max */
+    PMQ_KEY_DURATION = 3, /* "500ms", "30s", "5m", "2h", "1d": min to max milliseconds;
+                           * a bare number counts unit_ms */
+    PMQ_KEY_BYTES = 4,    /* "512", "64k", "8M" (k = 1024): min to max bytes */
+    PMQ_KEY_BOOL = 5      /* yes/no, true/false, on/off, 1/0 (any case) */
+};
+
+/*
+ * One key of the plugin's section.  A table of them ends with an entry whose
+ * name is NULL.  `path` and `enabled` are the host's and are not declared.
+ * The host refuses to load a plugin whose table is inconsistent (an unknown
+ * type, min > max, a default its own rules refuse, a name given twice).
+ * The descriptor gives sizeof(pmq_plugin_key) as built (`key_size`): the
+ * host steps through the table by it, so a later minor may add fields at
+ * the end of an entry.  A key's value is checked once, when the plugin is
+ * loaded; an unknown key or a bad value refuses the plugin with one error
+ * per key, naming its file and line.
+ */
+typedef struct pmq_plugin_key {
+    const char *name;          /* as written in the INI file; NULL ends the table */
+    int type;                  /* PMQ_KEY_* */
+    int64_t min, max;          /* bounds of INT, DURATION (ms) and BYTES; unused otherwise */
+    int64_t unit_ms;           /* DURATION: what a bare number counts (1, 1000, 60000) */
+    const char *default_value; /* as an INI file would say it; NULL: no default */
+    const char *doc;           /* what the key does: one line, no final period */
+} pmq_plugin_key;
+
 /*--- the descriptor (magic block) ---*/
 
 /* pmq_plugin_magic_block.flags */
@@ -110,6 +165,9 @@ typedef struct pmq_plugin_magic_block {
     uint32_t flags;         /* PMQ_PLUGIN_* */
     uint16_t pointer_size;  /* sizeof(void *) at build time */
     uint16_t time_t_size;   /* sizeof(time_t) at build time */
+    /* -- 1.1 -- */
+    const pmq_plugin_key *keys; /* the section's keys; NULL: not declared (as 1.0) */
+    uint32_t key_size;          /* sizeof(pmq_plugin_key) at build time */
 } pmq_plugin_magic_block;
 
 #define PMQ_PLUGIN_MAGIC_FUNC "pmq_plugin_magic"
@@ -176,7 +234,10 @@ typedef struct pmq_api {
 
     /* -- 1.0: any time -- */
 
-    /* The value of `key` in the plugin's INI section, or NULL. */
+    /*
+     * The value of `key` in the plugin's INI section, or NULL.  Since 1.1,
+     * for a declared key the section does not set: its default (or NULL).
+     */
     const char *(*config_get)(const pmq_section *section, const char *key);
     /* Write a line to pmqd's log, tagged with the plugin's name. */
     void (*host_log)(pmq_host *host, int level, const char *fmt, ...)
@@ -234,6 +295,26 @@ typedef struct pmq_api {
     /* Non-zero when an operator cancelled the job: finish early if you can. */
     int (*cancelled)(pmq_ctx *ctx);
 
+    /* -- 1.1: any time -- */
+
+    /*
+     * The value of declared key `key` of type INT (the integer), DURATION
+     * (milliseconds), BYTES (bytes) or BOOL (0 or 1), as the host checked it
+     * at load time; its default when the section does not set it.  Returns
+     * 0, or -1 (*out untouched) when the key is unset and has no default, or
+     * is not a declared key of those types.
+     */
+    int (*config_number)(const pmq_section *section, const char *key, int64_t *out);
+    /*
+     * The host's parsers, for values a plugin reads elsewhere (a payload, a
+     * file): the syntax of pmqd's INI files, as PMQ_KEY_* describe it.  Each
+     * returns 0 with *out set, or -1 when `text` is not a whole valid value.
+     */
+    int (*parse_int)(const char *text, int64_t min, int64_t max, int64_t *out);
+    int (*parse_duration_ms)(const char *text, int64_t unit_ms, int64_t *out);
+    int (*parse_bytes)(const char *text, int64_t max, int64_t *out);
+    int (*parse_bool)(const char *text, int *out);
+
     /* New functions go here, with the ABI minor that added them. */
 } pmq_api;
 
@@ -265,9 +346,11 @@ extern PMQ_HIDDEN const pmq_api *pmq_plugin_api_;
 
 /*
  * Define the descriptor and the table pointer.  Use exactly once per plugin,
- * at file scope.
+ * at file scope: PMQ_PLUGIN_MAGIC_KEYS() with the table of the section's
+ * keys (a pmq_plugin_key array defined before it), or PMQ_PLUGIN_MAGIC()
+ * to leave the section unchecked.
  */
-#define PMQ_PLUGIN_MAGIC(name_, version_, flags_)                                               \
+#define PMQ_PLUGIN_MAGIC_KEYS(name_, version_, flags_, keys_)                                   \
     PMQ_HIDDEN const pmq_api *pmq_plugin_api_;                                                  \
     PMQ_EXPORT const pmq_plugin_magic_block *pmq_plugin_magic(void);                            \
     PMQ_EXPORT int pmq_plugin_init(pmq_host *, const pmq_api *, const pmq_section *);           \
@@ -275,10 +358,13 @@ extern PMQ_HIDDEN const pmq_api *pmq_plugin_api_;
     {                                                                                           \
         static const pmq_plugin_magic_block block = {                                           \
             sizeof(pmq_plugin_magic_block), PMQ_ABI_MAJOR, PMQ_ABI_MINOR, (name_), (version_),  \
-            (flags_), (uint16_t)sizeof(void *), (uint16_t)sizeof(time_t)};                      \
+            (flags_), (uint16_t)sizeof(void *), (uint16_t)sizeof(time_t), (keys_),              \
+            (uint32_t)sizeof(pmq_plugin_key)};                                                  \
         return &block;                                                                          \
     }                                                                                           \
     struct pmq_plugin_magic_semicolon_
+#define PMQ_PLUGIN_MAGIC(name_, version_, flags_)                                               \
+    PMQ_PLUGIN_MAGIC_KEYS(name_, version_, flags_, NULL)
 
 /* First statement of pmq_plugin_init(): keep the table for the macros below. */
 #define PMQ_API_INIT(api) (pmq_plugin_api_ = (api))
@@ -293,6 +379,14 @@ extern PMQ_HIDDEN const pmq_api *pmq_plugin_api_;
 #define pmq_init_error(host, ...) (pmq_plugin_api_->init_error((host), __VA_ARGS__))
 #define pmq_config_get(section, key) (pmq_plugin_api_->config_get((section), (key)))
 #define pmq_host_log(host, level, ...) (pmq_plugin_api_->host_log((host), (level), __VA_ARGS__))
+#define pmq_config_number(section, key, out)                                                    \
+    (pmq_plugin_api_->config_number((section), (key), (out)))
+#define pmq_host_parse_int(text, min, max, out)                                                 \
+    (pmq_plugin_api_->parse_int((text), (min), (max), (out)))
+#define pmq_host_parse_duration_ms(text, unit_ms, out)                                          \
+    (pmq_plugin_api_->parse_duration_ms((text), (unit_ms), (out)))
+#define pmq_host_parse_bytes(text, max, out) (pmq_plugin_api_->parse_bytes((text), (max), (out)))
+#define pmq_host_parse_bool(text, out) (pmq_plugin_api_->parse_bool((text), (out)))
 
 #define pmq_job_id(job) (pmq_plugin_api_->job_id(job))
 #define pmq_job_queue(job) (pmq_plugin_api_->job_queue(job))

@@ -24,7 +24,13 @@
 
 #include "analytics.h"
 
-PMQ_PLUGIN_MAGIC("analytics", "1.0.0", PMQ_PLUGIN_THREAD_SAFE);
+/* [plugin analytics]: pmqd checks these before init (conf.d/analytics.ini says more). */
+static const pmq_plugin_key keys[] = {
+    {"time_zone", PMQ_KEY_STRING, 0, 0, 0, "UTC",
+     "the time zone whose calendar days and months the aggregates count"},
+    {NULL}};
+
+PMQ_PLUGIN_MAGIC_KEYS("analytics", "1.0.0", PMQ_PLUGIN_THREAD_SAFE, keys);
 
 /* [plugin analytics] settings; read-only once init returns. */
 typedef struct analytics {
@@ -497,14 +503,14 @@ int pmq_plugin_init(pmq_host *host, const pmq_api *api, const pmq_section *secti
 {
     PMQ_API_INIT(api);
     const char *zone = pmq_config_get(section, "time_zone");
-    if (zone && !plausible_zone(zone)) {
+    if (!plausible_zone(zone)) {
         pmq_init_error(host, "invalid time_zone \"%s\": a time zone name such as \"UTC\" or "
                              "\"Europe/Paris\" is expected",
                        zone);
         return -1;
     }
     analytics *an = calloc(1, sizeof *an);
-    if (!an || !(an->time_zone = strdup(zone ? zone : "UTC"))) {
+    if (!an || !(an->time_zone = strdup(zone))) {
         free(an);
         pmq_init_error(host, "out of memory");
         return -1;

@@ -4,7 +4,6 @@
  * the message, record the event, suppress hard-bounced addresses).  Built
  * on <pmq/plugin.h> alone.
  */
-#include <errno.h>
 #include <gmime/gmime.h>
 #include <json-c/json.h>
 #include <libpq-fe.h>
@@ -18,67 +17,40 @@
 #include "schema.h"
 #include "store.h"
 
-PMQ_PLUGIN_MAGIC("bounce", "1.0.0", PMQ_PLUGIN_THREAD_SAFE);
+/*--- configuration ---*/
+
+#define DAY_MS 86400000LL
+
+/* [plugin bounce]: pmqd checks these before init (conf.d/bounce.ini says more). */
+static const pmq_plugin_key keys[] = {
+    {"soft_bounce_limit", PMQ_KEY_INT, 0, 1000, 0, "3",
+     "suppress an address after this many soft bounces (0: never)"},
+    {"soft_bounce_window", PMQ_KEY_DURATION, 1000, 3650 * DAY_MS, 1000, "30d",
+     "the window soft bounces are counted in"},
+    {"not_a_bounce", PMQ_KEY_STRING, 0, 0, 0, "fail",
+     "what to do with a message that is not a bounce: fail or ignore"},
+    {NULL}};
+
+PMQ_PLUGIN_MAGIC_KEYS("bounce", "1.0.0", PMQ_PLUGIN_THREAD_SAFE, keys);
 
 typedef struct bounce_plugin {
     bounce_policy policy;
     int ignore_non_bounces; /* not_a_bounce = ignore */
 } bounce_plugin;
 
-/*--- configuration ---*/
-
-/* "30d", "12h", "90m", "3600s"; a bare number is seconds.  -1 when invalid. */
-static long parse_duration_s(const char *v)
-{
-    char *end;
-    errno = 0;
-    long n = strtol(v, &end, 10);
-    if (end == v || n < 0 || errno)
-        return -1;
-    while (*end == ' ')
-        end++;
-    long unit = !*end || !strcmp(end, "s") ? 1
-                : !strcmp(end, "m")        ? 60
-                : !strcmp(end, "h")        ? 3600
-                : !strcmp(end, "d")        ? 86400
-                                           : -1;
-    if (unit < 0 || n > 3650L * 86400 / unit)
-        return -1;
-    return n * unit;
-}
-
 static int configure(pmq_host *host, const pmq_section *section, bounce_plugin *bp)
 {
-    const char *v;
-    bp->policy.soft_limit = 3;
-    bp->policy.soft_window_s = 30L * 86400;
-    if ((v = pmq_config_get(section, "soft_bounce_limit"))) {
-        char *end;
-        long n = strtol(v, &end, 10);
-        if (end == v || *end || n < 0 || n > 1000) {
-            pmq_init_error(host,
-                           "invalid soft_bounce_limit \"%s\": a number from 0 (never "
-                           "suppress on soft bounces) to 1000 is expected",
-                           v);
-            return -1;
-        }
-        bp->policy.soft_limit = (int)n;
-    }
-    if ((v = pmq_config_get(section, "soft_bounce_window")) &&
-        (bp->policy.soft_window_s = parse_duration_s(v)) <= 0) {
-        pmq_init_error(host,
-                       "invalid soft_bounce_window \"%s\": a duration such as 30d or 12h "
-                       "is expected",
-                       v);
+    int64_t n;
+    pmq_config_number(section, "soft_bounce_limit", &n);
+    bp->policy.soft_limit = (int)n;
+    pmq_config_number(section, "soft_bounce_window", &n);
+    bp->policy.soft_window_s = (long)(n / 1000);
+    const char *v = pmq_config_get(section, "not_a_bounce");
+    if (!strcasecmp(v, "ignore"))
+        bp->ignore_non_bounces = 1;
+    else if (strcasecmp(v, "fail")) {
+        pmq_init_error(host, "invalid not_a_bounce \"%s\": fail or ignore is expected", v);
         return -1;
-    }
-    if ((v = pmq_config_get(section, "not_a_bounce"))) {
-        if (!strcasecmp(v, "ignore"))
-            bp->ignore_non_bounces = 1;
-        else if (strcasecmp(v, "fail")) {
-            pmq_init_error(host, "invalid not_a_bounce \"%s\": fail or ignore is expected", v);
-            return -1;
-        }
     }
     return 0;
 }

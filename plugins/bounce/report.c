@@ -15,21 +15,7 @@
 #include "classify.h"
 #include "report.h"
 #include "utf8.h"
-
-static char *xstrndup(const char *s, size_t n)
-{
-    char *d = malloc(n + 1);
-    if (!d)
-        abort();
-    memcpy(d, s, n);
-    d[n] = '\0';
-    return d;
-}
-
-static char *xstrdup(const char *s)
-{
-    return s ? xstrndup(s, strlen(s)) : NULL;
-}
+#include "xalloc.h"
 
 static char *lower(char *s)
 {
@@ -70,9 +56,7 @@ static char *bracketed(const char *id)
     if (!id || !*id)
         return NULL;
     char *clean = plugin_utf8_clean(id, strlen(id));
-    char *s = malloc(strlen(clean) + 3);
-    if (!s)
-        abort();
+    char *s = plugin_xmalloc(strlen(clean) + 3);
     sprintf(s, "<%s>", clean);
     free(clean);
     return s;
@@ -251,7 +235,7 @@ static char *field_address(const char *value)
     size_t len;
     if (!next_address(p, p + strlen(p), &start, &len))
         return NULL;
-    return lower(xstrndup(start, len));
+    return lower(plugin_xstrndup(start, len));
 }
 
 /*
@@ -274,15 +258,13 @@ static void add_recipient(rcpt_list *l, char *email, const char *status, const c
     }
     if (r->nrcpts == l->cap) {
         l->cap = l->cap ? l->cap * 2 : 8;
-        r->rcpts = realloc(r->rcpts, l->cap * sizeof *r->rcpts);
-        if (!r->rcpts)
-            abort();
+        r->rcpts = plugin_xrealloc(r->rcpts, l->cap * sizeof *r->rcpts);
     }
     bounce_recipient *b = &r->rcpts[r->nrcpts++];
     b->email = email;
     g_hash_table_add(l->seen, email);
-    b->status = status && *status ? xstrdup(status) : NULL;
-    b->smtp_code = smtp && *smtp ? xstrdup(smtp) : NULL;
+    b->status = status && *status ? plugin_xstrdup(status) : NULL;
+    b->smtp_code = smtp && *smtp ? plugin_xstrdup(smtp) : NULL;
     /* Valid already (read as UTF-8 above); cleaned again as the last word before SQL. */
     b->diagnostic = diagnostic && *diagnostic ? plugin_utf8_clean(diagnostic, strlen(diagnostic))
                                               : NULL;
@@ -412,7 +394,7 @@ static size_t explanation_length(const char *text)
         size_t n = strcspn(line, "\n");
         while (*p == ' ' || *p == '\t')
             p++;
-        char *l = xstrndup(p, n - (size_t)(p - line));
+        char *l = plugin_xstrndup(p, n - (size_t)(p - line));
         int copy = (!strncmp(l, "--", 2) && has_any(l, copy_words));
         for (size_t i = 0; !copy && starts[i]; i++)
             copy = !strncasecmp(l, starts[i], strlen(starts[i]));
@@ -482,7 +464,7 @@ static size_t find_recipients(const char *text, size_t len, const char *const *s
         const char *p = line, *start;
         size_t alen;
         while (next_address(p, line + line_len, &start, &alen)) {
-            char *email = lower(xstrndup(start, alen));
+            char *email = lower(plugin_xstrndup(start, alen));
             int rank = rank_of(line, line_len, start, alen);
             int dup = 0;
             for (size_t i = 0; i < n; i++)
@@ -530,7 +512,7 @@ static char *diagnostic_line(const char *text, int line_start, const bounce_code
         open += end[-1] == ')';
         end--;
     }
-    return xstrndup(p, (size_t)(end - p));
+    return plugin_xstrndup(p, (size_t)(end - p));
 }
 
 /* The first non-blank line after the recipient's own, trimmed, or NULL. */
@@ -546,7 +528,7 @@ static char *line_after(const char *section)
         while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
             end--;
         if (end > p)
-            return xstrndup(p, (size_t)(end - p));
+            return plugin_xstrndup(p, (size_t)(end - p));
         line += n;
     }
     return NULL;
@@ -556,13 +538,13 @@ static char *line_after(const char *section)
 static void notice_recipient(rcpt_list *l, const char *text, size_t len, found *f,
                              size_t section_end)
 {
-    char *section = xstrndup(text + f->offset, section_end - f->offset);
+    char *section = plugin_xstrndup(text + f->offset, section_end - f->offset);
     bounce_codes codes;
     bounce_find_codes(section, &codes);
     const char *where = section;
     char *whole = NULL;
     if (codes.line_start < 0) {
-        whole = xstrndup(text, len);
+        whole = plugin_xstrndup(text, len);
         bounce_find_codes(whole, &codes);
         where = whole;
     }
@@ -573,7 +555,7 @@ static void notice_recipient(rcpt_list *l, const char *text, size_t len, found *
     add_recipient(l, f->email, codes.status, codes.smtp, diag, 0);
     if (!coded && r->nrcpts > before) {
         /* Without a code the wording decides, so give it the whole notice. */
-        char *all = xstrndup(text, len);
+        char *all = plugin_xstrndup(text, len);
         r->rcpts[r->nrcpts - 1].hard = bounce_is_hard(NULL, NULL, all, 0);
         free(all);
     }
@@ -657,7 +639,7 @@ static char *id_in_text(const char *text)
             const char *lt = strchr(p, '<'), *eol = p + strcspn(p, "\r\n");
             const char *gt = lt ? strchr(lt, '>') : NULL;
             if (lt && gt && gt < eol && gt > lt + 1)
-                return xstrndup(lt, (size_t)(gt - lt + 1));
+                return plugin_xstrndup(lt, (size_t)(gt - lt + 1));
         }
         line += strcspn(line, "\n");
         if (*line)
@@ -672,7 +654,7 @@ static char *first_mailbox(InternetAddressList *list)
     for (int i = 0; list && i < internet_address_list_length(list); i++) {
         InternetAddress *ia = internet_address_list_get_address(list, i);
         if (INTERNET_ADDRESS_IS_MAILBOX(ia))
-            return lower(xstrdup(internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia))));
+            return lower(plugin_xstrdup(internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia))));
     }
     return NULL;
 }
@@ -682,7 +664,7 @@ static size_t line_naming(const char *text, size_t len, const char *email)
 {
     for (const char *line = text; line < text + len;) {
         size_t ll = strcspn(line, "\n");
-        char *l = lower(xstrndup(line, ll));
+        char *l = lower(plugin_xstrndup(line, ll));
         int here = strstr(l, email) != NULL;
         free(l);
         if (here)
@@ -704,7 +686,7 @@ static void notice_recipients(rcpt_list *r, GMimeMessage *msg, const char *text,
     size_t alen;
     for (const char *p = failed; p && n < 32 && next_address(p, p + strlen(p), &start, &alen);
          p = start + alen) {
-        char *email = lower(xstrndup(start, alen));
+        char *email = lower(plugin_xstrndup(start, alen));
         f[n++] = (found){email, line_naming(text, len, email), 0};
     }
     if (n == 0)
@@ -737,7 +719,7 @@ int bounce_report_parse(const char *raw, size_t len, bounce_report *out, char **
     g_object_unref(stream);
     if (!msg ||
         g_mime_header_list_get_count(g_mime_object_get_header_list(GMIME_OBJECT(msg))) == 0) {
-        *why = xstrdup("the message could not be parsed as RFC 5322");
+        *why = plugin_xstrdup("the message could not be parsed as RFC 5322");
         if (msg)
             g_object_unref(msg);
         g_mime_parser_options_free(opts);
@@ -761,16 +743,16 @@ int bounce_report_parse(const char *raw, size_t len, bounce_report *out, char **
     if (!out->dsn) {
         const char *subject = g_mime_message_get_subject(msg);
         if (s.dsn->len)
-            *why = xstrdup("the delivery status report lists no failed or delayed recipient");
+            *why = plugin_xstrdup("the delivery status report lists no failed or delayed recipient");
         else if (starts_with_any(subject, auto_reply_subjects))
-            *why = xstrdup("an automatic reply, not a delivery failure notice");
+            *why = plugin_xstrdup("an automatic reply, not a delivery failure notice");
         else if (!is_notice(msg, from, s.text->str))
-            *why = xstrdup("neither a delivery status report nor a delivery failure notice");
+            *why = plugin_xstrdup("neither a delivery status report nor a delivery failure notice");
         else {
             const char *skip[] = {from ? from : "", to ? to : "", NULL};
             notice_recipients(&rcpts, msg, s.text->str, skip);
             if (out->nrcpts == 0)
-                *why = xstrdup("a delivery failure notice without a recognisable recipient");
+                *why = plugin_xstrdup("a delivery failure notice without a recognisable recipient");
         }
     }
     g_hash_table_destroy(rcpts.seen);

@@ -7,37 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pgsql.h"
 #include "store.h"
-
-static int db_fail(char **err, PGconn *pg, PGresult *res, const char *what)
-{
-    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-    if (!msg)
-        msg = PQerrorMessage(pg);
-    if (asprintf(err, "%s: %s", what, msg && *msg ? msg : "unknown error") < 0)
-        *err = NULL;
-    for (char *c = *err; c && *c; c++)
-        if (*c == '\n')
-            *c = *(c + 1) ? ' ' : '\0';
-    PQclear(res);
-    return -1;
-}
-
-static PGresult *exec(PGconn *pg, const char *sql, int n, const char *const *values)
-{
-    return PQexecParams(pg, sql, n, NULL, values, NULL, NULL, 0);
-}
-
-static int command(PGconn *pg, const char *sql, int n, const char *const *values, const char *what,
-                   char **err)
-{
-    PGresult *res = exec(pg, sql, n, values);
-    ExecStatusType st = PQresultStatus(res);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-        return db_fail(err, pg, res, what);
-    PQclear(res);
-    return 0;
-}
 
 /* Mark the original message bounced: by its Message-ID, else the latest sent to the address. */
 static int mark_message(PGconn *pg, const bounce_report *report, const bounce_recipient *r,
@@ -61,10 +32,10 @@ static int mark_message(PGconn *pg, const bounce_report *report, const bounce_re
         if (pass == 0 && !report->original_message_id)
             continue;
         const char *v[3] = {pass == 0 ? report->original_message_id : r->email, type, tenant};
-        PGresult *res = exec(pg, pass == 0 ? by_id : by_address, pass == 0 ? 2 : 3, v);
+        PGresult *res = plugin_db_exec(pg, pass == 0 ? by_id : by_address, pass == 0 ? 2 : 3, v);
         if (PQresultStatus(res) != PGRES_TUPLES_OK)
-            return db_fail(err, pg, res,
-                           "could not mark the message bounced in \"email_messages\"");
+            return plugin_db_fail(err, pg, res,
+                                  "could not mark the message bounced in \"email_messages\"");
         if (PQntuples(res) > 0) {
             o->matched = 1;
             if (!tenant)
@@ -84,13 +55,13 @@ static int soft_count(PGconn *pg, const char *tenant, const char *email, long wi
     char window[32];
     snprintf(window, sizeof window, "%ld", window_s);
     const char *v[3] = {tenant, email, window};
-    PGresult *res = exec(pg,
-                         "SELECT count(*) FROM bounce_events WHERE tenant_id = $1 AND email = $2"
-                         " AND bounce_type = 'soft'"
-                         " AND created_at > now() - $3::bigint * interval '1 second'",
-                         3, v);
+    PGresult *res = plugin_db_exec(pg,
+                                   "SELECT count(*) FROM bounce_events"
+                                   " WHERE tenant_id = $1 AND email = $2 AND bounce_type = 'soft'"
+                                   " AND created_at > now() - $3::bigint * interval '1 second'",
+                                   3, v);
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
-        return db_fail(err, pg, res, "could not count soft bounces");
+        return plugin_db_fail(err, pg, res, "could not count soft bounces");
     *n = atoi(PQgetvalue(res, 0, 0));
     PQclear(res);
     return 0;
@@ -110,11 +81,12 @@ static int apply_one(PGconn *pg, const bounce_report *report, const bounce_recip
     const char *type = r->hard ? "hard" : "soft", *code = bounce_status_code(r);
     const char *source = o->message_id[0] ? o->message_id : NULL;
     const char *ev[7] = {job_id, o->tenant, r->email, type, code, r->diagnostic, source};
-    if (command(pg,
-                "INSERT INTO bounce_events (job_id, tenant_id, email, bounce_type, status_code,"
-                " diagnostic, source_message_id) VALUES ($1::uuid, $2, $3, $4, $5, $6, $7)"
-                " ON CONFLICT (job_id, email) DO NOTHING",
-                7, ev, "could not record the bounce in \"bounce_events\"", err) < 0)
+    if (plugin_db_command(pg,
+                          "INSERT INTO bounce_events (job_id, tenant_id, email, bounce_type,"
+                          "  status_code, diagnostic, source_message_id)"
+                          " VALUES ($1::uuid, $2, $3, $4, $5, $6, $7)"
+                          " ON CONFLICT (job_id, email) DO NOTHING",
+                          7, ev, "could not record the bounce in \"bounce_events\"", err) < 0)
         return -1;
 
     char *diag = NULL;
@@ -134,17 +106,19 @@ static int apply_one(PGconn *pg, const bounce_report *report, const bounce_recip
     }
     /* A hard entry stays hard; otherwise the latest bounce describes it. */
     const char *sv[6] = {o->tenant, r->email, type, code, diag ? diag : r->diagnostic, source};
-    int rc = command(pg,
-                     "INSERT INTO suppressions (tenant_id, email, bounce_type, status_code,"
-                     "  diagnostic, source_message_id) VALUES ($1, $2, $3, $4, $5, $6)"
-                     " ON CONFLICT (tenant_id, email) DO UPDATE SET"
-                     "  bounce_type = EXCLUDED.bounce_type, status_code = EXCLUDED.status_code,"
-                     "  diagnostic = EXCLUDED.diagnostic,"
-                     "  source_message_id = coalesce(EXCLUDED.source_message_id,"
-                     "   suppressions.source_message_id), updated_at = now()"
-                     " WHERE suppressions.bounce_type IS DISTINCT FROM 'hard'"
-                     "  OR EXCLUDED.bounce_type = 'hard'",
-                     6, sv, "could not add the address to \"suppressions\"", err);
+    int rc = plugin_db_command(pg,
+                               "INSERT INTO suppressions (tenant_id, email, bounce_type,"
+                               "  status_code, diagnostic, source_message_id)"
+                               " VALUES ($1, $2, $3, $4, $5, $6)"
+                               " ON CONFLICT (tenant_id, email) DO UPDATE SET"
+                               "  bounce_type = EXCLUDED.bounce_type,"
+                               "  status_code = EXCLUDED.status_code,"
+                               "  diagnostic = EXCLUDED.diagnostic,"
+                               "  source_message_id = coalesce(EXCLUDED.source_message_id,"
+                               "   suppressions.source_message_id), updated_at = now()"
+                               " WHERE suppressions.bounce_type IS DISTINCT FROM 'hard'"
+                               "  OR EXCLUDED.bounce_type = 'hard'",
+                               6, sv, "could not add the address to \"suppressions\"", err);
     free(diag);
     if (rc == 0)
         o->suppressed = 1;
@@ -155,31 +129,17 @@ int bounce_store_apply(PGconn *pg, const bounce_report *report, const char *job_
                        const char *tenant, const bounce_policy *policy, bounce_outcome *outcomes,
                        char **err)
 {
-    PGresult *res = PQexec(pg, "BEGIN");
-    if (PQresultStatus(res) != PGRES_COMMAND_OK)
-        return db_fail(err, pg, res, "could not begin a transaction");
-    PQclear(res);
+    if (plugin_db_begin(pg, err) < 0)
+        return -1;
     /* The email plugin may not be installed: then there is no message to mark. */
-    res = PQexec(pg, "SELECT to_regclass('email_messages') IS NOT NULL");
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        db_fail(err, pg, res, "could not look for table \"email_messages\"");
-        PQclear(PQexec(pg, "ROLLBACK"));
-        return -1;
-    }
-    int have_messages = !strcmp(PQgetvalue(res, 0, 0), "t");
-    PQclear(res);
-    for (size_t i = 0; i < report->nrcpts; i++)
+    int have_messages = plugin_db_relation_exists(pg, "email_messages", err);
+    for (size_t i = 0; have_messages >= 0 && i < report->nrcpts; i++)
         if (apply_one(pg, report, &report->rcpts[i], job_id, tenant, policy, have_messages,
-                      &outcomes[i], err) < 0) {
-            PQclear(PQexec(pg, "ROLLBACK"));
-            return -1;
-        }
-    res = PQexec(pg, "COMMIT");
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        db_fail(err, pg, res, "could not commit the bounce");
-        PQclear(PQexec(pg, "ROLLBACK"));
+                      &outcomes[i], err) < 0)
+            have_messages = -1;
+    if (have_messages < 0) {
+        plugin_db_rollback(pg);
         return -1;
     }
-    PQclear(res);
-    return 0;
+    return plugin_db_commit(pg, "could not commit the bounce", err);
 }

@@ -5,33 +5,14 @@
  */
 #include <gmime/gmime.h>
 #include <json-c/json.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "address.h"
 #include "compose.h"
-
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s ? s : "");
-    if (!d)
-        abort();
-    return d;
-}
-
-static int fail(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int fail(char **err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (vasprintf(err, fmt, ap) < 0)
-        *err = NULL;
-    va_end(ap);
-    return -1;
-}
+#include "xalloc.h"
 
 /* A string member, NULL when absent; -1 when present but not a string. */
 static int get_string(json_object *o, const char *key, const char **out)
@@ -67,18 +48,6 @@ static int valid_header_name(const char *name)
     return 1;
 }
 
-/* Mailboxes of an address list, groups flattened, appended to `dst`. */
-static void flatten(InternetAddressList *list, InternetAddressList *dst)
-{
-    for (int i = 0; list && i < internet_address_list_length(list); i++) {
-        InternetAddress *ia = internet_address_list_get_address(list, i);
-        if (INTERNET_ADDRESS_IS_MAILBOX(ia))
-            internet_address_list_add(dst, ia);
-        else if (INTERNET_ADDRESS_IS_GROUP(ia))
-            flatten(internet_address_group_get_members(INTERNET_ADDRESS_GROUP(ia)), dst);
-    }
-}
-
 /* Parse one address field into mailboxes (appended to `dst`); -1 when none or invalid. */
 static int parse_mailboxes(const char *text, InternetAddressList *dst)
 {
@@ -88,7 +57,7 @@ static int parse_mailboxes(const char *text, InternetAddressList *dst)
     if (!list)
         return -1;
     int before = internet_address_list_length(dst);
-    flatten(list, dst);
+    email_address_flatten(list, dst);
     g_object_unref(list);
     int after = internet_address_list_length(dst);
     for (int i = before; i < after; i++) {
@@ -103,7 +72,7 @@ static int parse_mailboxes(const char *text, InternetAddressList *dst)
 /* Body text as given, without CRs: the output filter writes CRLF itself. */
 static char *strip_cr(const char *s)
 {
-    char *d = xstrdup(s), *o = d;
+    char *d = plugin_xstrdup(s), *o = d;
     for (const char *p = s; *p; p++)
         if (*p != '\r')
             *o++ = *p;
@@ -156,17 +125,17 @@ static int add_recipients(json_object *to, InternetAddressList *rcpts, char **er
 {
     if (json_object_is_type(to, json_type_string)) {
         if (parse_mailboxes(json_object_get_string(to), rcpts) < 0)
-            return fail(err, "\"to\" is not a list of email addresses: \"%s\"",
+            return plugin_fail(err, "\"to\" is not a list of email addresses: \"%s\"",
                         json_object_get_string(to));
         return 0;
     }
     if (!json_object_is_type(to, json_type_array) || json_object_array_length(to) == 0)
-        return fail(err, "\"to\" must be an address or a non-empty array of addresses");
+        return plugin_fail(err, "\"to\" must be an address or a non-empty array of addresses");
     for (size_t i = 0; i < json_object_array_length(to); i++) {
         json_object *v = json_object_array_get_idx(to, i);
         if (!json_object_is_type(v, json_type_string) ||
             parse_mailboxes(json_object_get_string(v), rcpts) < 0)
-            return fail(err, "\"to\"[%zu] is not an email address: %s", i,
+            return plugin_fail(err, "\"to\"[%zu] is not an email address: %s", i,
                         json_object_to_json_string(v));
     }
     return 0;
@@ -177,19 +146,19 @@ static int add_headers(GMimeMessage *msg, json_object *headers, char **err)
     if (!headers)
         return 0;
     if (!json_object_is_type(headers, json_type_object))
-        return fail(err, "\"headers\" must be an object of strings");
+        return plugin_fail(err, "\"headers\" must be an object of strings");
     json_object_object_foreach(headers, name, value)
     {
         if (!valid_header_name(name))
-            return fail(err, "\"headers\" has an invalid header name \"%s\"", name);
+            return plugin_fail(err, "\"headers\" has an invalid header name \"%s\"", name);
         if (reserved_header(name))
-            return fail(err, "\"headers\" sets \"%s\", which the plugin writes from the payload",
+            return plugin_fail(err, "\"headers\" sets \"%s\", which the plugin writes from the payload",
                         name);
         if (!json_object_is_type(value, json_type_string))
-            return fail(err, "header \"%s\" must be a string", name);
+            return plugin_fail(err, "header \"%s\" must be a string", name);
         const char *v = json_object_get_string(value);
         if (strpbrk(v, "\r\n"))
-            return fail(err, "header \"%s\" contains a line break", name);
+            return plugin_fail(err, "header \"%s\" contains a line break", name);
         g_mime_object_append_header(GMIME_OBJECT(msg), name, v, "utf-8");
     }
     return 0;
@@ -224,31 +193,31 @@ int email_compose(json_object *email_data, const char *job_id, const char *msgid
     memset(out, 0, sizeof *out);
     *err = NULL;
     if (!email_data || !json_object_is_type(email_data, json_type_object))
-        return fail(err, "\"email_data\" must be an object");
+        return plugin_fail(err, "\"email_data\" must be an object");
 
     const char *from, *from_name, *subject, *text, *html, *given_id;
     json_object *to, *headers = NULL;
     if (get_string(email_data, "from", &from) < 0 || !from)
-        return fail(err, "\"from\" must be an email address");
+        return plugin_fail(err, "\"from\" must be an email address");
     if (get_string(email_data, "from_name", &from_name) < 0)
-        return fail(err, "\"from_name\" must be a string");
+        return plugin_fail(err, "\"from_name\" must be a string");
     if (from_name && strpbrk(from_name, "\r\n"))
-        return fail(err, "\"from_name\" contains a line break");
+        return plugin_fail(err, "\"from_name\" contains a line break");
     if (!json_object_object_get_ex(email_data, "to", &to) || !to)
-        return fail(err, "\"to\" is missing");
+        return plugin_fail(err, "\"to\" is missing");
     if (get_string(email_data, "subject", &subject) < 0)
-        return fail(err, "\"subject\" must be a string");
+        return plugin_fail(err, "\"subject\" must be a string");
     if (get_string(email_data, "text", &text) < 0)
-        return fail(err, "\"text\" must be a string");
+        return plugin_fail(err, "\"text\" must be a string");
     if (get_string(email_data, "html", &html) < 0)
-        return fail(err, "\"html\" must be a string");
+        return plugin_fail(err, "\"html\" must be a string");
     if (!text && !html)
-        return fail(err, "no body: give \"text\", \"html\" or both");
+        return plugin_fail(err, "no body: give \"text\", \"html\" or both");
     if (get_string(email_data, "message_id", &given_id) < 0)
-        return fail(err, "\"message_id\" must be a string");
+        return plugin_fail(err, "\"message_id\" must be a string");
     json_object_object_get_ex(email_data, "headers", &headers);
     if (subject && strpbrk(subject, "\r\n"))
-        return fail(err, "\"subject\" contains a line break");
+        return plugin_fail(err, "\"subject\" contains a line break");
 
     GMimeMessage *msg = g_mime_message_new(TRUE);
     InternetAddressList *from_list = internet_address_list_new();
@@ -256,14 +225,15 @@ int email_compose(json_object *email_data, const char *job_id, const char *msgid
     int rc = -1;
 
     if (parse_mailboxes(from, from_list) < 0 || internet_address_list_length(from_list) != 1) {
-        fail(err, "\"from\" is not one email address: \"%s\"", from);
+        plugin_fail(err, "\"from\" is not one email address: \"%s\"", from);
         goto done;
     }
     if (add_recipients(to, rcpts, err) < 0)
         goto done;
     InternetAddressMailbox *sender =
         INTERNET_ADDRESS_MAILBOX(internet_address_list_get_address(from_list, 0));
-    out->from_addr = xstrdup(internet_address_mailbox_get_addr(sender));
+    const char *from_addr = internet_address_mailbox_get_addr(sender);
+    out->from_addr = plugin_xstrdup(from_addr ? from_addr : "");
     if (from_name)
         internet_address_set_name(INTERNET_ADDRESS(sender), from_name);
     internet_address_set_charset(INTERNET_ADDRESS(sender), "utf-8");
@@ -271,7 +241,7 @@ int email_compose(json_object *email_data, const char *job_id, const char *msgid
     if (given_id) {
         out->message_id = normalize_message_id(given_id);
         if (!out->message_id) {
-            fail(err, "\"message_id\" is not a Message-ID: \"%s\"", given_id);
+            plugin_fail(err, "\"message_id\" is not a Message-ID: \"%s\"", given_id);
             goto done;
         }
     } else {
@@ -318,10 +288,11 @@ int email_compose(json_object *email_data, const char *job_id, const char *msgid
     for (size_t i = 0; i < out->nrcpts; i++) {
         InternetAddressMailbox *mb =
             INTERNET_ADDRESS_MAILBOX(internet_address_list_get_address(rcpts, (int)i));
-        out->rcpts[i] = xstrdup(internet_address_mailbox_get_idn_addr(mb));
+        const char *addr = internet_address_mailbox_get_idn_addr(mb);
+        out->rcpts[i] = plugin_xstrdup(addr ? addr : "");
     }
     out->to_addr = join_addresses(out->rcpts, out->nrcpts);
-    out->subject = subject ? xstrdup(subject) : NULL;
+    out->subject = subject ? plugin_xstrdup(subject) : NULL;
 
     GMimeFormatOptions *fo = g_mime_format_options_new();
     g_mime_format_options_set_newline_format(fo, GMIME_NEWLINE_FORMAT_DOS);
@@ -329,9 +300,7 @@ int email_compose(json_object *email_data, const char *job_id, const char *msgid
     g_mime_object_write_to_stream(GMIME_OBJECT(msg), fo, mem);
     GByteArray *bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
     out->len = bytes->len;
-    out->data = malloc(bytes->len + 1);
-    if (!out->data)
-        abort();
+    out->data = plugin_xmalloc(bytes->len + 1);
     memcpy(out->data, bytes->data, bytes->len);
     out->data[bytes->len] = '\0';
     g_object_unref(mem);
@@ -344,8 +313,7 @@ done:
     g_object_unref(msg);
     if (rc < 0) {
         email_outgoing_clear(out);
-        if (!*err)
-            *err = xstrdup("out of memory");
+        plugin_fail_default(err, "out of memory");
     }
     return rc;
 }

@@ -22,7 +22,6 @@
 #include "smtp.h"
 #include "store.h"
 
-PMQ_PLUGIN_MAGIC("email", "1.0.0", PMQ_PLUGIN_THREAD_SAFE);
 
 typedef struct email_plugin {
     pmq_host *host;
@@ -35,38 +34,30 @@ typedef struct email_plugin {
 
 /*--- configuration ---*/
 
-static int parse_bool(const char *v, int *out)
-{
-    static const char *const yes[] = {"yes", "true", "on", "1"}, *const no[] = {"no", "false",
-                                                                                "off", "0"};
-    for (size_t i = 0; i < 4; i++) {
-        if (!strcasecmp(v, yes[i]))
-            return *out = 1, 0;
-        if (!strcasecmp(v, no[i]))
-            return *out = 0, 0;
-    }
-    return -1;
-}
+#define DAY_MS 86400000
 
-/* "30s", "1500ms", "2m", "1h"; a bare number is seconds.  -1 when invalid. */
-static long parse_duration_ms(const char *v)
-{
-    char *end;
-    errno = 0;
-    long n = strtol(v, &end, 10);
-    if (end == v || n < 0 || errno)
-        return -1;
-    while (*end == ' ')
-        end++;
-    long unit = !*end || !strcmp(end, "s") ? 1000
-                : !strcmp(end, "ms")       ? 1
-                : !strcmp(end, "m")        ? 60000
-                : !strcmp(end, "h")        ? 3600000
-                                           : -1;
-    if (unit < 0 || n > 86400000L / unit)
-        return -1;
-    return n * unit;
-}
+/* [plugin email]: pmqd checks these before init (conf.d/email.ini says more). */
+static const pmq_plugin_key keys[] = {
+    {"smtp_url", PMQ_KEY_STRING, 0, 0, 0, NULL,
+     "the SMTP server (required): smtp://host[:port] or smtps://host[:port]"},
+    {"starttls", PMQ_KEY_BOOL, 0, 0, 0, "no", "require STARTTLS on an smtp:// connection"},
+    {"username", PMQ_KEY_STRING, 0, 0, 0, NULL, "log in (SMTP AUTH) as this user"},
+    {"password_env", PMQ_KEY_STRING, 0, 0, 0, NULL,
+     "the environment variable that holds the SMTP password"},
+    {"password_file", PMQ_KEY_STRING, 0, 0, 0, NULL,
+     "a file only its owner may read whose first line is the SMTP password"},
+    {"password", PMQ_KEY_STRING, 0, 0, 0, NULL,
+     "refused: use password_env or password_file, the INI file is no place for a secret"},
+    {"ca_file", PMQ_KEY_STRING, 0, 0, 0, NULL, "CA certificates (PEM) to verify the server with"},
+    {"timeout", PMQ_KEY_DURATION, 1, DAY_MS, 1000, "30s",
+     "time allowed for one whole SMTP transaction"},
+    {"envelope_from", PMQ_KEY_STRING, 0, 0, 0, NULL,
+     "the envelope sender (MAIL FROM); default: the From address"},
+    {"message_id_domain", PMQ_KEY_STRING, 0, 0, 0, NULL,
+     "the domain of generated Message-IDs; default: the From address's"},
+    {NULL}};
+
+PMQ_PLUGIN_MAGIC_KEYS("email", "1.0.0", PMQ_PLUGIN_THREAD_SAFE, keys);
 
 /*
  * The password in the first line of `path`, which only its owner may read.
@@ -111,7 +102,6 @@ static int read_secret(pmq_host *host, const char *path, char **out, char **why)
 
 static int configure(pmq_host *host, const pmq_section *section, email_plugin *ep)
 {
-    const char *v;
     ep->smtp.url = pmq_config_get(section, "smtp_url");
     if (!ep->smtp.url || !*ep->smtp.url) {
         pmq_init_error(host, "missing key \"smtp_url\": the SMTP server to send through, e.g. "
@@ -124,22 +114,16 @@ static int configure(pmq_host *host, const pmq_section *section, email_plugin *e
                        ep->smtp.url);
         return -1;
     }
-    if ((v = pmq_config_get(section, "starttls")) && parse_bool(v, &ep->smtp.starttls) < 0) {
-        pmq_init_error(host, "invalid starttls \"%s\": yes or no is expected", v);
-        return -1;
-    }
+    int64_t n;
+    pmq_config_number(section, "starttls", &n);
+    ep->smtp.starttls = (int)n;
     if (ep->smtp.starttls && implicit_tls) {
         pmq_init_error(host, "starttls = yes with smtps://: an smtps:// connection is TLS from "
                              "its start; use smtp:// for STARTTLS");
         return -1;
     }
-    ep->smtp.timeout_ms = 30000;
-    if ((v = pmq_config_get(section, "timeout")) &&
-        ((ep->smtp.timeout_ms = parse_duration_ms(v)) <= 0)) {
-        pmq_init_error(host, "invalid timeout \"%s\": a duration such as 30s or 1500ms is expected",
-                       v);
-        return -1;
-    }
+    pmq_config_number(section, "timeout", &n);
+    ep->smtp.timeout_ms = (long)n;
     ep->smtp.ca_file = pmq_config_get(section, "ca_file");
 
     if (pmq_config_get(section, "password")) {

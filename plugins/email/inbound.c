@@ -6,40 +6,14 @@
  */
 #include <gmime/gmime.h>
 #include <json-c/json.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "address.h"
 #include "inbound.h"
 #include "utf8.h"
-
-static char *xstrndup(const char *s, size_t n)
-{
-    char *d = malloc(n + 1);
-    if (!d)
-        abort();
-    memcpy(d, s, n);
-    d[n] = '\0';
-    return d;
-}
-
-static char *xstrdup(const char *s)
-{
-    return s ? xstrndup(s, strlen(s)) : NULL;
-}
-
-static int fail(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int fail(char **err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (vasprintf(err, fmt, ap) < 0)
-        *err = NULL;
-    va_end(ap);
-    return -1;
-}
+#include "xalloc.h"
 
 /* Valid UTF-8 without NULs (PostgreSQL's text takes neither), malloc'd. */
 static char *clean_utf8(const char *s, size_t len)
@@ -57,9 +31,7 @@ static unsigned char *decoded_content(GMimePart *part, size_t *len)
     if (w)
         g_mime_data_wrapper_write_to_stream(w, mem);
     GByteArray *bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
-    unsigned char *data = malloc(bytes->len + 1);
-    if (!data)
-        abort();
+    unsigned char *data = plugin_xmalloc(bytes->len + 1);
     if (bytes->len) /* an empty part has no buffer at all: memcpy() from NULL is undefined */
         memcpy(data, bytes->data, bytes->len);
     data[bytes->len] = '\0';
@@ -79,9 +51,7 @@ static void add_attachment(walker *w, const char *filename, const char *content_
     email_inbound *out = w->out;
     if (out->nattachments == w->cap) {
         w->cap = w->cap ? w->cap * 2 : 4;
-        out->attachments = realloc(out->attachments, w->cap * sizeof *out->attachments);
-        if (!out->attachments)
-            abort();
+        out->attachments = plugin_xrealloc(out->attachments, w->cap * sizeof *out->attachments);
     }
     email_attachment *a = &out->attachments[out->nattachments++];
     a->filename = filename ? clean_utf8(filename, strlen(filename)) : NULL;
@@ -98,7 +68,7 @@ static void add_attachment(walker *w, const char *filename, const char *content_
 static char *mime_type(GMimeObject *obj)
 {
     char *t = g_mime_content_type_get_mime_type(g_mime_object_get_content_type(obj));
-    char *out = xstrdup(t ? t : "application/octet-stream");
+    char *out = plugin_xstrdup(t ? t : "application/octet-stream");
     g_free(t);
     return out;
 }
@@ -118,9 +88,7 @@ static void visit(walker *w, GMimeObject *obj)
         if (inner)
             g_mime_object_write_to_stream(GMIME_OBJECT(inner), NULL, mem);
         GByteArray *bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
-        unsigned char *data = malloc(bytes->len + 1);
-        if (!data)
-            abort();
+        unsigned char *data = plugin_xmalloc(bytes->len + 1);
         if (bytes->len) /* as in decoded_content() */
             memcpy(data, bytes->data, bytes->len);
         size_t len = bytes->len;
@@ -183,28 +151,16 @@ static char *headers_json(GMimeObject *obj)
         free(name);
         free(v);
     }
-    char *s = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    char *s = plugin_xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     json_object_put(o);
     return s;
-}
-
-/* Mailboxes of a list, groups flattened, appended to `dst`. */
-static void flatten(InternetAddressList *list, InternetAddressList *dst)
-{
-    for (int i = 0; list && i < internet_address_list_length(list); i++) {
-        InternetAddress *ia = internet_address_list_get_address(list, i);
-        if (INTERNET_ADDRESS_IS_MAILBOX(ia))
-            internet_address_list_add(dst, ia);
-        else if (INTERNET_ADDRESS_IS_GROUP(ia))
-            flatten(internet_address_group_get_members(INTERNET_ADDRESS_GROUP(ia)), dst);
-    }
 }
 
 /* The bare addresses of a list, ", "-separated, or NULL when it has none. */
 static char *addresses(InternetAddressList *list, int first_only)
 {
     InternetAddressList *flat = internet_address_list_new();
-    flatten(list, flat);
+    email_address_flatten(list, flat);
     GString *s = g_string_new(NULL);
     int n = internet_address_list_length(flat);
     for (int i = 0; i < n && (!first_only || i < 1); i++) {
@@ -229,7 +185,7 @@ int email_inbound_parse(const char *raw, size_t len, email_inbound *out, char **
     memset(out, 0, sizeof *out);
     *err = NULL;
     if (!raw || len == 0)
-        return fail(err, "the message is empty");
+        return plugin_fail(err, "the message is empty");
 
     GMimeParserOptions *opts = g_mime_parser_options_new();
     /* Raw 8-bit headers: UTF-8 when they decode as such, else windows-1252. */
@@ -243,17 +199,17 @@ int email_inbound_parse(const char *raw, size_t len, email_inbound *out, char **
     g_object_unref(stream);
     int rc = -1;
     if (!msg) {
-        fail(err, "the message could not be parsed: it does not start with RFC 5322 header "
+        plugin_fail(err, "the message could not be parsed: it does not start with RFC 5322 header "
                   "fields");
         goto done;
     }
     if (g_mime_header_list_get_count(g_mime_object_get_header_list(GMIME_OBJECT(msg))) == 0) {
-        fail(err, "the message has no header fields");
+        plugin_fail(err, "the message has no header fields");
         goto done;
     }
     out->from_addr = addresses(g_mime_message_get_from(msg), 1);
     if (!out->from_addr) {
-        fail(err, "the message has no From address");
+        plugin_fail(err, "the message has no From address");
         goto done;
     }
     out->to_addr = addresses(g_mime_message_get_to(msg), 0);
@@ -270,7 +226,7 @@ int email_inbound_parse(const char *raw, size_t len, email_inbound *out, char **
     GDateTime *date = g_mime_message_get_date(msg);
     if (date) {
         char *iso = g_date_time_format_iso8601(date);
-        out->date = xstrdup(iso);
+        out->date = plugin_xstrdup(iso);
         g_free(iso);
     }
     out->headers_json = headers_json(GMIME_OBJECT(msg));
@@ -286,8 +242,7 @@ done:
     g_mime_parser_options_free(opts);
     if (rc < 0) {
         email_inbound_clear(out);
-        if (!*err)
-            *err = xstrdup("out of memory");
+        plugin_fail_default(err, "out of memory");
     }
     return rc;
 }

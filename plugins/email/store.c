@@ -4,61 +4,15 @@
  * transaction.
  */
 #include <libpq-fe.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "pgsql.h"
 #include "store.h"
+#include "xalloc.h"
 
 #define BYTEAOID 17
-
-static char *xstrdup(const char *s)
-{
-    if (!s)
-        return NULL;
-    char *d = strdup(s);
-    if (!d)
-        abort();
-    return d;
-}
-
-/* *err = "what: PostgreSQL's primary message", on one line. */
-static int db_fail(char **err, PGconn *pg, PGresult *res, const char *what)
-{
-    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-    if (!msg)
-        msg = PQerrorMessage(pg);
-    if (asprintf(err, "%s: %s", what, msg && *msg ? msg : "unknown error") < 0)
-        *err = NULL;
-    for (char *c = *err; c && *c; c++)
-        if (*c == '\n')
-            *c = *(c + 1) ? ' ' : '\0';
-    PQclear(res);
-    return -1;
-}
-
-static PGresult *exec(PGconn *pg, const char *sql, int n, const char *const *values)
-{
-    return PQexecParams(pg, sql, n, NULL, values, NULL, NULL, 0);
-}
-
-static void rollback(PGconn *pg)
-{
-    PQclear(PQexec(pg, "ROLLBACK"));
-}
-
-/* Does relation `name` exist (in the search path)?  1, 0 or -1. */
-static int relation_exists(PGconn *pg, const char *name, char **err)
-{
-    const char *v[1] = {name};
-    PGresult *res = exec(pg, "SELECT to_regclass($1) IS NOT NULL", 1, v);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK)
-        return db_fail(err, pg, res, "could not look for table \"suppressions\"");
-    int yes = !strcmp(PQgetvalue(res, 0, 0), "t");
-    PQclear(res);
-    return yes;
-}
 
 /* A PostgreSQL text[] literal of `items`. */
 static char *text_array(char *const *items, size_t n)
@@ -66,9 +20,7 @@ static char *text_array(char *const *items, size_t n)
     size_t len = 3;
     for (size_t i = 0; i < n; i++)
         len += 2 * strlen(items[i]) + 3;
-    char *s = malloc(len), *o = s;
-    if (!s)
-        abort();
+    char *s = plugin_xmalloc(len), *o = s;
     *o++ = '{';
     for (size_t i = 0; i < n; i++) {
         if (i)
@@ -88,28 +40,29 @@ static char *text_array(char *const *items, size_t n)
 
 static char *value_or_null(PGresult *res, int col)
 {
-    return PQgetisnull(res, 0, col) ? NULL : xstrdup(PQgetvalue(res, 0, col));
+    return PQgetisnull(res, 0, col) ? NULL : plugin_xstrdup(PQgetvalue(res, 0, col));
 }
 
 int email_store_suppressed(PGconn *pg, const char *tenant, char *const *rcpts, size_t nrcpts,
                            email_suppression *sup, char **err)
 {
     memset(sup, 0, sizeof *sup);
-    int exists = relation_exists(pg, "suppressions", err);
+    int exists = plugin_db_relation_exists(pg, "suppressions", err);
     if (exists <= 0)
         return exists;
     char *array = text_array(rcpts, nrcpts);
     const char *v[2] = {array, tenant ? tenant : ""};
     /* The tenant's own entry first, then one that holds for every tenant. */
-    PGresult *res = exec(pg,
-                         "SELECT email, bounce_type, status_code, diagnostic FROM suppressions"
-                         " WHERE email = ANY (SELECT lower(r) FROM unnest($1::text[]) r)"
-                         "   AND tenant_id IN ($2, '')"
-                         " ORDER BY tenant_id DESC, updated_at DESC LIMIT 1",
-                         2, v);
+    PGresult *res = plugin_db_exec(pg,
+                                   "SELECT email, bounce_type, status_code, diagnostic"
+                                   " FROM suppressions"
+                                   " WHERE email = ANY (SELECT lower(r) FROM unnest($1::text[]) r)"
+                                   "   AND tenant_id IN ($2, '')"
+                                   " ORDER BY tenant_id DESC, updated_at DESC LIMIT 1",
+                                   2, v);
     free(array);
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
-        return db_fail(err, pg, res, "could not read the suppression list");
+        return plugin_db_fail(err, pg, res, "could not read the suppression list");
     int found = PQntuples(res) > 0;
     if (found) {
         sup->email = value_or_null(res, 0);
@@ -135,15 +88,15 @@ int email_store_already_sent(PGconn *pg, const char *message_id, char **status, 
     *status = NULL;
     const char *v[1] = {message_id};
     PGresult *res =
-        exec(pg,
-             "SELECT status FROM email_messages WHERE message_id = $1"
-             " AND direction = 'outbound' AND status IN ('sent', 'delivered', 'bounced')",
-             1, v);
+        plugin_db_exec(pg,
+                       "SELECT status FROM email_messages WHERE message_id = $1"
+                       " AND direction = 'outbound' AND status IN ('sent', 'delivered', 'bounced')",
+                       1, v);
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
-        return db_fail(err, pg, res, "could not look for an earlier send");
+        return plugin_db_fail(err, pg, res, "could not look for an earlier send");
     int found = PQntuples(res) > 0;
     if (found)
-        *status = xstrdup(PQgetvalue(res, 0, 0));
+        *status = plugin_xstrdup(PQgetvalue(res, 0, 0));
     PQclear(res);
     return found;
 }
@@ -154,17 +107,19 @@ int email_store_outbound(PGconn *pg, const email_outbound_row *row, char **err)
                          row->from_addr,     row->to_addr,     row->subject, row->status,
                          row->smtp_response, row->job_id};
     PGresult *res =
-        exec(pg,
-             "INSERT INTO email_messages (tenant_id, campaign_id, lead_id, direction, message_id,"
-             "  from_addr, to_addr, subject, status, smtp_response, job_id, sent_at)"
-             " VALUES ($1, $2, $3, 'outbound', $4, $5, $6, $7, $8::text, $9, $10::uuid,"
-             "  CASE WHEN $8::text = 'sent' THEN now() END)"
-             " ON CONFLICT (message_id, direction) WHERE message_id IS NOT NULL DO UPDATE SET"
-             "  status = EXCLUDED.status, smtp_response = EXCLUDED.smtp_response,"
-             "  job_id = EXCLUDED.job_id, sent_at = EXCLUDED.sent_at, updated_at = now()",
-             10, v);
+        plugin_db_exec(pg,
+                       "INSERT INTO email_messages (tenant_id, campaign_id, lead_id, direction,"
+                       "  message_id, from_addr, to_addr, subject, status, smtp_response, job_id,"
+                       "  sent_at)"
+                       " VALUES ($1, $2, $3, 'outbound', $4, $5, $6, $7, $8::text, $9, $10::uuid,"
+                       "  CASE WHEN $8::text = 'sent' THEN now() END)"
+                       " ON CONFLICT (message_id, direction) WHERE message_id IS NOT NULL"
+                       " DO UPDATE SET"
+                       "  status = EXCLUDED.status, smtp_response = EXCLUDED.smtp_response,"
+                       "  job_id = EXCLUDED.job_id, sent_at = EXCLUDED.sent_at, updated_at = now()",
+                       10, v);
     if (PQresultStatus(res) != PGRES_COMMAND_OK)
-        return db_fail(err, pg, res, "could not record the message in \"email_messages\"");
+        return plugin_db_fail(err, pg, res, "could not record the message in \"email_messages\"");
     PQclear(res);
     return 0;
 }
@@ -175,13 +130,13 @@ int email_store_outbound(PGconn *pg, const email_outbound_row *row, char **err)
 static int find_inbound(PGconn *pg, const email_inbound *msg, const char *job_id, char **err)
 {
     const char *v[2] = {msg->message_id, job_id};
-    PGresult *res = exec(pg,
-                         "SELECT 1 FROM email_messages WHERE direction = 'inbound' AND"
-                         " (message_id = $1 OR ($1 IS NULL AND message_id IS NULL"
-                         "  AND job_id = $2::uuid))",
-                         2, v);
+    PGresult *res = plugin_db_exec(pg,
+                                   "SELECT 1 FROM email_messages WHERE direction = 'inbound' AND"
+                                   " (message_id = $1 OR ($1 IS NULL AND message_id IS NULL"
+                                   "  AND job_id = $2::uuid))",
+                                   2, v);
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
-        return db_fail(err, pg, res, "could not look for the message in \"email_messages\"");
+        return plugin_db_fail(err, pg, res, "could not look for the message in \"email_messages\"");
     int found = PQntuples(res) > 0;
     PQclear(res);
     return found;
@@ -204,7 +159,7 @@ static int insert_attachments(PGconn *pg, const email_inbound *msg, const char *
                                      " VALUES ($1::uuid, $2, $3, $4::int, $5, $6)",
                                      6, types, v, lengths, formats, 0);
         if (PQresultStatus(res) != PGRES_COMMAND_OK)
-            return db_fail(err, pg, res, "could not store an attachment");
+            return plugin_db_fail(err, pg, res, "could not store an attachment");
         PQclear(res);
     }
     return 0;
@@ -213,61 +168,49 @@ static int insert_attachments(PGconn *pg, const email_inbound *msg, const char *
 int email_store_inbound(PGconn *pg, const email_inbound *msg, const char *tenant,
                         const char *job_id, char **err)
 {
-    PGresult *res = PQexec(pg, "BEGIN");
-    if (PQresultStatus(res) != PGRES_COMMAND_OK)
-        return db_fail(err, pg, res, "could not begin a transaction");
-    PQclear(res);
-
+    if (plugin_db_begin(pg, err) < 0)
+        return -1;
     int found = find_inbound(pg, msg, job_id, err);
     if (found != 0) {
-        rollback(pg);
+        plugin_db_rollback(pg);
         return found > 0 ? 0 : -1;
     }
     const char *v[7] = {tenant,       msg->message_id, msg->from_addr, msg->to_addr,
                         msg->subject, job_id,          msg->date};
-    res = exec(pg,
-               "INSERT INTO email_messages (tenant_id, direction, message_id, from_addr,"
-               "  to_addr, subject, status, job_id, sent_at)"
-               " VALUES ($1, 'inbound', $2, $3, $4, $5, 'received', $6::uuid, $7::timestamptz)"
-               " ON CONFLICT (message_id, direction) WHERE message_id IS NOT NULL DO NOTHING"
-               " RETURNING id",
-               7, v);
+    PGresult *res = plugin_db_exec(pg,
+                                   "INSERT INTO email_messages (tenant_id, direction,"
+                                   "  message_id, from_addr, to_addr, subject, status, job_id,"
+                                   "  sent_at)"
+                                   " VALUES ($1, 'inbound', $2, $3, $4, $5, 'received',"
+                                   "  $6::uuid, $7::timestamptz)"
+                                   " ON CONFLICT (message_id, direction)"
+                                   "  WHERE message_id IS NOT NULL DO NOTHING"
+                                   " RETURNING id",
+                                   7, v);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        db_fail(err, pg, res, "could not store the message in \"email_messages\"");
-        rollback(pg);
+        plugin_db_fail(err, pg, res, "could not store the message in \"email_messages\"");
+        plugin_db_rollback(pg);
         return -1;
     }
     if (PQntuples(res) == 0) { /* another worker stored it meanwhile */
         PQclear(res);
-        rollback(pg);
+        plugin_db_rollback(pg);
         return 0;
     }
-    char *row_id = xstrdup(PQgetvalue(res, 0, 0));
+    char *row_id = plugin_xstrdup(PQgetvalue(res, 0, 0));
     PQclear(res);
 
     const char *c[4] = {row_id, msg->text_body, msg->html_body, msg->headers_json};
-    res = exec(pg,
-               "INSERT INTO email_content (message_row, text_body, html_body, headers)"
-               " VALUES ($1::uuid, $2, $3, $4::jsonb)",
-               4, c);
-    int rc = 0;
-    if (PQresultStatus(res) != PGRES_COMMAND_OK)
-        rc = db_fail(err, pg, res, "could not store the message in \"email_content\"");
-    else
-        PQclear(res);
+    int rc = plugin_db_command(pg,
+                               "INSERT INTO email_content (message_row, text_body, html_body,"
+                               " headers) VALUES ($1::uuid, $2, $3, $4::jsonb)",
+                               4, c, "could not store the message in \"email_content\"", err);
     if (rc == 0)
         rc = insert_attachments(pg, msg, row_id, err);
     free(row_id);
     if (rc < 0) {
-        rollback(pg);
+        plugin_db_rollback(pg);
         return -1;
     }
-    res = PQexec(pg, "COMMIT");
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        db_fail(err, pg, res, "could not commit the message");
-        rollback(pg);
-        return -1;
-    }
-    PQclear(res);
-    return 1;
+    return plugin_db_commit(pg, "could not commit the message", err) < 0 ? -1 : 1;
 }

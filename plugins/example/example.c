@@ -15,10 +15,20 @@
 #include <string.h>
 #include <time.h>
 
-PMQ_PLUGIN_MAGIC("example", "1.0.0", PMQ_PLUGIN_THREAD_SAFE);
+/*
+ * The keys of [plugin example]: pmqd checks a section against them before
+ * init runs (unknown keys, bad values, with file and line), and init reads
+ * the checked values with pmq_config_number() and pmq_config_get().
+ */
+static const pmq_plugin_key keys[] = {
+    {"retry_delay_ms", PMQ_KEY_DURATION, 0, 3650LL * 86400000, 1, NULL,
+     "the delay a retry asks for (a bare number is milliseconds); default: the queue's back-off"},
+    {NULL}};
+
+PMQ_PLUGIN_MAGIC_KEYS("example", "1.0.0", PMQ_PLUGIN_THREAD_SAFE, keys);
 
 typedef struct example {
-    long retry_delay_ms; /* [plugin example] retry_delay_ms; -1: the queue's back-off */
+    int64_t retry_delay_ms; /* -1: the queue's back-off */
 } example;
 
 static long get_int(json_object *payload, const char *key, long dflt)
@@ -71,18 +81,8 @@ int pmq_plugin_init(pmq_host *host, const pmq_api *api, const pmq_section *secti
         pmq_init_error(host, "out of memory");
         return -1;
     }
-    ex->retry_delay_ms = -1;
-    const char *delay = pmq_config_get(section, "retry_delay_ms");
-    if (delay) {
-        char *end;
-        ex->retry_delay_ms = strtol(delay, &end, 10);
-        if (*end || ex->retry_delay_ms < 0) {
-            pmq_init_error(host, "invalid retry_delay_ms \"%s\": a number of milliseconds is expected",
-                           delay);
-            free(ex);
-            return -1;
-        }
-    }
+    if (pmq_config_number(section, "retry_delay_ms", &ex->retry_delay_ms) < 0)
+        ex->retry_delay_ms = -1; /* not set */
     if (pmq_register_queue(host, "example", handle, ex) < 0) {
         free(ex);
         return -1;

@@ -25,13 +25,25 @@
 
 #include "warmup.h"
 
-PMQ_PLUGIN_MAGIC("warmup", "1.0.0", PMQ_PLUGIN_THREAD_SAFE);
-
 #define TARGET_QUEUE "email-sending"
 #define DEFAULT_SUBJECT "Quick check-in from {from_name} ({day} #{n})"
 #define DEFAULT_TEXT                                                                            \
     "Hello,\n\nJust checking in to keep our conversation going. No reply is needed.\n\n"       \
     "Best regards,\n{from_name}\n"
+
+/* [plugin warmup]: pmqd checks these before init (conf.d/warmup.ini says more). */
+static const pmq_plugin_key keys[] = {
+    {"window_start", PMQ_KEY_STRING, 0, 0, 0, "08:00",
+     "start of the working day, \"HH:MM\" in the mailbox's time zone"},
+    {"window_end", PMQ_KEY_STRING, 0, 0, 0, "18:00",
+     "end of the working day, \"HH:MM\" (up to 24:00), later than window_start"},
+    {"priority", PMQ_KEY_INT, 1, 1000, 0, NULL,
+     "priority of the email-sending jobs; default: the queue's"},
+    {"subject", PMQ_KEY_STRING, 0, 0, 0, DEFAULT_SUBJECT, "the subject template"},
+    {"text", PMQ_KEY_STRING, 0, 0, 0, DEFAULT_TEXT, "the body template"},
+    {NULL}};
+
+PMQ_PLUGIN_MAGIC_KEYS("warmup", "1.0.0", PMQ_PLUGIN_THREAD_SAFE, keys);
 
 /* [plugin warmup] settings; read-only once init returns. */
 typedef struct warmup {
@@ -412,22 +424,6 @@ static void warmup_free(void *state)
     free(w);
 }
 
-static int init_fail(pmq_host *host, warmup *w, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Refuse to load: say why, free what init allocated. */
-static int init_fail(pmq_host *host, warmup *w, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    pmq_init_error(host, "%s", msg);
-    warmup_free(w);
-    return -1;
-}
-
 int pmq_plugin_init(pmq_host *host, const pmq_api *api, const pmq_section *section)
 {
     PMQ_API_INIT(api);
@@ -438,46 +434,38 @@ int pmq_plugin_init(pmq_host *host, const pmq_api *api, const pmq_section *secti
     }
     const char *start = pmq_config_get(section, "window_start");
     const char *end = pmq_config_get(section, "window_end");
-    start = start ? start : "08:00";
-    end = end ? end : "18:00";
     int smin = parse_hhmm(start), emin = parse_hhmm(end);
-    if (smin < 0 || smin == 24 * 60)
-        return init_fail(host, w, "invalid window_start \"%s\": a time \"HH:MM\" is expected", start);
-    if (emin < 0)
-        return init_fail(host, w, "invalid window_end \"%s\": a time \"HH:MM\" is expected", end);
-    if (emin <= smin)
-        return init_fail(host, w, "invalid window_end \"%s\": it must be later than window_start",
-                         end);
+    if (smin < 0 || smin == 24 * 60) {
+        pmq_init_error(host, "invalid window_start \"%s\": a time \"HH:MM\" is expected", start);
+        goto fail;
+    }
+    if (emin < 0 || emin <= smin) {
+        pmq_init_error(host, "invalid window_end \"%s\": %s", end,
+                       emin < 0 ? "a time \"HH:MM\" is expected"
+                                : "it must be later than window_start");
+        goto fail;
+    }
     snprintf(w->window_start, sizeof w->window_start, "%s", start);
     snprintf(w->window_end, sizeof w->window_end, "%s", end);
 
-    const char *prio = pmq_config_get(section, "priority");
-    if (prio) {
-        char *stop;
-        long p = strtol(prio, &stop, 10);
-        if (!*prio || *stop || p < 1 || p > 1000)
-            return init_fail(host, w,
-                             "invalid priority \"%s\": a number from 1 (first) to 1000 is "
-                             "expected",
-                             prio);
-        w->priority = (int)p;
+    int64_t priority = 0; /* unset: the queue's default */
+    pmq_config_number(section, "priority", &priority);
+    w->priority = (int)priority;
+    w->subject = strdup(pmq_config_get(section, "subject"));
+    w->text = strdup(pmq_config_get(section, "text"));
+    if (!w->subject || !w->text) {
+        pmq_init_error(host, "out of memory");
+        goto fail;
     }
-    const char *subject = pmq_config_get(section, "subject");
-    const char *text = pmq_config_get(section, "text");
-    w->subject = strdup(subject ? subject : DEFAULT_SUBJECT);
-    w->text = strdup(text ? text : DEFAULT_TEXT);
-    if (!w->subject || !w->text)
-        return init_fail(host, w, "out of memory");
 
     for (const warmup_migration *m = warmup_sql; m->sql; m++)
-        if (pmq_register_migration(host, m->version, m->name, m->sql) < 0) {
-            warmup_free(w);
-            return -1;
-        }
-    if (pmq_register_queue(host, "warmup:process", handle, w) < 0) {
-        warmup_free(w);
-        return -1;
-    }
+        if (pmq_register_migration(host, m->version, m->name, m->sql) < 0)
+            goto fail;
+    if (pmq_register_queue(host, "warmup:process", handle, w) < 0)
+        goto fail;
     pmq_register_fini(host, warmup_free, w);
     return 0;
+fail:
+    warmup_free(w);
+    return -1;
 }

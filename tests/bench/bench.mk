@@ -14,7 +14,8 @@ check_PROGRAMS += tests/bench/pmq-bench
 tests_bench_pmq_bench_SOURCES = tests/bench/pmq-bench.c
 tests_bench_pmq_bench_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) $(HIREDIS_CFLAGS) \
 	-DPMQ_BENCH_BUILDDIR=\"$(abs_top_builddir)\"
-tests_bench_pmq_bench_LDADD = $(LIBPQ_LIBS) $(HIREDIS_LIBS) -lm
+# core/libpmqcore.la: the key names (keys.h).
+tests_bench_pmq_bench_LDADD = core/libpmqcore.la $(LIBPQ_LIBS) $(HIREDIS_LIBS) -lm
 
 EXTRA_DIST += tests/bench/run.sh tests/bench/pmq-summary.mjs tests/bench/explain.sh tests/bench/waits.sh \
 	doc/performance.md

@@ -52,6 +52,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "keys.h"
+
 #ifndef PMQ_BENCH_BUILDDIR
 #define PMQ_BENCH_BUILDDIR "."
 #endif
@@ -753,7 +755,8 @@ static void redis_connect(void)
 /* pmq:stats:bench "completed": written by pmqd after each ack commit. */
 static long redis_completed(void)
 {
-    redisReply *r = rcmd("HGET pmq:stats:" QUEUE " completed");
+    char key[PMQ_KEY_MAX];
+    redisReply *r = rcmd("HGET %s completed", pmq_key_stats(key, "", QUEUE));
     long v = r->type == REDIS_REPLY_STRING ? atol(r->str) : 0;
     freeReplyObject(r);
     return v;
@@ -914,9 +917,10 @@ static void log_problems(jb *b)
 static long active_left(void)
 {
     long total = 0;
-    char cursor[32] = "0";
+    char cursor[32] = "0", head[PMQ_KEY_MAX];
+    pmq_key_active(head, "", "");
     do {
-        redisReply *r = rcmd("SCAN %s MATCH pmq:active:* COUNT 1000", cursor);
+        redisReply *r = rcmd("SCAN %s MATCH %s* COUNT 1000", cursor, head);
         snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
         for (size_t i = 0; i < r->element[1]->elements; i++) {
             redisReply *l = rcmd("HLEN %s", r->element[1]->element[i]->str);
@@ -943,10 +947,11 @@ static void wait_ready(void)
     for (;;) {
         if (!pmqd_alive())
             fail("pmqd exited during start-up (see %s)", log_path);
-        redisReply *m = rcmd("SMEMBERS pmq:workers");
+        char key[PMQ_KEY_MAX];
+        redisReply *m = rcmd("SMEMBERS %s", pmq_key_workers(key, ""));
         long live = 0;
         for (size_t i = 0; i < m->elements; i++) {
-            redisReply *e = rcmd("EXISTS pmq:worker:%s", m->element[i]->str);
+            redisReply *e = rcmd("EXISTS %s", pmq_key_heartbeat(key, "", m->element[i]->str));
             live += e->integer;
             freeReplyObject(e);
         }
@@ -1089,13 +1094,15 @@ static void run_throughput(void)
     snap p0 = take_snap();
     sql_do(admin, "BEGIN; UPDATE job_queues SET is_paused = false, updated_at = now()"
                   " WHERE name = '" QUEUE "'; NOTIFY pmq_jobs; COMMIT");
-    freeReplyObject(rcmd("SREM pmq:paused " QUEUE));
+    char paused[PMQ_KEY_MAX];
+    pmq_key_paused(paused, "");
+    freeReplyObject(rcmd("SREM %s " QUEUE, paused));
     double deadline = p0.t + (double)O.timeout * 1000, last_pg = p0.t, done_t = 0, srem_again = 1;
     for (;;) {
         sleep_ms(50);
         double now = mono_ms();
         if (srem_again && now - p0.t > 200) { /* in case maintenance synced the pause in between */
-            freeReplyObject(rcmd("SREM pmq:paused " QUEUE));
+            freeReplyObject(rcmd("SREM %s " QUEUE, paused));
             srem_again = 0;
         }
         if (!pmqd_alive())

@@ -923,9 +923,10 @@ static char *redis_whereabouts(const char *id)
 {
     char *out = pmq_xstrdup("");
     char *next;
-    redisReply *rep = rcmd("HGETALL job:%s", id);
+    char key[PMQ_KEY_MAX];
+    redisReply *rep = rcmd("HGETALL %s", pmq_key_job(key, "", id));
     if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements) {
-        next = pmq_asprintf("%sjob:%s {", out, id);
+        next = pmq_asprintf("%s%s {", out, key);
         free(out);
         out = next;
         for (size_t i = 0; i + 1 < rep->elements; i += 2) {
@@ -943,11 +944,13 @@ static char *redis_whereabouts(const char *id)
     }
     freeReplyObject(rep);
     /* Claim hashes of every worker, alive or not; ready lists of both queues. */
-    rep = rcmd("KEYS pmq:active:*");
+    char head[PMQ_KEY_MAX];
+    size_t skip = strlen(pmq_key_active(head, "", ""));
+    rep = rcmd("KEYS %s*", head);
     for (size_t i = 0; rep && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
         redisReply *h = rcmd("HEXISTS %s %s", rep->element[i]->str, id);
         if (h && h->type == REDIS_REPLY_INTEGER && h->integer == 1) {
-            redisReply *beat = rcmd("EXISTS pmq:worker:%s", rep->element[i]->str + 11);
+            redisReply *beat = rcmd("EXISTS %s", pmq_key_heartbeat(key, "", rep->element[i]->str + skip));
             next = pmq_asprintf("%s%sheld in %s (worker %s)", out, *out ? "; " : "",
                                 rep->element[i]->str,
                                 beat && beat->integer == 1 ? "alive" : "without heartbeat");
@@ -958,7 +961,8 @@ static char *redis_whereabouts(const char *id)
         freeReplyObject(h);
     }
     freeReplyObject(rep);
-    rep = rcmd("KEYS queue:chaos.*");
+    /* queue:chaos.*: every band of both queues. */
+    rep = rcmd("KEYS %s", pmq_key_queue(key, "", "chaos.*", PMQ_BAND_NORMAL));
     for (size_t i = 0; rep && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
         redisReply *l = rcmd("LRANGE %s 0 -1", rep->element[i]->str);
         for (size_t k = 0; l && l->type == REDIS_REPLY_ARRAY && k < l->elements; k++)

@@ -52,9 +52,11 @@ fuzz_config_sources = $(srcdir)/tests/fuzz/fuzz_config.c $(srcdir)/core/config.c
 fuzz_entry_sources = $(srcdir)/tests/fuzz/fuzz_entry.c $(srcdir)/core/entry.c $(srcdir)/core/util.c \
 	$(srcdir)/core/buf.c
 fuzz_bounce_sources = $(srcdir)/tests/fuzz/fuzz_bounce.c $(srcdir)/plugins/bounce/report.c \
-	$(srcdir)/plugins/bounce/classify.c $(srcdir)/plugins/common/utf8.c
+	$(srcdir)/plugins/bounce/classify.c $(srcdir)/plugins/common/utf8.c \
+	$(srcdir)/plugins/common/xalloc.c
 fuzz_inbound_sources = $(srcdir)/tests/fuzz/fuzz_inbound.c $(srcdir)/plugins/email/inbound.c \
-	$(srcdir)/plugins/common/utf8.c
+	$(srcdir)/plugins/common/utf8.c $(srcdir)/plugins/common/xalloc.c \
+	$(srcdir)/plugins/email/address.c
 
 tests/fuzz/fuzz-config: $(fuzz_config_sources) $(srcdir)/tests/fuzz/fuzz.h
 	$(AM_V_CCLD)$(MKDIR_P) tests/fuzz && $(fuzz_cc) $(INIH_CFLAGS) $(JSONC_CFLAGS) $(LIBPQ_CFLAGS) \

@@ -70,7 +70,7 @@ static void round_trip(const pmq_entry *e)
     FUZZ_CHECK(back.payload_len == e->payload_len &&
                    !memcmp(back.payload, e->payload, e->payload_len),
                "payload %s read back as %.*s", payload, (int)back.payload_len, back.payload);
-    char id[37];
+    char id[PMQ_JOB_ID_SIZE];
     FUZZ_CHECK(pmq_entry_id(buf, id) == 0 && !strcmp(id, e->id), "pmq_entry_id() of %s", buf);
     size_t plen = 0;
     const char *p = pmq_entry_payload(buf, &plen);

@@ -128,5 +128,13 @@ int pmq_plugin_init(pmq_host *host, const pmq_api *api, const pmq_section *secti
     for (size_t i = 0; i < sizeof queues / sizeof queues[0]; i++)
         if (pmq_register_queue(host, queues[i].queue, queues[i].fn, NULL) < 0)
             return -1;
+    /* PMQ_BEHAVE_MANY_QUEUES=N: also t.many.1 .. t.many.N, served as t.ok is. */
+    const char *many = getenv("PMQ_BEHAVE_MANY_QUEUES");
+    for (int i = 1; many && i <= atoi(many); i++) {
+        char name[32];
+        snprintf(name, sizeof name, "t.many.%d", i);
+        if (pmq_register_queue(host, name, ok, NULL) < 0)
+            return -1;
+    }
     return 0;
 }
