@@ -2,6 +2,5 @@
 check_PROGRAMS += tests/test_session
 tests_test_session_SOURCES = tests/test_session.c
 tests_test_session_CFLAGS = $(test_cflags)
-tests_test_session_LDADD = tests/libdaemon.la tests/libharness.la $(test_ldadd) $(LIBPQ_LIBS) \
-	$(HIREDIS_LIBS)
+tests_test_session_LDADD = $(tests_test_ack_LDADD)
 TESTS += tests/test_session

@@ -114,12 +114,11 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("session");
-    TCase *tc = tcase_create("session");
+    TCase *tc = pmq_test_case(s, "session", 60);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, what_is_missing_is_connected);
     tcase_add_test(tc, a_failed_setup_drops_postgresql);
     tcase_add_test(tc, optional_redis_does_not_wait);
     tcase_add_test(tc, backoff_doubles_to_its_cap);
-    suite_add_tcase(s, tc);
     return pmq_test_main(s, NULL);
 }
