@@ -26,7 +26,11 @@ core_libpmqcore_la_SOURCES = \
 	core/metrics.c core/metrics.h \
 	core/http.c core/http.h \
 	core/health.c core/health.h \
-	core/control.c core/control.h
+	core/control.c core/control.h \
+	core/config_reader.c core/config_reader.h \
+	core/config_schema.c core/config_schema.h \
+	core/cron.c core/cron.h \
+	core/secrets.c core/secrets.h
 nodist_core_libpmqcore_la_SOURCES = core/schema_sql.c
 core_libpmqcore_la_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) $(HIREDIS_CFLAGS) $(JSONC_CFLAGS) $(INIH_CFLAGS) \
 	$(MHD_CFLAGS)
