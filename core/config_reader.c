@@ -404,18 +404,21 @@ void pmq_ini_read_dir(pmq_ini *ini, const char *dir, const pmq_origin *set_at,
     free(names);
 }
 
+static void free_section(pmq_ini_section *s)
+{
+    for (pmq_ini_entry *e = s->entries; e < s->entries + s->nentries; e++) {
+        free(e->key);
+        free(e->value);
+    }
+    free(s->entries);
+    free(s->header);
+    free(s->label);
+}
+
 void pmq_ini_free(pmq_ini *ini)
 {
-    for (size_t i = 0; i < ini->nsections; i++) {
-        pmq_ini_section *s = &ini->sections[i];
-        for (size_t j = 0; j < s->nentries; j++) {
-            free(s->entries[j].key);
-            free(s->entries[j].value);
-        }
-        free(s->entries);
-        free(s->header);
-        free(s->label);
-    }
+    for (size_t i = 0; i < ini->nsections; i++)
+        free_section(&ini->sections[i]);
     free(ini->sections);
     for (size_t i = 0; ini->files && i < ini->nfiles; i++)
         free(ini->files[i]);

@@ -46,6 +46,15 @@
 #define REQUIRED PMQ_KEY_REQUIRED
 #define EMPTY_NULL PMQ_KEY_EMPTY_NULL
 
+/* [database] and [redis]: a password comes from a file or the environment, never the INI. */
+#define PASSWORD_KEYS(type, env_default)                                                        \
+    KEY(type, "password", SECRET, 0, password, 0, 0, NULL, 0,                                  \
+        "refused: use password_file or password_env"),                                         \
+    KEY(type, "password_file", PATH, EMPTY_NULL, password_file, 0, 0, NULL, 0,                 \
+        "file whose first line is the password; only its owner may read it"),                 \
+    KEY(type, "password_env", ENVNAME, EMPTY_NULL, password_env, 0, 0, env_default, 0,         \
+        "environment variable holding the password")
+
 static const pmq_key_spec daemon_keys[] = {
     KEY(pmq_daemon_config, "conf_dir", PATH, MAIN_ONLY, conf_dir, 0, 0, "conf.d", 0,
         "directory of the other *.ini files, read in lexical order; empty: none"),
@@ -74,12 +83,7 @@ static const pmq_key_spec database_keys[] = {
         "libpq dbname; not set: libpq's default"),
     KEY(pmq_database_config, "user", STRING, EMPTY_NULL, user, 0, 0, NULL, 0,
         "libpq user; not set: libpq's default"),
-    KEY(pmq_database_config, "password", SECRET, 0, password, 0, 0, NULL, 0,
-        "refused: use password_file or password_env"),
-    KEY(pmq_database_config, "password_file", PATH, EMPTY_NULL, password_file, 0, 0, NULL, 0,
-        "file whose first line is the password; only its owner may read it"),
-    KEY(pmq_database_config, "password_env", ENVNAME, EMPTY_NULL, password_env, 0, 0,
-        "PGPASSWORD", 0, "environment variable holding the password"),
+    PASSWORD_KEYS(pmq_database_config, "PGPASSWORD"),
     KEY(pmq_database_config, "connect_timeout", SECONDS, 0, connect_timeout_s, 0, HOUR_MS, "5s",
         SEC_MS, "how long connecting may take; 0: forever"),
 };
@@ -90,12 +94,7 @@ static const pmq_key_spec redis_keys[] = {
     KEY(pmq_redis_config, "socket", PATH, EMPTY_NULL, socket, 0, 0, NULL, 0,
         "Unix socket path; wins over host and port"),
     KEY(pmq_redis_config, "db", INT, 0, db, 0, 65535, "0", 0, "Redis database number"),
-    KEY(pmq_redis_config, "password", SECRET, 0, password, 0, 0, NULL, 0,
-        "refused: use password_file or password_env"),
-    KEY(pmq_redis_config, "password_file", PATH, EMPTY_NULL, password_file, 0, 0, NULL, 0,
-        "file whose first line is the password; only its owner may read it"),
-    KEY(pmq_redis_config, "password_env", ENVNAME, EMPTY_NULL, password_env, 0, 0,
-        "PMQ_REDIS_PASSWORD", 0, "environment variable holding the password"),
+    PASSWORD_KEYS(pmq_redis_config, "PMQ_REDIS_PASSWORD"),
     KEY(pmq_redis_config, "key_prefix", STRING, PMQ_KEY_EMPTY_OK, key_prefix, 0, 0, "", 0,
         "prefix of every key, so that deployments can share one Redis"),
     KEY(pmq_redis_config, "timeout", DURATION, 0, timeout_ms, 1, HOUR_MS, "2s", 1,
