@@ -406,9 +406,9 @@ void pmq_ini_read_dir(pmq_ini *ini, const char *dir, const pmq_origin *set_at,
 
 static void free_section(pmq_ini_section *s)
 {
-    for (pmq_ini_entry *e = s->entries; e < s->entries + s->nentries; e++) {
-        free(e->key);
-        free(e->value);
+    for (size_t i = 0; i < s->nentries; i++) {
+        free(s->entries[i].key);
+        free(s->entries[i].value);
     }
     free(s->entries);
     free(s->header);
