@@ -237,7 +237,7 @@ static pmq_ini_entry *add_entry(file_reader *fr, const char *key, const char *va
 }
 
 /* One line of text, `start` being its first non-blank character. */
-static void read_line(file_reader *fr, char *text, char *start)
+static void read_line(file_reader *fr, const char *text, char *start)
 {
     pmq_ini *ini = fr->ini;
     pmq_origin at = {fr->file, fr->lineno};

@@ -15,7 +15,7 @@ static char *cron_field_problem(char *field, int index, const char *what, long m
 {
     char *items = field, *item;
     while ((item = strsep(&items, ",")) != NULL) {
-        long lo = min, hi = max, step;
+        long lo = min, hi = max; /* "*": the whole range */
         char *p = item, *end;
         errno = 0;
         if (*p == '*') {
@@ -42,7 +42,7 @@ static char *cron_field_problem(char *field, int index, const char *what, long m
         }
         if (p && *p == '/') {
             if (isdigit((unsigned char)p[1])) {
-                step = strtol(p + 1, &end, 10);
+                long step = strtol(p + 1, &end, 10);
                 p = end;
                 if (!*p && (errno || step < 1 || step > max - min + 1))
                     return pmq_asprintf("Field %d (%s): step \"%s\" is not from 1 to %ld.", index,
