@@ -552,37 +552,13 @@ void pmq_config_free(pmq_config *cfg)
     for (size_t i = 0; i < cfg->nfiles; i++)
         free(cfg->files[i]);
     free(cfg->files);
-
-    pmq_daemon_config *dm = &cfg->daemon;
-    free(dm->conf_dir);
-    free(dm->log_level);
-    free(dm->plugin_dir);
-    free(dm->host_id);
-
-    pmq_database_config *db = &cfg->database;
-    free(db->conninfo);
-    free(db->host);
-    free(db->port);
-    free(db->dbname);
-    free(db->user);
-    pmq_secret_free(db->password);
-    free(db->password_file);
-    free(db->password_env);
-
-    pmq_redis_config *r = &cfg->redis;
-    free(r->host);
-    free(r->socket);
-    pmq_secret_free(r->password);
-    free(r->password_file);
-    free(r->password_env);
-    free(r->key_prefix);
-
-    free(cfg->http.listen);
-
+    pmq_schema_free(S_PMQD, &cfg->daemon);
+    pmq_schema_free(S_DATABASE, &cfg->database);
+    pmq_schema_free(S_REDIS, &cfg->redis);
+    pmq_schema_free(PMQ_SECTION_MIGRATOR, &cfg->migrator);
+    pmq_schema_free(PMQ_SECTION_HTTP, &cfg->http);
     for (size_t i = 0; i < cfg->npools; i++) {
-        for (size_t j = 0; j < cfg->pools[i].nqueues; j++)
-            free(cfg->pools[i].queues[j]);
-        free(cfg->pools[i].queues);
+        pmq_schema_free(S_POOL, &cfg->pools[i]);
         free(cfg->pools[i].name);
     }
     free(cfg->pools);
@@ -596,16 +572,13 @@ void pmq_config_free(pmq_config *cfg)
             free(p->keys[j].value);
         }
         free(p->keys);
+        pmq_schema_free(S_PLUGIN, p);
         free(p->name);
-        free(p->path);
     }
     free(cfg->plugins);
     for (size_t i = 0; i < cfg->nschedules; i++) {
-        pmq_schedule_config *s = &cfg->schedules[i];
-        free(s->name);
-        free(s->cron);
-        free(s->queue);
-        free(s->payload);
+        pmq_schema_free(PMQ_SECTION_SCHEDULE, &cfg->schedules[i]);
+        free(cfg->schedules[i].name);
     }
     free(cfg->schedules);
     free(cfg);

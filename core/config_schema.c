@@ -665,3 +665,29 @@ int pmq_schema_defaults(int kind, void *base, const char *file, const char **bad
     }
     return 0;
 }
+
+void pmq_schema_free(int kind, void *base)
+{
+    const pmq_section_spec *sp = &pmq_sections[kind];
+    for (size_t i = 0; i < sp->nkeys; i++) {
+        const pmq_key_spec *k = &sp->keys[i];
+        char **field = (char **)(void *)((char *)base + k->offset);
+        switch (k->type) {
+        case PMQ_KEY_INT:
+        case PMQ_KEY_DURATION:
+        case PMQ_KEY_SECONDS:
+        case PMQ_KEY_BOOL:
+        case PMQ_KEY_LOGFORMAT:
+        case PMQ_KEY_BYTES:
+            break;
+        case PMQ_KEY_QUEUES:
+            free_names((char **)*field, ((pmq_pool_config *)base)->nqueues);
+            break;
+        case PMQ_KEY_SECRET:
+            pmq_secret_free(*field);
+            break;
+        default:
+            free(*field);
+        }
+    }
+}

@@ -99,6 +99,9 @@ void pmq_schema_set(pmq_ini *ini, const char *label, const pmq_key_spec *k, void
  */
 int pmq_schema_defaults(int kind, void *base, const char *file, const char **bad_key);
 
+/* Free what the rows of a section of `kind` own in `base` (its name and plugin keys are the caller's). */
+void pmq_schema_free(int kind, void *base);
+
 /*
  * A section's or queue's name: 1 to 63 letters, digits, "_", "-" or ".",
  * and ":" in a queue's.

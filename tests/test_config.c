@@ -1561,26 +1561,6 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
     return remove(path);
 }
 
-/* Free what pmq_schema_defaults() stored in a section's struct. */
-static void free_defaults(int kind, void *base)
-{
-    const pmq_section_spec *sp = &pmq_sections[kind];
-    for (size_t i = 0; i < sp->nkeys; i++) {
-        switch (sp->keys[i].type) {
-        case PMQ_KEY_INT:
-        case PMQ_KEY_DURATION:
-        case PMQ_KEY_SECONDS:
-        case PMQ_KEY_BOOL:
-        case PMQ_KEY_LOGFORMAT:
-        case PMQ_KEY_BYTES:
-        case PMQ_KEY_QUEUES: /* required: no default */
-            break;
-        default:
-            free(*(char **)(void *)((char *)base + sp->keys[i].offset));
-        }
-    }
-}
-
 /*
  * The schema is what set_value, the defaults and the hints read: every row
  * is documented, found by its name, and a default fits its own row (a
@@ -1632,7 +1612,7 @@ START_TEST(test_schema_rows)
             ck_assert_int_eq(base.queue.priority, d->priority);
             ck_assert_int_eq(base.queue.max_payload_bytes, d->max_payload_bytes);
         }
-        free_defaults(kind, &base);
+        pmq_schema_free(kind, &base);
     }
     /* A secret is refused, never suggested. */
     ck_assert_str_eq(pmq_schema_nearest_key(PMQ_SECTION_REDIS, "passwrd_file"), "password_file");
