@@ -31,7 +31,11 @@ core_libpmqcore_la_SOURCES = \
 	core/control.c core/control.h \
 	core/errand.c core/errand.h \
 	core/served.c core/served.h \
-	core/keys.c core/keys.h
+	core/keys.c core/keys.h \
+	core/config_reader.c core/config_reader.h \
+	core/config_schema.c core/config_schema.h \
+	core/cron.c core/cron.h \
+	core/secrets.c core/secrets.h
 nodist_core_libpmqcore_la_SOURCES = core/schema_sql.c core/lua_scripts.c
 core_libpmqcore_la_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) $(HIREDIS_CFLAGS) $(JSONC_CFLAGS) $(INIH_CFLAGS) \
 	$(MHD_CFLAGS)
