@@ -1,7 +1,10 @@
 /*
- * config.h -- pmq's configuration: pmqd.ini plus conf.d/NAME.ini, parsed with
- * inih into one immutable pmq_config.  Owns parsing, validation and error
- * reporting (file, line, section, key); knows nothing of servers or plugins.
+ * config.h -- pmq's configuration: pmqd.ini plus conf.d/NAME.ini, built into
+ * one immutable pmq_config, every problem reported with its file, line,
+ * section and key.  config_reader.h reads the files, config_schema.h says
+ * which keys exist and checks their values, cron.h and secrets.h check cron
+ * expressions and passwords; config.c puts them together.  Knows nothing of
+ * servers or plugins.
  */
 #ifndef PMQ_CONFIG_H
 #define PMQ_CONFIG_H

@@ -32,6 +32,10 @@ core_libpmqcore_la_SOURCES = \
 	core/errand.c core/errand.h \
 	core/served.c core/served.h \
 	core/keys.c core/keys.h \
+	core/config_reader.c core/config_reader.h \
+	core/config_schema.c core/config_schema.h \
+	core/cron.c core/cron.h \
+	core/secrets.c core/secrets.h \
 	core/buf.c core/buf.h \
 	core/session.c core/session.h
 nodist_core_libpmqcore_la_SOURCES = core/schema_sql.c core/lua_scripts.c

@@ -20,8 +20,10 @@
 #include <libpq-fe.h>
 
 #include "config.h"
+#include "config_schema.h"
 #include "daemon.h"
 #include "errors.h"
+#include "queue_settings.h"
 #include "util.h"
 
 /*--- scaffolding: a directory per test, files written by the tests ---*/
@@ -1559,6 +1561,65 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
     return remove(path);
 }
 
+/*
+ * The schema is what set_value, the defaults and the hints read: every row
+ * is documented, found by its name, and a default fits its own row (a
+ * required key has none).
+ */
+START_TEST(test_schema_rows)
+{
+    for (int kind = 0; kind < PMQ_SECTION_COUNT; kind++) {
+        const pmq_section_spec *sp = &pmq_sections[kind];
+        ck_assert_int_eq(pmq_schema_section_kind(sp->type), kind);
+        ck_assert_uint_gt(sp->nkeys, 0);
+        for (size_t i = 0; i < sp->nkeys; i++) {
+            const pmq_key_spec *k = &sp->keys[i];
+            ck_assert_msg(k->doc && *k->doc, "[%s] %s has no doc", sp->type, k->name);
+            ck_assert_msg(pmq_schema_key(kind, k->name) == k, "[%s] %s is listed twice",
+                          sp->type, k->name);
+            if (k->flags & PMQ_KEY_REQUIRED)
+                ck_assert_msg(k->dflt == NULL, "[%s] %s is required and has a default",
+                              sp->type, k->name);
+            if (k->type == PMQ_KEY_INT || k->type == PMQ_KEY_BYTES ||
+                k->type == PMQ_KEY_DURATION || k->type == PMQ_KEY_SECONDS)
+                ck_assert_msg(k->min <= k->max && k->dflt, "[%s] %s: bounds %ld..%ld, default %s",
+                              sp->type, k->name, k->min, k->max, k->dflt ? k->dflt : "none");
+        }
+        union {
+            pmq_daemon_config daemon;
+            pmq_database_config database;
+            pmq_redis_config redis;
+            pmq_migrator_config migrator;
+            pmq_http_config http;
+            pmq_pool_config pool;
+            pmq_queue_config queue;
+            pmq_plugin_config plugin;
+            pmq_schedule_config schedule;
+        } base;
+        memset(&base, 0, sizeof base);
+        const char *bad = NULL;
+        int rc = pmq_schema_defaults(kind, &base, "/etc/pmq/pmqd.ini", &bad);
+        ck_assert_msg(rc == 0, "the default of [%s] %s does not fit its row", sp->type,
+                      bad ? bad : "?");
+        if (kind == PMQ_SECTION_QUEUE) {
+            /* queue_settings.c's block for a queue without a section says the same. */
+            const pmq_queue_config *d = pmq_queue_settings(NULL, "q");
+            ck_assert_int_eq(base.queue.max_attempts, d->max_attempts);
+            ck_assert_int_eq(base.queue.backoff_base_ms, d->backoff_base_ms);
+            ck_assert_int_eq(base.queue.backoff_max_ms, d->backoff_max_ms);
+            ck_assert_int_eq(base.queue.timeout_ms, d->timeout_ms);
+            ck_assert_int_eq(base.queue.rate_limit, d->rate_limit);
+            ck_assert_int_eq(base.queue.priority, d->priority);
+            ck_assert_int_eq(base.queue.max_payload_bytes, d->max_payload_bytes);
+        }
+        pmq_schema_free(kind, &base);
+    }
+    /* A secret is refused, never suggested. */
+    ck_assert_str_eq(pmq_schema_nearest_key(PMQ_SECTION_REDIS, "passwrd_file"), "password_file");
+    ck_assert_ptr_null(pmq_schema_nearest_key(PMQ_SECTION_REDIS, "passwrd"));
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -1605,6 +1666,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_schedule_payload_as_enqueue_takes_it);
     tcase_add_test(tc, test_max_payload_cap);
     tcase_add_test(tc, test_free_null);
+    tcase_add_test(tc, test_schema_rows);
     suite_add_tcase(s, tc);
     return s;
 }

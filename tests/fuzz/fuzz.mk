@@ -48,7 +48,9 @@ fuzz_cc = $(FUZZ_CC) $(FUZZ_CFLAGS) $(DEFS) $(AM_CPPFLAGS) $(CPPFLAGS) \
 
 fuzz_config_sources = $(srcdir)/tests/fuzz/fuzz_config.c $(srcdir)/core/config.c \
 	$(srcdir)/core/queue_settings.c \
-	$(srcdir)/core/errors.c $(srcdir)/core/util.c
+	$(srcdir)/core/errors.c $(srcdir)/core/util.c \
+	$(srcdir)/core/config_reader.c $(srcdir)/core/config_schema.c \
+	$(srcdir)/core/cron.c $(srcdir)/core/secrets.c
 fuzz_entry_sources = $(srcdir)/tests/fuzz/fuzz_entry.c $(srcdir)/core/entry.c $(srcdir)/core/util.c \
 	$(srcdir)/core/buf.c
 fuzz_bounce_sources = $(srcdir)/tests/fuzz/fuzz_bounce.c $(srcdir)/plugins/bounce/report.c \
