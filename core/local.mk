@@ -39,9 +39,9 @@ core_libpmqcore_la_SOURCES = \
 	core/buf.c core/buf.h \
 	core/session.c core/session.h
 nodist_core_libpmqcore_la_SOURCES = core/schema_sql.c core/lua_scripts.c
-core_libpmqcore_la_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) $(HIREDIS_CFLAGS) $(JSONC_CFLAGS) $(INIH_CFLAGS) \
+core_libpmqcore_la_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) $(HIREDIS_CFLAGS) $(JSONC_CFLAGS) \
 	$(MHD_CFLAGS)
-core_libpmqcore_la_LIBADD = $(LIBPQ_LIBS) $(HIREDIS_LIBS) $(JSONC_LIBS) $(INIH_LIBS) $(MHD_LIBS)
+core_libpmqcore_la_LIBADD = $(LIBPQ_LIBS) $(HIREDIS_LIBS) $(JSONC_LIBS) $(MHD_LIBS)
 
 # The core schema is compiled into the binaries: no path to get wrong.
 core/schema_sql.c: $(CORE_SQL) $(srcdir)/build-aux/embed-sql.sh

@@ -61,8 +61,8 @@ fuzz_inbound_sources = $(srcdir)/tests/fuzz/fuzz_inbound.c $(srcdir)/plugins/ema
 	$(srcdir)/plugins/email/address.c
 
 tests/fuzz/fuzz-config: $(fuzz_config_sources) $(srcdir)/tests/fuzz/fuzz.h
-	$(AM_V_CCLD)$(MKDIR_P) tests/fuzz && $(fuzz_cc) $(INIH_CFLAGS) $(JSONC_CFLAGS) $(LIBPQ_CFLAGS) \
-	-o $@ $(fuzz_config_sources) $(INIH_LIBS) $(JSONC_LIBS) $(LIBPQ_LIBS)
+	$(AM_V_CCLD)$(MKDIR_P) tests/fuzz && $(fuzz_cc) $(JSONC_CFLAGS) $(LIBPQ_CFLAGS) \
+	-o $@ $(fuzz_config_sources) $(JSONC_LIBS) $(LIBPQ_LIBS)
 tests/fuzz/fuzz-entry: $(fuzz_entry_sources) $(srcdir)/tests/fuzz/fuzz.h
 	$(AM_V_CCLD)$(MKDIR_P) tests/fuzz && $(fuzz_cc) $(JSONC_CFLAGS) \
 	-o $@ $(fuzz_entry_sources) $(JSONC_LIBS)
