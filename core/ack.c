@@ -8,9 +8,11 @@
 #include <time.h>
 
 #include "ack.h"
+#include "buf.h"
 #include "db.h"
 #include "keys.h"
 #include "log.h"
+#include "session.h"
 #include "util.h"
 
 /*
@@ -70,25 +72,9 @@ void pmq_outcome_clear(pmq_outcome *o)
 
 /*--- PostgreSQL array literals ---*/
 
-typedef struct strbuf {
-    char *s;
-    size_t len, cap;
-} strbuf;
-
-static void sb_put(strbuf *b, const char *s, size_t n)
+static void sb_sep(pmq_buf *b)
 {
-    if (b->len + n + 1 > b->cap) {
-        b->cap = (b->len + n + 1) * 2;
-        b->s = pmq_xrealloc(b->s, b->cap);
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void sb_sep(strbuf *b)
-{
-    sb_put(b, b->len > 1 ? "," : "", b->len > 1 ? 1 : 0);
+    pmq_buf_put(b, b->len > 1 ? "," : "", b->len > 1 ? 1 : 0);
 }
 
 /* Length of the valid UTF-8 sequence at `p`, or 0 when it is not one. */
@@ -110,44 +96,44 @@ static size_t utf8_len(const unsigned char *p)
  * Latin-1, say) become '?': one bad message must not make PostgreSQL refuse
  * the whole batch, which would hold every job in it.
  */
-static void sb_text(strbuf *b, const char *s)
+static void sb_text(pmq_buf *b, const char *s)
 {
     sb_sep(b);
     if (!s) {
-        sb_put(b, "NULL", 4);
+        pmq_buf_put(b, "NULL", 4);
         return;
     }
-    sb_put(b, "\"", 1);
+    pmq_buf_put(b, "\"", 1);
     for (const unsigned char *p = (const unsigned char *)s; *p;) {
         size_t n = utf8_len(p);
         if (n == 0) {
-            sb_put(b, "?", 1);
+            pmq_buf_put(b, "?", 1);
             p++;
             continue;
         }
         if (*p == '"' || *p == '\\')
-            sb_put(b, "\\", 1);
-        sb_put(b, (const char *)p, n);
+            pmq_buf_put(b, "\\", 1);
+        pmq_buf_put(b, (const char *)p, n);
         p += n;
     }
-    sb_put(b, "\"", 1);
+    pmq_buf_put(b, "\"", 1);
 }
 
-static void sb_num(strbuf *b, long long v)
+static void sb_num(pmq_buf *b, long long v)
 {
     char tmp[32];
     sb_sep(b);
-    sb_put(b, tmp, (size_t)snprintf(tmp, sizeof tmp, "%lld", v));
+    pmq_buf_put(b, tmp, (size_t)snprintf(tmp, sizeof tmp, "%lld", v));
 }
 
-static void sb_real(strbuf *b, double v)
+static void sb_real(pmq_buf *b, double v)
 {
     char tmp[32];
     sb_sep(b);
     if (v < 0)
-        sb_put(b, "NULL", 4);
+        pmq_buf_put(b, "NULL", 4);
     else
-        sb_put(b, tmp, (size_t)snprintf(tmp, sizeof tmp, "%.4f", v));
+        pmq_buf_put(b, tmp, (size_t)snprintf(tmp, sizeof tmp, "%.4f", v));
 }
 
 static const char *outcome_name(pmq_status s)
@@ -417,9 +403,9 @@ int pmq_ack_apply(PGconn *pg, pmq_redis *r, const char *worker_id, pmq_outcome *
 {
     if (n == 0)
         return 0;
-    strbuf a[9] = {{0}};
+    pmq_buf a[9] = {{0}};
     for (int k = 0; k < 9; k++)
-        sb_put(&a[k], "{", 1);
+        pmq_buf_put(&a[k], "{", 1);
     for (size_t i = 0; i < n; i++) {
         sb_text(&a[0], o[i].id);
         sb_num(&a[1], o[i].attempt);
@@ -433,7 +419,7 @@ int pmq_ack_apply(PGconn *pg, pmq_redis *r, const char *worker_id, pmq_outcome *
     }
     const char *params[10];
     for (int k = 0; k < 9; k++) {
-        sb_put(&a[k], "}", 1);
+        pmq_buf_put(&a[k], "}", 1);
         params[k] = a[k].s;
     }
     params[9] = worker_id;
@@ -458,7 +444,7 @@ int pmq_ack_apply(PGconn *pg, pmq_redis *r, const char *worker_id, pmq_outcome *
     }
     PQclear(res);
     for (int k = 0; k < 9; k++)
-        free(a[k].s);
+        pmq_buf_free(&a[k]);
     return rc;
 }
 
@@ -483,11 +469,11 @@ struct pmq_acker {
 static void *acker_run(void *arg)
 {
     pmq_acker *a = arg;
-    PGconn *pg = NULL;
-    pmq_redis *r = NULL;
+    /* Redis is tried with each new PostgreSQL connection; without it, claims wait in it. */
+    pmq_session s = {.cfg = a->cfg, .want = PMQ_SESSION_PG | PMQ_SESSION_REDIS_OPTIONAL,
+                     .backoff_min_ms = 50, .backoff_max_ms = 2000};
     pmq_outcome *batch = NULL;
     size_t nbatch = 0;
-    int64_t backoff = 50;
 
     pthread_mutex_lock(&a->mu);
     for (;;) {
@@ -518,28 +504,11 @@ static void *acker_run(void *arg)
         memmove(a->pending, a->pending + nbatch, a->npending * sizeof *a->pending);
         pthread_mutex_unlock(&a->mu);
 
-        for (;;) {
-            if (!pg || PQstatus(pg) != CONNECTION_OK) {
-                pmq_errors errs = PMQ_ERRORS_INIT;
-                if (pg)
-                    PQfinish(pg);
-                pg = pmq_db_connect(a->cfg, &errs);
-                if (!r)
-                    r = pmq_redis_connect(a->cfg, &errs);
-                for (size_t i = 0; i < errs.count; i++)
-                    log_error("%s", errs.items[i].message);
-                pmq_errors_clear(&errs);
-            }
-            if (pg && pmq_ack_apply(pg, r, a->worker_id, batch, nbatch) == 0)
-                break;
-            /* Keep the outcomes: the claims stay in Redis until written. */
-            struct timespec ts = {0, (long)backoff * 1000000L};
-            nanosleep(&ts, NULL);
-            backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
-            if (pg && PQstatus(pg) != CONNECTION_OK)
-                PQreset(pg);
-        }
-        backoff = 50;
+        /* Keep the outcomes until written: the claims stay in Redis till then. */
+        while (pmq_session_connect(&s) < 0 ||
+               pmq_ack_apply(s.pg, s.r, a->worker_id, batch, nbatch) < 0)
+            pmq_session_wait(&s);
+        pmq_session_ok(&s);
         if (a->released)
             a->released(a->released_arg, batch, nbatch);
         for (size_t i = 0; i < nbatch; i++)
@@ -550,8 +519,7 @@ static void *acker_run(void *arg)
         pthread_cond_broadcast(&a->cv); /* for pmq_acker_pending waiters */
     }
     pthread_mutex_unlock(&a->mu);
-    PQfinish(pg);
-    pmq_redis_free(r);
+    pmq_session_close(&s);
     return NULL;
 }
 

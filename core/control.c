@@ -3,7 +3,6 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "control.h"
 #include "db.h"
@@ -18,11 +17,9 @@ int pmq_queue_set_paused(PGconn *pg, pmq_redis *r, const char *queue, int paused
                                  "UPDATE job_queues SET is_paused = $2::boolean, updated_at = now()"
                                  " WHERE name = $1 RETURNING name",
                                  2, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        pmq_db_error(errs, pg, res, "could not %s queue \"%s\"", paused ? "pause" : "resume", queue);
-        PQclear(res);
+    if (pmq_db_check(pg, res, PGRES_TUPLES_OK, errs,
+                     "could not %s queue \"%s\"", paused ? "pause" : "resume", queue) < 0)
         return -1;
-    }
     int found = PQntuples(res);
     PQclear(res);
     if (!found) {
@@ -39,8 +36,7 @@ int pmq_queue_set_paused(PGconn *pg, pmq_redis *r, const char *queue, int paused
     }
     if (paused) {
         /* Let the workers' batches claimed before it see it (PMQ_PAUSE_LAG_MS). */
-        struct timespec lag = {0, PMQ_PAUSE_LAG_MS * 1000000L};
-        nanosleep(&lag, NULL);
+        pmq_sleep_ms(PMQ_PAUSE_LAG_MS);
     } else {
         /* Wake the workers and the migrator: work may have piled up. */
         pmq_redis_do(r, "LPUSH %s 1", pmq_key_wake(wake, r->prefix, queue));
@@ -63,11 +59,8 @@ int pmq_job_cancel(PGconn *pg, pmq_redis *r, const char *id, char was[16], pmq_e
         "  old.attempt_count, now(), now(), interval '0' FROM u JOIN old ON old.id = u.id)"
         " SELECT old.status, (SELECT count(*) FROM u) FROM old",
         1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        pmq_db_error(errs, pg, res, "could not cancel job \"%s\"", id);
-        PQclear(res);
+    if (pmq_db_check(pg, res, PGRES_TUPLES_OK, errs, "could not cancel job \"%s\"", id) < 0)
         return -1;
-    }
     if (PQntuples(res) == 0) {
         pmq_errors_add(errs, "job \"%s\" does not exist", id);
         PQclear(res);

@@ -115,13 +115,35 @@ PGconn *pmq_db_connect(const pmq_config *cfg, pmq_errors *errs)
     return NULL;
 }
 
+static pmq_error *db_verror(pmq_errors *errs, PGconn *conn, const PGresult *res, const char *fmt,
+                            va_list ap) __attribute__((format(printf, 4, 0)));
+
 pmq_error *pmq_db_error(pmq_errors *errs, PGconn *conn, const PGresult *res, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *what = pmq_vasprintf(fmt, ap);
+    pmq_error *err = db_verror(errs, conn, res, fmt, ap);
     va_end(ap);
+    return err;
+}
 
+int pmq_db_check(PGconn *conn, PGresult *res, ExecStatusType want, pmq_errors *errs,
+                 const char *fmt, ...)
+{
+    if (PQresultStatus(res) == want)
+        return 0;
+    va_list ap;
+    va_start(ap, fmt);
+    db_verror(errs, conn, res, fmt, ap);
+    va_end(ap);
+    PQclear(res);
+    return -1;
+}
+
+static pmq_error *db_verror(pmq_errors *errs, PGconn *conn, const PGresult *res, const char *fmt,
+                            va_list ap)
+{
+    char *what = pmq_vasprintf(fmt, ap);
     const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
     const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
@@ -223,19 +245,13 @@ int pmq_db_prepare(PGconn *pg, const pmq_stmt *st, pmq_errors *errs)
                          " set_config('enable_seqscan', 'off', false),"
                          " set_config('enable_nestloop', 'off', false),"
                          " set_config('jit', 'off', false)");
-        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-            pmq_db_error(errs, pg, res, "could not prepare %s", st->name);
-            PQclear(res);
+        if (pmq_db_check(pg, res, PGRES_TUPLES_OK, errs, "could not prepare %s", st->name) < 0)
             return -1;
-        }
         PQclear(res);
     }
     res = PQprepare(pg, st->name, st->sql, st->nparams, NULL);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        pmq_db_error(errs, pg, res, "could not prepare %s", st->name);
-        PQclear(res);
+    if (pmq_db_check(pg, res, PGRES_COMMAND_OK, errs, "could not prepare %s", st->name) < 0)
         return -1;
-    }
     PQclear(res);
     set->done[set->n++] = st;
     return 0;

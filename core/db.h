@@ -22,6 +22,14 @@ pmq_error *pmq_db_error(pmq_errors *errs, PGconn *conn, const PGresult *res, con
     __attribute__((format(printf, 4, 5)));
 
 /*
+ * The check after PQexec or PQexecParams: 0 when `res` has status `want`
+ * (the caller keeps it); else -1 after pmq_db_error() with `fmt` and
+ * PQclear(res).
+ */
+int pmq_db_check(PGconn *conn, PGresult *res, ExecStatusType want, pmq_errors *errs,
+                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/*
  * A statement pmqd runs on every batch, prepared once per connection:
  * planning one of these costs more than running it for a small batch.
  */

@@ -23,11 +23,8 @@ PGresult *pmq_dlq_list(PGconn *pg, const char *queue, int limit, pmq_errors *err
         " FROM jobs WHERE status = 'failed' AND ($1::text IS NULL OR queue_name = $1)"
         " ORDER BY failed_at DESC NULLS LAST, id LIMIT $2::int",
         2, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        pmq_db_error(errs, pg, res, "could not list dead-lettered jobs");
-        PQclear(res);
+    if (pmq_db_check(pg, res, PGRES_TUPLES_OK, errs, "could not list dead-lettered jobs") < 0)
         return NULL;
-    }
     return res;
 }
 
@@ -76,9 +73,7 @@ int pmq_dlq_replay(PGconn *pg, pmq_redis *r, const char *id, pmq_errors *errs)
         " fresh attempt budget', attempt_count, now(), now(), interval '0' FROM u)"
         " SELECT count(*) FROM u",
         1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        pmq_db_error(errs, pg, res, "could not replay job \"%s\"", id);
-        PQclear(res);
+    if (pmq_db_check(pg, res, PGRES_TUPLES_OK, errs, "could not replay job \"%s\"", id) < 0) {
         PQclear(PQexec(pg, "ROLLBACK"));
         return -1;
     }
@@ -105,11 +100,9 @@ int pmq_dlq_replay_queue(PGconn *pg, pmq_redis *r, const char *queue, pmq_errors
                                  "SELECT id FROM jobs WHERE status = 'failed' AND queue_name = $1"
                                  " ORDER BY failed_at",
                                  1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        pmq_db_error(errs, pg, res, "could not list dead-lettered jobs of queue \"%s\"", queue);
-        PQclear(res);
+    if (pmq_db_check(pg, res, PGRES_TUPLES_OK, errs,
+                     "could not list dead-lettered jobs of queue \"%s\"", queue) < 0)
         return -1;
-    }
     int n = 0;
     for (int i = 0; i < PQntuples(res); i++) {
         int rc = pmq_dlq_replay(pg, r, PQgetvalue(res, i, 0), errs);
@@ -133,11 +126,8 @@ int pmq_dlq_purge(PGconn *pg, pmq_redis *r, int64_t older_than_ms, pmq_errors *e
                                  " AND failed_at < now() - $1::bigint * interval '1 millisecond'"
                                  " RETURNING id",
                                  1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        pmq_db_error(errs, pg, res, "could not purge dead-lettered jobs");
-        PQclear(res);
+    if (pmq_db_check(pg, res, PGRES_TUPLES_OK, errs, "could not purge dead-lettered jobs") < 0)
         return -1;
-    }
     int n = PQntuples(res);
     for (int i = 0; i < n; i++)
         forget_in_redis(r, PQgetvalue(res, i, 0));

@@ -8,51 +8,35 @@
 #include <string.h>
 #include <time.h>
 
+#include "buf.h"
 #include "entry.h"
 #include "util.h"
 
 /*--- writing ---*/
 
-static void put(char **buf, size_t *cap, size_t *len, const char *s, size_t n)
-{
-    if (*len + n + 1 > *cap) {
-        *cap = (*len + n + 1) * 2;
-        *buf = pmq_xrealloc(*buf, *cap);
-    }
-    memcpy(*buf + *len, s, n);
-    *len += n;
-    (*buf)[*len] = '\0';
-}
-
-#define PUT_LIT(lit) put(buf, cap, &len, lit, sizeof lit - 1)
+#define PUT_LIT(b, lit) pmq_buf_put(b, lit, sizeof lit - 1)
 
 /* A JSON string: quotes, backslashes and control characters escaped. */
-static void put_string(char **buf, size_t *cap, size_t *len, const char *s)
+static void put_string(pmq_buf *b, const char *s)
 {
-    put(buf, cap, len, "\"", 1);
+    PUT_LIT(b, "\"");
     const char *run = s;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (*p >= 0x20 && *p != '"' && *p != '\\')
             continue;
-        put(buf, cap, len, run, (size_t)((const char *)p - run));
-        char esc[8];
-        int n = *p == '"' || *p == '\\' ? snprintf(esc, sizeof esc, "\\%c", *p)
-                                        : snprintf(esc, sizeof esc, "\\u%04x", *p);
-        put(buf, cap, len, esc, (size_t)n);
+        pmq_buf_put(b, run, (size_t)((const char *)p - run));
+        if (*p == '"' || *p == '\\')
+            pmq_buf_printf(b, "\\%c", *p);
+        else
+            pmq_buf_printf(b, "\\u%04x", *p);
         run = (const char *)p + 1;
     }
-    put(buf, cap, len, run, strlen(run));
-    put(buf, cap, len, "\"", 1);
-}
-
-static void put_int(char **buf, size_t *cap, size_t *len, long long v)
-{
-    char tmp[24];
-    put(buf, cap, len, tmp, (size_t)snprintf(tmp, sizeof tmp, "%lld", v));
+    pmq_buf_puts(b, run);
+    PUT_LIT(b, "\"");
 }
 
 /* ISO 8601 in UTC with microseconds, as PostgreSQL writes a timestamptz to JSON. */
-static void put_time(char **buf, size_t *cap, size_t *len, int64_t us)
+static void put_time(pmq_buf *b, int64_t us)
 {
     time_t s = (time_t)(us / 1000000);
     int64_t frac = us % 1000000;
@@ -60,37 +44,31 @@ static void put_time(char **buf, size_t *cap, size_t *len, int64_t us)
         s--, frac += 1000000;
     struct tm tm;
     gmtime_r(&s, &tm);
-    char tmp[48];
-    int n = snprintf(tmp, sizeof tmp, "\"%04d-%02d-%02dT%02d:%02d:%02d.%06lld+00:00\"",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, (long long)frac);
-    put(buf, cap, len, tmp, (size_t)n);
+    pmq_buf_printf(b, "\"%04d-%02d-%02dT%02d:%02d:%02d.%06lld+00:00\"", tm.tm_year + 1900,
+                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long long)frac);
 }
 
 size_t pmq_entry_write(char **buf, size_t *cap, const pmq_entry_job *job)
 {
-    size_t len = 0;
-    PUT_LIT("{\"id\":");
-    put_string(buf, cap, &len, job->id);
-    PUT_LIT(",\"queue_name\":");
-    put_string(buf, cap, &len, job->queue);
-    PUT_LIT(",\"priority\":");
-    put_int(buf, cap, &len, job->priority);
-    PUT_LIT(",\"payload\":");
-    put(buf, cap, &len, job->payload, strlen(job->payload));
-    PUT_LIT(",\"created_at\":");
-    put_time(buf, cap, &len, job->created_us);
-    PUT_LIT(",\"attempt_count\":");
-    put_int(buf, cap, &len, job->attempt_count);
-    PUT_LIT(",\"max_attempts\":");
-    put_int(buf, cap, &len, job->max_attempts);
-    PUT_LIT(",\"tenant_id\":");
+    pmq_buf b = {*buf, 0, *cap};
+    PUT_LIT(&b, "{\"id\":");
+    put_string(&b, job->id);
+    PUT_LIT(&b, ",\"queue_name\":");
+    put_string(&b, job->queue);
+    pmq_buf_printf(&b, ",\"priority\":%d,\"payload\":", job->priority);
+    pmq_buf_puts(&b, job->payload);
+    PUT_LIT(&b, ",\"created_at\":");
+    put_time(&b, job->created_us);
+    pmq_buf_printf(&b, ",\"attempt_count\":%d,\"max_attempts\":%d,\"tenant_id\":",
+                   job->attempt_count, job->max_attempts);
     if (job->tenant)
-        put_string(buf, cap, &len, job->tenant);
+        put_string(&b, job->tenant);
     else
-        PUT_LIT("null");
-    PUT_LIT("}");
-    return len;
+        PUT_LIT(&b, "null");
+    PUT_LIT(&b, "}");
+    *buf = b.s;
+    *cap = b.cap;
+    return b.len;
 }
 
 /*--- reading ---*/
@@ -288,27 +266,23 @@ static int digits(const char **p, int n)
 /* Microseconds since the epoch of an ISO 8601 timestamp with an offset; 0 when unreadable. */
 static int64_t parse_time_us(const char *s)
 {
-    struct tm tm = {0};
+    /* "YYYY-MM-DDThh:mm:ss" (a space may stand for the T): each field's width, what follows it. */
+    static const struct {
+        int width;
+        const char *then;
+    } fields[6] = {{4, "-"}, {2, "-"}, {2, "T "}, {2, ":"}, {2, ":"}, {2, ""}};
+    int v[6];
     const char *p = s;
-    int y = digits(&p, 4);
-    if (y < 0 || *p++ != '-')
-        return 0;
-    int mo = digits(&p, 2);
-    if (mo < 0 || *p++ != '-')
-        return 0;
-    int d = digits(&p, 2);
-    if (d < 0 || (*p != 'T' && *p != ' '))
-        return 0;
-    p++;
-    int h = digits(&p, 2);
-    if (h < 0 || *p++ != ':')
-        return 0;
-    int mi = digits(&p, 2);
-    if (mi < 0 || *p++ != ':')
-        return 0;
-    int sec = digits(&p, 2);
-    if (sec < 0)
-        return 0;
+    for (int i = 0; i < 6; i++) {
+        v[i] = digits(&p, fields[i].width);
+        if (v[i] < 0)
+            return 0;
+        if (*fields[i].then) {
+            if (!*p || !strchr(fields[i].then, *p))
+                return 0;
+            p++;
+        }
+    }
     int64_t us = 0;
     if (*p == '.') {
         int64_t scale = 100000;
@@ -327,12 +301,13 @@ static int64_t parse_time_us(const char *s)
             return 0;
         off = sign * (oh * 3600 + om * 60);
     }
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = sec;
+    struct tm tm = {0};
+    tm.tm_year = v[0] - 1900;
+    tm.tm_mon = v[1] - 1;
+    tm.tm_mday = v[2];
+    tm.tm_hour = v[3];
+    tm.tm_min = v[4];
+    tm.tm_sec = v[5];
     return ((int64_t)timegm(&tm) - off) * 1000000 + us;
 }
 

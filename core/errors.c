@@ -26,12 +26,21 @@ pmq_error *pmq_errors_add(pmq_errors *errs, const char *fmt, ...)
     return err;
 }
 
+/* A DETAIL or HINT given twice keeps the last. */
+static void replace_text(char **text, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static void replace_text(char **text, const char *fmt, va_list ap)
+{
+    free(*text);
+    *text = pmq_vasprintf(fmt, ap);
+}
+
 void pmq_error_detail(pmq_error *err, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    free(err->detail);
-    err->detail = pmq_vasprintf(fmt, ap);
+    replace_text(&err->detail, fmt, ap);
     va_end(ap);
 }
 
@@ -39,8 +48,7 @@ void pmq_error_hint(pmq_error *err, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    free(err->hint);
-    err->hint = pmq_vasprintf(fmt, ap);
+    replace_text(&err->hint, fmt, ap);
     va_end(ap);
 }
 

@@ -216,9 +216,7 @@ json_object *pmq_health_report(const pmq_config *cfg_in, pmq_health_level *level
     json_object_object_add(report, "status", json_object_new_string(names_of[lvl]));
     *level = lvl;
 
-    for (size_t i = 0; i < nnames; i++)
-        free(names[i]);
-    free(names);
+    pmq_free_strings(names, nnames);
     free(pg_error);
     free(redis_error);
     pmq_redis_free(r);

@@ -20,7 +20,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -124,8 +123,7 @@ static int open_listener(const char *where, volatile int *stopping)
             return fd;
         if (err != EADDRINUSE || *stopping || pmq_now_ms() > give_up)
             break;
-        struct timespec pause_ = {0, 100 * 1000000L};
-        nanosleep(&pause_, NULL);
+        pmq_sleep_ms(100);
     }
     if (err)
         log_error("could not listen on \"%s\": %s", where, strerror(err));
@@ -245,8 +243,7 @@ int pmq_http_main(const pmq_config *cfg, volatile int *stopping)
     pmq_served();
     log_info("serving /health and /metrics on \"%s\"", cfg->http.listen);
     while (!*stopping) {
-        struct timespec tick = {0, 100 * 1000000L};
-        nanosleep(&tick, NULL);
+        pmq_sleep_ms(100);
     }
     /* Waits for requests in progress (each bounded by the servers' timeouts)
      * and closes the listening socket. */

@@ -35,7 +35,9 @@ core_libpmqcore_la_SOURCES = \
 	core/config_reader.c core/config_reader.h \
 	core/config_schema.c core/config_schema.h \
 	core/cron.c core/cron.h \
-	core/secrets.c core/secrets.h
+	core/secrets.c core/secrets.h \
+	core/buf.c core/buf.h \
+	core/session.c core/session.h
 nodist_core_libpmqcore_la_SOURCES = core/schema_sql.c core/lua_scripts.c
 core_libpmqcore_la_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) $(HIREDIS_CFLAGS) $(JSONC_CFLAGS) \
 	$(MHD_CFLAGS)

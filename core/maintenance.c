@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "control.h"
 #include "db.h"
@@ -24,6 +23,7 @@
 #include "maintenance.h"
 #include "recovery.h"
 #include "served.h"
+#include "session.h"
 #include "util.h"
 
 #define LEADER_LOCK_KEY 1886220545 /* 0x706d7101: "pmq" + 1 */
@@ -201,38 +201,26 @@ static int sentinel_lost(pmq_redis *r)
     return lost;
 }
 
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 int pmq_maintenance_main(const pmq_config *cfg, volatile int *stopping)
 {
     pmq_log_set_ident("pmqd: maintenance");
-    PGconn *pg = NULL;
-    pmq_redis *r = NULL;
+    pmq_session s = {.cfg = cfg, .want = PMQ_SESSION_PG | PMQ_SESSION_REDIS,
+                     .backoff_min_ms = TICK_MS, .backoff_max_ms = TICK_MS};
     int leader = 0;
     int64_t last_full = 0;
 
     while (!*stopping) {
-        if (!pg || PQstatus(pg) != CONNECTION_OK || !r) {
-            pmq_errors errs = PMQ_ERRORS_INIT;
-            if (pg)
-                PQfinish(pg);
-            pg = pmq_db_connect(cfg, &errs);
-            if (!r)
-                r = pmq_redis_connect(cfg, &errs);
-            for (size_t i = 0; i < errs.count; i++)
-                log_error("%s", errs.items[i].message);
-            pmq_errors_clear(&errs);
-            leader = 0;
-            if (!pg || !r) {
-                sleep_ms(TICK_MS);
-                continue;
-            }
-            pmq_served();
+        int connected = pmq_session_connect(&s);
+        if (connected != 0)
+            leader = 0; /* a new PostgreSQL session holds no lock */
+        if (connected < 0) {
+            pmq_session_wait(&s);
+            continue;
         }
+        if (connected > 0)
+            pmq_served();
+        PGconn *pg = s.pg;
+        pmq_redis *r = s.r;
         if (!leader) {
             PGresult *res = PQexec(pg, "SELECT pg_try_advisory_lock(" PMQ_STR(LEADER_LOCK_KEY) ")");
             leader = PQresultStatus(res) == PGRES_TUPLES_OK && PQgetvalue(res, 0, 0)[0] == 't';
@@ -258,9 +246,8 @@ int pmq_maintenance_main(const pmq_config *cfg, volatile int *stopping)
                 }
             }
         }
-        sleep_ms(TICK_MS);
+        pmq_sleep_ms(TICK_MS);
     }
-    PQfinish(pg);
-    pmq_redis_free(r);
+    pmq_session_close(&s);
     return 0;
 }

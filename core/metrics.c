@@ -9,12 +9,12 @@
  * than half-filled, and pmq_redis_up / pmq_postgres_up say so.
  */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ack.h"
+#include "buf.h"
 #include "db.h"
 #include "errors.h"
 #include "health.h"
@@ -27,72 +27,38 @@
 
 /*--- text ---*/
 
-typedef struct text {
-    char *s;
-    size_t len, cap;
-} text;
-
-static void put(text *t, const char *s, size_t n)
-{
-    if (t->len + n + 1 > t->cap) {
-        while (t->len + n + 1 > t->cap)
-            t->cap = t->cap ? t->cap * 2 : 4096;
-        t->s = pmq_xrealloc(t->s, t->cap);
-    }
-    memcpy(t->s + t->len, s, n);
-    t->len += n;
-    t->s[t->len] = '\0';
-}
-
-static void puts_(text *t, const char *s)
-{
-    put(t, s, strlen(s));
-}
-
-static void putf(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void putf(text *t, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = pmq_vasprintf(fmt, ap);
-    va_end(ap);
-    puts_(t, s);
-    free(s);
-}
-
 /* A label value, quoted: backslash, double quote and newline escaped. */
-static void put_label(text *t, const char *name, const char *value)
+static void put_label(pmq_buf *t, const char *name, const char *value)
 {
-    puts_(t, name);
-    put(t, "=\"", 2);
+    pmq_buf_puts(t, name);
+    pmq_buf_put(t, "=\"", 2);
     for (const char *p = value; *p; p++) {
         if (*p == '\\')
-            put(t, "\\\\", 2);
+            pmq_buf_put(t, "\\\\", 2);
         else if (*p == '"')
-            put(t, "\\\"", 2);
+            pmq_buf_put(t, "\\\"", 2);
         else if (*p == '\n')
-            put(t, "\\n", 2);
+            pmq_buf_put(t, "\\n", 2);
         else
-            put(t, p, 1);
+            pmq_buf_put(t, p, 1);
     }
-    put(t, "\"", 1);
+    pmq_buf_put(t, "\"", 1);
 }
 
 /* A sample value as Prometheus spells it (NaN, +Inf, -Inf). */
-static void put_double(text *t, double v)
+static void put_double(pmq_buf *t, double v)
 {
     if (isnan(v))
-        puts_(t, "NaN");
+        pmq_buf_puts(t, "NaN");
     else if (isinf(v))
-        puts_(t, v > 0 ? "+Inf" : "-Inf");
+        pmq_buf_puts(t, v > 0 ? "+Inf" : "-Inf");
     else
-        putf(t, "%.15g", v);
+        pmq_buf_printf(t, "%.15g", v);
 }
 
-static void family(text *t, const char *name, const char *type, const char *help)
+static void family(pmq_buf *t, const char *name, const char *type, const char *help)
 {
-    putf(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    pmq_buf_printf(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 /*--- what was read ---*/
@@ -322,7 +288,7 @@ static void read_redis(snapshot *s, pmq_redis *r)
 
 /*--- rendering ---*/
 
-static void render_histogram(text *t, const snapshot *s, const char *name, const char *help,
+static void render_histogram(pmq_buf *t, const snapshot *s, const char *name, const char *help,
                              int latency)
 {
     if (!s->nq)
@@ -334,33 +300,33 @@ static void render_histogram(text *t, const snapshot *s, const char *name, const
         long long cumulative = 0;
         for (int b = 0; b < NB; b++) {
             cumulative += counts[b];
-            putf(t, "%s_bucket{", name);
+            pmq_buf_printf(t, "%s_bucket{", name);
             put_label(t, "queue", q->name);
             if (b < PMQ_STAT_NBUCKETS)
-                putf(t, ",le=\"%g\"} %lld\n", pmq_stat_buckets[b], cumulative);
+                pmq_buf_printf(t, ",le=\"%g\"} %lld\n", pmq_stat_buckets[b], cumulative);
             else
-                putf(t, ",le=\"+Inf\"} %lld\n", cumulative);
+                pmq_buf_printf(t, ",le=\"+Inf\"} %lld\n", cumulative);
         }
-        putf(t, "%s_sum{", name);
+        pmq_buf_printf(t, "%s_sum{", name);
         put_label(t, "queue", q->name);
-        puts_(t, "} ");
+        pmq_buf_puts(t, "} ");
         put_double(t, latency ? q->latency_sum : q->duration_sum);
-        putf(t, "\n%s_count{", name);
+        pmq_buf_printf(t, "\n%s_count{", name);
         put_label(t, "queue", q->name);
-        putf(t, "} %lld\n", cumulative);
+        pmq_buf_printf(t, "} %lld\n", cumulative);
     }
 }
 
-static void render_redis(text *t, const snapshot *s)
+static void render_redis(pmq_buf *t, const snapshot *s)
 {
     if (s->nq) {
         family(t, "pmq_jobs_finished_total", "counter",
                "Attempts that ended, by outcome, as PostgreSQL recorded them.");
         for (size_t i = 0; i < s->nq; i++)
             for (int o = 0; o < 3; o++) {
-                puts_(t, "pmq_jobs_finished_total{");
+                pmq_buf_puts(t, "pmq_jobs_finished_total{");
                 put_label(t, "queue", s->q[i].name);
-                putf(t, ",outcome=\"%s\"} %lld\n", outcomes[o], s->q[i].outcome[o]);
+                pmq_buf_printf(t, ",outcome=\"%s\"} %lld\n", outcomes[o], s->q[i].outcome[o]);
             }
     }
     render_histogram(t, s, "pmq_job_duration_seconds", "Time a handler ran, per attempt.", 0);
@@ -370,29 +336,29 @@ static void render_redis(text *t, const snapshot *s)
         family(t, "pmq_queue_depth", "gauge", "Jobs ready in Redis, by priority band.");
         for (size_t i = 0; i < s->nq; i++)
             for (int b = 0; b < PMQ_NBANDS; b++) {
-                puts_(t, "pmq_queue_depth{");
+                pmq_buf_puts(t, "pmq_queue_depth{");
                 put_label(t, "queue", s->q[i].name);
-                putf(t, ",band=\"%s\"} %lld\n", pmq_band_name(b), s->q[i].depth[b]);
+                pmq_buf_printf(t, ",band=\"%s\"} %lld\n", pmq_band_name(b), s->q[i].depth[b]);
             }
     }
     family(t, "pmq_deadletter_depth", "gauge", "Entries in the Redis dead-letter list.");
-    putf(t, "pmq_deadletter_depth %lld\n", s->deadletter);
+    pmq_buf_printf(t, "pmq_deadletter_depth %lld\n", s->deadletter);
     family(t, "pmq_migrator_batches_total", "counter", "Batches the migrators moved to Redis.");
-    putf(t, "pmq_migrator_batches_total %lld\n", s->mig_batches);
+    pmq_buf_printf(t, "pmq_migrator_batches_total %lld\n", s->mig_batches);
     family(t, "pmq_migrator_jobs_total", "counter", "Jobs the migrators moved to Redis.");
-    putf(t, "pmq_migrator_jobs_total %lld\n", s->mig_jobs);
+    pmq_buf_printf(t, "pmq_migrator_jobs_total %lld\n", s->mig_jobs);
     family(t, "pmq_migrator_lag_seconds", "gauge",
            "Worst lag (due to migrated) of the last batch.");
-    puts_(t, "pmq_migrator_lag_seconds ");
+    pmq_buf_puts(t, "pmq_migrator_lag_seconds ");
     put_double(t, s->mig_last_lag);
-    put(t, "\n", 1);
+    pmq_buf_put(t, "\n", 1);
     family(t, "pmq_migrator_last_batch_size", "gauge", "Jobs in the last batch migrated.");
-    putf(t, "pmq_migrator_last_batch_size %lld\n", s->mig_last_batch);
+    pmq_buf_printf(t, "pmq_migrator_last_batch_size %lld\n", s->mig_last_batch);
     family(t, "pmq_workers_active", "gauge", "Worker processes whose heartbeat is alive.");
-    putf(t, "pmq_workers_active %lld\n", s->workers);
+    pmq_buf_printf(t, "pmq_workers_active %lld\n", s->workers);
 }
 
-static void render_jobs(text *t, const snapshot *s)
+static void render_jobs(pmq_buf *t, const snapshot *s)
 {
     int rows = s->jobs ? PQntuples(s->jobs) : 0;
     if (!s->nq && !rows)
@@ -400,9 +366,9 @@ static void render_jobs(text *t, const snapshot *s)
     family(t, "pmq_jobs", "gauge", "Jobs in PostgreSQL, by queue and status.");
     for (size_t i = 0; i < s->nq; i++)
         for (size_t k = 0; k < NSTATUSES; k++) {
-            puts_(t, "pmq_jobs{");
+            pmq_buf_puts(t, "pmq_jobs{");
             put_label(t, "queue", s->q[i].name);
-            putf(t, ",status=\"%s\"} %lld\n", statuses[k], s->q[i].jobs[k]);
+            pmq_buf_printf(t, ",status=\"%s\"} %lld\n", statuses[k], s->q[i].jobs[k]);
         }
     /* A status (or a queue) this file does not know yet: as it came. */
     for (int i = 0; i < rows; i++) {
@@ -411,11 +377,11 @@ static void render_jobs(text *t, const snapshot *s)
                       status_index(status) >= 0;
         if (in_grid)
             continue;
-        puts_(t, "pmq_jobs{");
+        pmq_buf_puts(t, "pmq_jobs{");
         put_label(t, "queue", PQgetvalue(s->jobs, i, 0));
-        put(t, ",", 1);
+        pmq_buf_put(t, ",", 1);
         put_label(t, "status", status);
-        putf(t, "} %lld\n", to_ll(PQgetvalue(s->jobs, i, 2)));
+        pmq_buf_printf(t, "} %lld\n", to_ll(PQgetvalue(s->jobs, i, 2)));
     }
 }
 
@@ -426,12 +392,12 @@ char *pmq_metrics_render_with(const pmq_config *cfg, PGconn *pg, pmq_redis *r)
     read_jobs(&s, pg);
     read_redis(&s, r);
 
-    text t = {0};
+    pmq_buf t = {0};
     family(&t, "pmq_redis_up", "gauge", "Whether Redis answered this scrape (1) or not (0).");
-    putf(&t, "pmq_redis_up %d\n", s.redis_up);
+    pmq_buf_printf(&t, "pmq_redis_up %d\n", s.redis_up);
     family(&t, "pmq_postgres_up", "gauge",
            "Whether PostgreSQL answered this scrape (1) or not (0).");
-    putf(&t, "pmq_postgres_up %d\n", s.pg_up);
+    pmq_buf_printf(&t, "pmq_postgres_up %d\n", s.pg_up);
     if (s.redis_up)
         render_redis(&t, &s);
     if (s.pg_up)

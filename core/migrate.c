@@ -85,11 +85,8 @@ static void applied_free(applied_set *set)
 static int load_applied(PGconn *conn, applied_set *set, pmq_errors *errs)
 {
     PGresult *res = PQexec(conn, "SELECT component, version FROM pmq_migrations");
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        pmq_db_error(errs, conn, res, "could not read pmq_migrations");
-        PQclear(res);
+    if (pmq_db_check(conn, res, PGRES_TUPLES_OK, errs, "could not read pmq_migrations") < 0)
         return -1;
-    }
     int n = PQntuples(res);
     set->component = pmq_xcalloc((size_t)n, sizeof *set->component);
     set->version = pmq_xcalloc((size_t)n, sizeof *set->version);
@@ -144,19 +141,15 @@ static int apply_step(PGconn *conn, const step *s, pmq_errors *errs)
     res = PQexecParams(conn,
                        "INSERT INTO pmq_migrations (component, version, name) VALUES ($1, $2, $3)",
                        3, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        pmq_db_error(errs, conn, res, "could not record migration %s %03d \"%s\"", s->component,
-                     s->version, s->name);
-        PQclear(res);
+    if (pmq_db_check(conn, res, PGRES_COMMAND_OK, errs, "could not record migration %s %03d \"%s\"",
+                     s->component, s->version, s->name) < 0) {
         rollback_if_needed(conn);
         return -1;
     }
     PQclear(res);
     res = PQexec(conn, "COMMIT");
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        pmq_db_error(errs, conn, res, "could not commit migration %s %03d \"%s\"", s->component,
-                     s->version, s->name);
-        PQclear(res);
+    if (pmq_db_check(conn, res, PGRES_COMMAND_OK, errs, "could not commit migration %s %03d \"%s\"",
+                     s->component, s->version, s->name) < 0) {
         rollback_if_needed(conn);
         return -1;
     }
@@ -210,9 +203,7 @@ int pmq_migrate(PGconn *conn, const pmq_registry *reg, FILE *report, pmq_errors 
     const char *key[] = {MIGRATE_LOCK_KEY};
     PGresult *res = PQexecParams(conn, "SELECT pg_advisory_lock($1::bigint)", 1, NULL, key, NULL,
                                  NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        pmq_db_error(errs, conn, res, "could not take the migration lock");
-        PQclear(res);
+    if (pmq_db_check(conn, res, PGRES_TUPLES_OK, errs, "could not take the migration lock") < 0) {
         free(steps);
         return -1;
     }
@@ -287,15 +278,15 @@ int pmq_sync_queues(PGconn *conn, const pmq_config *cfg, const pmq_registry *reg
             " IS DISTINCT FROM (EXCLUDED.default_priority, EXCLUDED.max_attempts,"
             " EXCLUDED.max_payload_bytes, true)",
             4, NULL, params, NULL, NULL, 0);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            if (q->origin.file)
-                pmq_db_error(errs, conn, res, "%s:%d: could not declare queue \"%s\"",
-                             q->origin.file, q->origin.line, q->name);
-            else
-                pmq_db_error(errs, conn, res, "could not declare queue \"%s\"", q->name);
+        /* Where the queue was declared, when it was in a file. */
+        char *where = q->origin.file ? pmq_asprintf("%s:%d: ", q->origin.file, q->origin.line)
+                                     : pmq_xstrdup("");
+        if (pmq_db_check(conn, res, PGRES_COMMAND_OK, errs, "%scould not declare queue \"%s\"",
+                         where, q->name) < 0)
             rc = -1;
-        }
-        PQclear(res);
+        else
+            PQclear(res);
+        free(where);
     }
     /* Queues a plugin serves without a [queue] section get the defaults. */
     for (size_t i = 0; rc == 0 && i < nreg; i++) {

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "migrator.h"
 #include "served.h"
+#include "session.h"
 #include "util.h"
 
 /* lua/push.lua says what it takes and does. */
@@ -231,9 +232,7 @@ int pmq_migrate_batch(PGconn *pg, pmq_redis *r, int batch, int64_t *next_due_ms)
     }
     if (rep)
         freeReplyObject(rep);
-    for (int i = 0; i < n; i++)
-        free(entries[i]);
-    free(entries);
+    pmq_free_strings(entries, (size_t)n);
     free(attempts);
     free(keys);
     free(kv);
@@ -303,12 +302,20 @@ static int try_lock(PGconn *pg, int key, int release)
     return got;
 }
 
+/* A new session listens and prepares what every batch runs. */
+static int setup_session(PGconn *pg, pmq_errors *errs)
+{
+    return exec_ok(pg, "LISTEN pmq_jobs") < 0 || pmq_db_prepare(pg, &claim_stmt, errs) < 0 ||
+                   pmq_db_prepare(pg, &next_stmt, errs) < 0
+               ? -1
+               : 0;
+}
+
 int pmq_migrator_main(const pmq_config *cfg, volatile int *stopping)
 {
     pmq_log_set_ident("pmqd: migrator");
-    PGconn *pg = NULL;
-    pmq_redis *r = NULL;
-    int64_t backoff = 100;
+    pmq_session s = {.cfg = cfg, .want = PMQ_SESSION_PG | PMQ_SESSION_REDIS, .who = "migrator: ",
+                     .backoff_min_ms = 100, .backoff_max_ms = 5000, .setup_pg = setup_session};
     /*
      * awake: this session holds lock 1 and polls.  unsure: a producer may
      * have skipped its NOTIFY while some migrator was awake and still be
@@ -318,49 +325,31 @@ int pmq_migrator_main(const pmq_config *cfg, volatile int *stopping)
     int64_t last_work = 0, unsure_wait = AWAKE_POLL_MS;
 
     while (!*stopping) {
-        if (!pg || PQstatus(pg) != CONNECTION_OK || !r) {
-            pmq_errors errs = PMQ_ERRORS_INIT;
-            if (pg)
-                PQfinish(pg);
-            pg = pmq_db_connect(cfg, &errs);
-            if (pg && (exec_ok(pg, "LISTEN pmq_jobs") < 0 ||
-                       pmq_db_prepare(pg, &claim_stmt, &errs) < 0 ||
-                       pmq_db_prepare(pg, &next_stmt, &errs) < 0)) {
-                PQfinish(pg);
-                pg = NULL;
-            }
-            if (pg && !r)
-                r = pmq_redis_connect(cfg, &errs);
-            if (!pg || !r) {
-                for (size_t i = 0; i < errs.count; i++)
-                    log_error("migrator: %s", errs.items[i].message);
-                pmq_errors_clear(&errs);
-                wait_notify(pg, backoff); /* pg may be NULL: plain sleep */
-                backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
-                continue;
-            }
-            backoff = 100;
+        int connected = pmq_session_connect(&s);
+        if (connected < 0) {
+            pmq_session_wait(&s);
+            continue;
+        }
+        if (connected > 0) {
+            pmq_session_ok(&s);
             pmq_served();
             /* A lost session lost its lock: its skipped producers are ours. */
             awake = 0;
             unsure = 1;
         }
+        PGconn *pg = s.pg;
+        pmq_redis *r = s.r;
 
         int64_t due = -1;
         int n = pmq_migrate_batch(pg, r, cfg->migrator.batch_size, &due);
         if (n < 0) {
-            if (PQstatus(pg) != CONNECTION_OK) {
-                PQfinish(pg); /* reconnect above, LISTEN included */
-                pg = NULL;
-            }
+            /* A broken PostgreSQL session is opened anew above, LISTEN included. */
             if (r->c->err)
                 pmq_redis_reconnect(r);
-            struct pollfd none;
-            poll(&none, 0, (int)backoff);
-            backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+            pmq_session_wait(&s);
             continue;
         }
-        backoff = 100;
+        pmq_session_ok(&s);
         int64_t now = pmq_now_ms();
         if (n > 0) {
             log_debug("migrated %d jobs", n);
@@ -391,12 +380,9 @@ int pmq_migrator_main(const pmq_config *cfg, volatile int *stopping)
         }
         if (due >= 0 && due < wait)
             wait = due < 1 ? 1 : due; /* ready rows locked by another migrator: retry soon */
-        if (wait_notify(pg, wait) < 0) {
-            PQfinish(pg);
-            pg = NULL;
-        }
+        if (wait_notify(pg, wait) < 0)
+            pmq_session_drop(&s, PMQ_SESSION_PG);
     }
-    PQfinish(pg);
-    pmq_redis_free(r);
+    pmq_session_close(&s);
     return 0;
 }

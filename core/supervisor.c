@@ -488,8 +488,7 @@ int pmq_supervisor_run(const char *path, const pmq_config *cfg)
                 log_warning("grace period over: killing %zu children", running_count());
                 signal_all(SIGKILL, 0);
                 while (running_count()) {
-                    struct timespec ts = {0, 10 * 1000000L};
-                    nanosleep(&ts, NULL);
+                    pmq_sleep_ms(10);
                     reap(1);
                 }
                 break;

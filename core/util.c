@@ -68,6 +68,13 @@ char *pmq_asprintf(const char *fmt, ...)
     return s;
 }
 
+void pmq_free_strings(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
 /* The length of the UTF-8 sequence at `p` (1 to 4), or 0 when it is not one. */
 static size_t utf8_seq(const unsigned char *p)
 {
@@ -136,6 +143,12 @@ int64_t pmq_wall_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void pmq_sleep_ms(int64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
 }
 
 int pmq_parse_int(const char *s, long min, long max, long *out)

@@ -15,6 +15,8 @@ void *pmq_xrealloc(void *p, size_t n);
 char *pmq_xstrdup(const char *s);
 char *pmq_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *pmq_vasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+/* Free the `n` strings of `v`, then `v` itself. */
+void pmq_free_strings(char **v, size_t n);
 
 /* The first byte of `s` that is not part of valid UTF-8, or NULL. */
 const char *pmq_utf8_invalid(const char *s);
@@ -34,6 +36,11 @@ char *pmq_escape_controls(const char *s);
 int64_t pmq_now_ms(void);
 /* Microseconds since the epoch, for timestamps. */
 int64_t pmq_wall_us(void);
+/*
+ * Sleep `ms` milliseconds.  A signal ends it early, so that a loop sees the
+ * stop flag its handler set at once.
+ */
+void pmq_sleep_ms(int64_t ms);
 
 /* Parse a whole decimal integer in [min, max]; -1 when it is not one. */
 int pmq_parse_int(const char *s, long min, long max, long *out);

@@ -31,6 +31,7 @@
 #include "log.h"
 #include "plugin_loader.h"
 #include "queue_settings.h"
+#include "session.h"
 #include "util.h"
 #include "worker.h"
 
@@ -160,12 +161,6 @@ typedef struct thread_arg {
     worker *w;
     int index;
 } thread_arg;
-
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 /*
  * Fill `job` from a claimed entry; -1 when it is not one of ours.  The
@@ -323,43 +318,36 @@ static void *thread_main(void *arg)
     worker *w = ta->w;
     const pmq_worker_args *a = w->args;
     pmq_ctx_env env = {w->conninfo, NULL};
-    pmq_redis *r = NULL;
+    pmq_session s = {.cfg = a->cfg, .want = PMQ_SESSION_REDIS, .backoff_min_ms = 100,
+                     .backoff_max_ms = 5000};
     unsigned seed = (unsigned)(pmq_wall_us() ^ (uint64_t)ta->index);
     int busy = 0;
-    int64_t backoff = 100;
 
     while (!*a->stopping) {
-        if (!r) {
-            pmq_errors errs = PMQ_ERRORS_INIT;
-            r = pmq_redis_connect(a->cfg, &errs);
-            if (!r) {
-                log_error("%s", errs.items[0].message);
-                pmq_errors_clear(&errs);
-                sleep_ms(backoff);
-                backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
-                continue;
-            }
-            backoff = 100;
+        int connected = pmq_session_connect(&s);
+        if (connected < 0) {
+            pmq_session_wait(&s);
+            continue;
         }
+        if (connected > 0)
+            pmq_session_ok(&s);
+        pmq_redis *r = s.r;
         if (pmq_acker_pending(w->acker) > MAX_UNACKED) {
-            sleep_ms(5); /* PostgreSQL is behind: do not take more than we can record */
+            pmq_sleep_ms(5); /* PostgreSQL is behind: do not take more than we can record */
             continue;
         }
         int64_t seen_ms = pmq_now_ms(); /* when the queues' pause state was last seen */
         redisReply *rep = claim(w, r, busy ? CLAIM_BATCH : 1);
         if (!rep) {
             log_warning("lost Redis while claiming; reconnecting");
-            pmq_redis_free(r);
-            r = NULL;
+            pmq_session_drop(&s, PMQ_SESSION_REDIS);
             continue;
         }
         if (rep->elements == 0) {
             freeReplyObject(rep);
             busy = 0;
-            if (pmq_claim_wait(r, w->queues, w->nqueues, 1.0) < 0) {
-                pmq_redis_free(r);
-                r = NULL;
-            }
+            if (pmq_claim_wait(r, w->queues, w->nqueues, 1.0) < 0)
+                pmq_session_drop(&s, PMQ_SESSION_REDIS);
             continue;
         }
         busy = 1;
@@ -379,7 +367,7 @@ static void *thread_main(void *arg)
         }
         freeReplyObject(rep);
     }
-    pmq_redis_free(r);
+    pmq_session_close(&s);
     pmq_ctx_env_close(&env);
     return NULL;
 }
@@ -394,7 +382,7 @@ typedef struct heartbeat {
     int stop;
     int beaten;             /* the first heartbeat is in Redis */
     pthread_cond_t beat_cv; /* signalled when it is */
-    PGconn *pg;             /* for the sweep, opened when one is needed */
+    pmq_session db;         /* for the sweep, opened when one is needed */
 } heartbeat;
 
 /* Tell running handlers whose job an operator cancelled (job:<id> "cancelled"). */
@@ -487,16 +475,8 @@ static void sweep(heartbeat *hb, pmq_redis *r)
 {
     worker *w = hb->w;
     const pmq_worker_args *a = w->args;
-    if (!hb->pg || PQstatus(hb->pg) != CONNECTION_OK) {
-        pmq_errors errs = PMQ_ERRORS_INIT;
-        PQfinish(hb->pg);
-        hb->pg = pmq_db_connect(a->cfg, &errs);
-        for (size_t i = 0; i < errs.count; i++)
-            log_error("%s", errs.items[i].message);
-        pmq_errors_clear(&errs);
-        if (!hb->pg)
-            return; /* sweep_due stays set: next tick */
-    }
+    if (pmq_session_connect(&hb->db) < 0)
+        return; /* sweep_due stays set: next tick */
     int due = __atomic_exchange_n(&w->sweep_due, 0, __ATOMIC_ACQ_REL);
     pthread_rwlock_wrlock(&w->claim_lock);
     /*
@@ -507,7 +487,7 @@ static void sweep(heartbeat *hb, pmq_redis *r)
         pthread_rwlock_unlock(&w->claim_lock);
         return;
     }
-    int rc = pmq_recover_strays(a->cfg, hb->pg, r, a->worker_id, "claimed but never started",
+    int rc = pmq_recover_strays(a->cfg, hb->db.pg, r, a->worker_id, "claimed but never started",
                                 held_has, &w->held);
     pthread_rwlock_unlock(&w->claim_lock);
     if (rc < 0 && due)
@@ -524,15 +504,12 @@ static void *heartbeat_main(void *arg)
     if (beat_every > 1000)
         beat_every = 1000;
     int64_t every = beat_every < 500 ? beat_every : 500;
-    pmq_redis *r = NULL;
+    /* Quiet: the claiming threads already say why Redis is out of reach. */
+    pmq_session s = {.cfg = a->cfg, .want = PMQ_SESSION_REDIS, .quiet = 1};
     pthread_mutex_lock(&hb->mu);
     while (!hb->stop) {
         pthread_mutex_unlock(&hb->mu);
-        if (!r) {
-            pmq_errors errs = PMQ_ERRORS_INIT;
-            r = pmq_redis_connect(a->cfg, &errs);
-            pmq_errors_clear(&errs);
-        }
+        pmq_redis *r = pmq_session_connect(&s) >= 0 ? s.r : NULL;
         int checked = 0;
         if (r && pmq_now_ms() - last_beat >= beat_every) {
             if (beat(r, hb->w, started) == 0 && !hb->beaten) {
@@ -560,11 +537,10 @@ static void *heartbeat_main(void *arg)
             pthread_cond_timedwait(&hb->cv, &hb->mu, &ts);
     }
     pthread_mutex_unlock(&hb->mu);
-    if (r) {
-        pmq_heartbeat_remove(r, a->worker_id);
-        pmq_redis_free(r);
-    }
-    PQfinish(hb->pg);
+    if (s.r)
+        pmq_heartbeat_remove(s.r, a->worker_id);
+    pmq_session_close(&s);
+    pmq_session_close(&hb->db);
     return NULL;
 }
 
@@ -572,25 +548,17 @@ static void *heartbeat_main(void *arg)
 static void recover_predecessor(worker *w)
 {
     const pmq_worker_args *a = w->args;
-    int64_t backoff = 100;
+    pmq_session s = {.cfg = a->cfg, .want = PMQ_SESSION_PG | PMQ_SESSION_REDIS,
+                     .backoff_min_ms = 100, .backoff_max_ms = 5000};
     while (!*a->stopping) {
-        pmq_errors errs = PMQ_ERRORS_INIT;
-        PGconn *pg = pmq_db_connect(a->cfg, &errs);
-        pmq_redis *r = pg ? pmq_redis_connect(a->cfg, &errs) : NULL;
-        int rc = -1;
-        if (pg && r)
-            rc = pmq_recover_worker(a->cfg, pg, r, a->predecessor->worker_id,
-                                    a->predecessor->reason, a->predecessor, 1);
-        else
-            log_error("%s", errs.items[0].message);
-        pmq_errors_clear(&errs);
-        pmq_redis_free(r);
-        PQfinish(pg);
-        if (rc >= 0)
-            return;
-        sleep_ms(backoff);
-        backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+        if (pmq_session_connect(&s) >= 0 &&
+            pmq_recover_worker(a->cfg, s.pg, s.r, a->predecessor->worker_id,
+                               a->predecessor->reason, a->predecessor, 1) >= 0)
+            break;
+        pmq_session_close(&s); /* each try on connections of its own */
+        pmq_session_wait(&s);
     }
+    pmq_session_close(&s);
 }
 
 int pmq_worker_main(const pmq_worker_args *a)
@@ -631,7 +599,7 @@ int pmq_worker_main(const pmq_worker_args *a)
         pthread_mutex_init(&w.running[i].mu, NULL);
     w.acker = pmq_acker_start(a->cfg, a->worker_id, ACK_WINDOW_MS, ACK_BATCH, held_released,
                               &w.held);
-    heartbeat hb = {.w = &w};
+    heartbeat hb = {.w = &w, .db = {.cfg = a->cfg, .want = PMQ_SESSION_PG}};
     pthread_mutex_init(&hb.mu, NULL);
     pthread_cond_init(&hb.cv, NULL);
     pthread_cond_init(&hb.beat_cv, NULL);

@@ -26,3 +26,4 @@ include $(srcdir)/tests/pmqctl.mk
 include $(srcdir)/tests/lifecycle.mk
 include $(srcdir)/tests/chaos/chaos.mk
 include $(srcdir)/tests/fuzz/fuzz.mk
+include $(srcdir)/tests/session.mk

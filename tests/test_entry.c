@@ -94,6 +94,44 @@ START_TEST(written_entries_read_back)
 }
 END_TEST
 
+START_TEST(written_entries_are_exact)
+{
+    /* The bytes workers and older pmqd versions read: escapes, negative and large numbers. */
+    pmq_entry_job job = {"0b7e4c38-9c1a-4d3e-8a57-3f0f6c1d2e4a", "email:processing", -7,
+                         "{\"to\": \"a@example.com\"}", (int64_t)1795834800 * 1000000 + 123, 2, 5,
+                         "acme \"west\"\\\n\x01\xc3\xa9"};
+    char *buf = NULL;
+    size_t cap = 0;
+    size_t len = pmq_entry_write(&buf, &cap, &job);
+    const char *want = "{\"id\":\"0b7e4c38-9c1a-4d3e-8a57-3f0f6c1d2e4a\","
+                       "\"queue_name\":\"email:processing\",\"priority\":-7,"
+                       "\"payload\":{\"to\": \"a@example.com\"},"
+                       "\"created_at\":\"2026-11-28T03:00:00.000123+00:00\","
+                       "\"attempt_count\":2,\"max_attempts\":5,"
+                       "\"tenant_id\":\"acme \\\"west\\\"\\\\\\u000a\\u0001\xc3\xa9\"}";
+    ck_assert_str_eq(buf, want);
+    ck_assert_uint_eq(len, strlen(want));
+
+    /* A shorter entry reuses the buffer: no allocation per job once it is large enough. */
+    char *before = buf;
+    size_t cap_before = cap;
+    job.tenant = NULL;
+    job.created_us = -1500000;
+    job.priority = 2147483647;
+    len = pmq_entry_write(&buf, &cap, &job);
+    want = "{\"id\":\"0b7e4c38-9c1a-4d3e-8a57-3f0f6c1d2e4a\","
+           "\"queue_name\":\"email:processing\",\"priority\":2147483647,"
+           "\"payload\":{\"to\": \"a@example.com\"},"
+           "\"created_at\":\"1969-12-31T23:59:58.500000+00:00\","
+           "\"attempt_count\":2,\"max_attempts\":5,\"tenant_id\":null}";
+    ck_assert_str_eq(buf, want);
+    ck_assert_uint_eq(len, strlen(want));
+    ck_assert_ptr_eq(buf, before);
+    ck_assert_uint_eq(cap, cap_before);
+    free(buf);
+}
+END_TEST
+
 START_TEST(entries_as_postgresql_writes_them_are_read)
 {
     /* json_build_object's spacing, an offset, escapes in strings. */
@@ -151,6 +189,7 @@ int main(void)
     suite_add_tcase(s, tc);
     TCase *rw = tcase_create("read and write");
     tcase_add_test(rw, written_entries_read_back);
+    tcase_add_test(rw, written_entries_are_exact);
     tcase_add_test(rw, entries_as_postgresql_writes_them_are_read);
     tcase_add_test(rw, entries_that_are_not_jobs_are_refused);
     suite_add_tcase(s, rw);

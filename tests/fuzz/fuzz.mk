@@ -51,7 +51,8 @@ fuzz_config_sources = $(srcdir)/tests/fuzz/fuzz_config.c $(srcdir)/core/config.c
 	$(srcdir)/core/errors.c $(srcdir)/core/util.c \
 	$(srcdir)/core/config_reader.c $(srcdir)/core/config_schema.c \
 	$(srcdir)/core/cron.c $(srcdir)/core/secrets.c
-fuzz_entry_sources = $(srcdir)/tests/fuzz/fuzz_entry.c $(srcdir)/core/entry.c $(srcdir)/core/util.c
+fuzz_entry_sources = $(srcdir)/tests/fuzz/fuzz_entry.c $(srcdir)/core/entry.c $(srcdir)/core/util.c \
+	$(srcdir)/core/buf.c
 fuzz_bounce_sources = $(srcdir)/tests/fuzz/fuzz_bounce.c $(srcdir)/plugins/bounce/report.c \
 	$(srcdir)/plugins/bounce/classify.c $(srcdir)/plugins/common/utf8.c \
 	$(srcdir)/plugins/common/xalloc.c
