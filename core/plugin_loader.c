@@ -127,6 +127,16 @@ static int check_keys(const pmq_plugin_magic_block *m, pmq_plugin *p, pmq_errors
     return pmq_plugin_section_check(&p->section, errs) ? -1 : 0;
 }
 
+/* dlsym() one of the two entry points, or report it missing with `hint`. */
+static void *entry_point(void *dl, const char *name, const pmq_plugin *p, pmq_errors *errs,
+                         const char *hint)
+{
+    void *fn = dlsym(dl, name);
+    if (!fn)
+        pmq_error_hint(load_error(errs, p, "missing entry point \"%s\"", name), "%s", hint);
+    return fn;
+}
+
 /* Open, check and initialise one plugin; on failure, one error and nothing kept. */
 static void load_one(pmq_registry *reg, const pmq_config *cfg, pmq_plugin *p, pmq_errors *errs)
 {
@@ -163,25 +173,22 @@ static void load_one(pmq_registry *reg, const pmq_config *cfg, pmq_plugin *p, pm
     /* Never dlclose(): a plugin's code may still be referenced (PostgreSQL
      * does not unload either). */
 
-    pmq_plugin_magic_fn magic_fn = (pmq_plugin_magic_fn)dlsym(dl, PMQ_PLUGIN_MAGIC_FUNC);
-    if (!magic_fn) {
-        e = load_error(errs, p, "missing entry point \"" PMQ_PLUGIN_MAGIC_FUNC "\"");
-        pmq_error_hint(e, "Is this a pmq plugin? Define its descriptor with PMQ_PLUGIN_MAGIC() "
-                          "from <pmq/plugin.h>.");
+    pmq_plugin_magic_fn magic_fn = (pmq_plugin_magic_fn)entry_point(
+        dl, PMQ_PLUGIN_MAGIC_FUNC, p, errs,
+        "Is this a pmq plugin? Define its descriptor with PMQ_PLUGIN_MAGIC() from <pmq/plugin.h>.");
+    if (!magic_fn)
         return;
-    }
     const pmq_plugin_magic_block *m = magic_fn();
     if (check_magic(m, p, errs) != 0)
         return;
 
     /* Looked up after the version check: another major may name it otherwise. */
-    pmq_plugin_init_fn init_fn = (pmq_plugin_init_fn)dlsym(dl, PMQ_PLUGIN_INIT_FUNC);
-    if (!init_fn) {
-        e = load_error(errs, p, "missing entry point \"" PMQ_PLUGIN_INIT_FUNC "\"");
-        pmq_error_hint(e, "Export an init function: int pmq_plugin_init(pmq_host *, const "
-                          "pmq_api *, const pmq_section *).");
+    pmq_plugin_init_fn init_fn = (pmq_plugin_init_fn)entry_point(
+        dl, PMQ_PLUGIN_INIT_FUNC, p, errs,
+        "Export an init function: int pmq_plugin_init(pmq_host *, const pmq_api *, const "
+        "pmq_section *).");
+    if (!init_fn)
         return;
-    }
     if (check_keys(m, p, errs) != 0)
         return;
     p->flags = m->flags;
