@@ -34,12 +34,26 @@ static const char *const heads[] = {
 static const char *const band_suffixes[PMQ_NBANDS] = {":high", "", ":low"};
 static const char *const band_names[PMQ_NBANDS] = {"high", "normal", "low"};
 
-/* "<prefix><head><name><suffix>"; every part is bounded (keys.h), none is cut. */
+/* Append `s`, at most `max` bytes of it, at `at`; returns the new end. */
+static char *put(char *at, const char *s, size_t max)
+{
+    size_t n = strnlen(s, max);
+    memcpy(at, s, n);
+    return at + n;
+}
+
+/*
+ * "<prefix><head><name><suffix>"; every part is bounded (keys.h), none is
+ * cut.  Copied, not printf'd: the migrator builds three keys per job.
+ */
 static char *build(char *key, const char *prefix, const char *head, const char *name,
                    const char *suffix)
 {
-    snprintf(key, PMQ_KEY_MAX, "%.*s%s%s%s", PMQ_KEY_PREFIX_MAX, prefix, head, name ? name : "",
-             suffix);
+    char *at = put(key, prefix, PMQ_KEY_PREFIX_MAX);
+    at = put(at, head, PMQ_KEY_MAX); /* ours: at most PMQ_KEY_HEAD_MAX before a name */
+    at = put(at, name ? name : "", PMQ_WORKER_ID_SIZE - 1);
+    at = put(at, suffix, PMQ_KEY_MAX); /* a band's, after a queue name */
+    *at = '\0';
     return key;
 }
 

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "db.h"
 #include "entry.h"
 #include "keys.h"
@@ -25,6 +26,13 @@
 
 /* lua/push.lua says what it takes and does. */
 static pmq_script push_script = {pmq_lua_push, ""};
+
+/* Append `key` with its NUL to `keys`, remembering where key number `k` starts. */
+static void add_key(pmq_buf *keys, size_t *key_at, int k, const char *key)
+{
+    key_at[k] = keys->len;
+    pmq_buf_put(keys, key, strlen(key) + 1);
+}
 
 /*
  * The claim returns the columns of the guide's RedisJobPayload, which the
@@ -173,7 +181,8 @@ int pmq_migrate_batch(PGconn *pg, pmq_redis *r, int batch, int64_t *next_due_ms)
 
     /* Per job: three keys (its hash, band and wake-up list) and three args. */
     int nkeys = 1 + 3 * n, nargs = 3 + 3 * n;
-    char(*keys)[PMQ_KEY_MAX] = pmq_xmalloc((size_t)nkeys * sizeof *keys);
+    pmq_buf keys = {0}; /* the keys end to end: PMQ_KEY_MAX slots would spread them over MBs */
+    size_t *key_at = pmq_xmalloc((size_t)nkeys * sizeof *key_at);
     const char **kv = pmq_xmalloc((size_t)nkeys * sizeof *kv);
     const char **args = pmq_xmalloc((size_t)nargs * sizeof *args);
     size_t *lens = pmq_xmalloc((size_t)nargs * sizeof *lens);
@@ -181,7 +190,8 @@ int pmq_migrate_batch(PGconn *pg, pmq_redis *r, int batch, int64_t *next_due_ms)
     char **entries = pmq_xcalloc((size_t)n, sizeof *entries);
     double lag_sum = 0, lag_max = 0;
     char now[32], sum[32], max[32];
-    kv[0] = pmq_key_migrator_stats(keys[0], r->prefix);
+    char key[PMQ_KEY_MAX];
+    add_key(&keys, key_at, 0, pmq_key_migrator_stats(key, r->prefix));
     args[0] = now;
     args[1] = sum;
     args[2] = max;
@@ -202,15 +212,18 @@ int pmq_migrate_batch(PGconn *pg, pmq_redis *r, int batch, int64_t *next_due_ms)
         };
         size_t cap = 0;
         int k = 1 + 3 * i, a = 3 + 3 * i;
-        kv[k] = pmq_key_job(keys[k], r->prefix, job.id);
-        kv[k + 1] = pmq_key_queue(keys[k + 1], r->prefix, job.queue, pmq_band_of(job.priority));
-        kv[k + 2] = pmq_key_wake(keys[k + 2], r->prefix, job.queue);
+        add_key(&keys, key_at, k, pmq_key_job(key, r->prefix, job.id));
+        add_key(&keys, key_at, k + 1,
+                pmq_key_queue(key, r->prefix, job.queue, pmq_band_of(job.priority)));
+        add_key(&keys, key_at, k + 2, pmq_key_wake(key, r->prefix, job.queue));
         snprintf(attempts[i], sizeof attempts[i], "%d", job.attempt_count + 1);
         args[a] = attempts[i];
         args[a + 1] = job.queue;
         lens[a + 2] = pmq_entry_write(&entries[i], &cap, &job);
         args[a + 2] = entries[i];
     }
+    for (int k = 0; k < nkeys; k++)
+        kv[k] = keys.s + key_at[k];
     snprintf(now, sizeof now, "%lld", (long long)(pmq_wall_us() / 1000));
     snprintf(sum, sizeof sum, "%.6f", lag_sum);
     snprintf(max, sizeof max, "%.6f", lag_max);
@@ -234,7 +247,8 @@ int pmq_migrate_batch(PGconn *pg, pmq_redis *r, int batch, int64_t *next_due_ms)
         freeReplyObject(rep);
     pmq_free_strings(entries, (size_t)n);
     free(attempts);
-    free(keys);
+    pmq_buf_free(&keys);
+    free(key_at);
     free(kv);
     free(args);
     free(lens);
