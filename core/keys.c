@@ -37,9 +37,9 @@ static const char *const band_names[PMQ_NBANDS] = {"high", "normal", "low"};
 /* Append `s`, at most `max` bytes of it, at `at`; returns the new end. */
 static char *put(char *at, const char *s, size_t max)
 {
-    size_t n = strnlen(s, max);
-    memcpy(at, s, n);
-    return at + n;
+    while (max-- && *s)
+        *at++ = *s++;
+    return at;
 }
 
 /*
