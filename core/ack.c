@@ -249,29 +249,12 @@ static size_t append_stats(pmq_redis *r, const pmq_outcome *o, size_t n, PGresul
 static pmq_script settle_script = {pmq_lua_settle, ""};
 static pmq_script deadletter_script = {pmq_lua_deadletter, ""};
 
-/* EVALSHA of `s`, pipelined: the script must be loaded (pmq_redis_eval did it once). */
-static void append_evalsha(pmq_redis *r, const pmq_script *s, int nkeys, const char **keys,
-                           int nargs, const char **args)
-{
-    int argc = 3 + nkeys + nargs;
-    const char **argv = pmq_xmalloc((size_t)argc * sizeof *argv);
-    char nk[16];
-    snprintf(nk, sizeof nk, "%d", nkeys);
-    argv[0] = "EVALSHA";
-    argv[1] = s->sha;
-    argv[2] = nk;
-    memcpy(argv + 3, keys, (size_t)nkeys * sizeof *keys);
-    memcpy(argv + 3 + nkeys, args, (size_t)nargs * sizeof *args);
-    redisAppendCommandArgv(r->c, argc, argv, NULL);
-    free(argv);
-}
-
 static pmq_script *const release_scripts[] = {&settle_script, &deadletter_script};
 
 /*
  * Make sure Redis knows the release's scripts (they are pipelined by SHA);
  * `reload` after a failed release, in case Redis restarted and forgot them.
- * Returns -1 on a connection error.
+ * Returns -1 on a connection error or a refusal.
  */
 static int load_scripts(pmq_redis *r, int reload)
 {
@@ -279,12 +262,8 @@ static int load_scripts(pmq_redis *r, int reload)
         pmq_script *sc = release_scripts[i];
         if (sc->sha[0] && !reload)
             continue;
-        redisReply *rep = pmq_redis_command(r, "SCRIPT LOAD %s", sc->source);
-        if (!rep)
+        if (pmq_redis_load_script(r, sc) < 0)
             return -1;
-        if (rep->type == REDIS_REPLY_STRING && rep->len == 40)
-            memcpy(sc->sha, rep->str, 41);
-        freeReplyObject(rep);
     }
     return 0;
 }
@@ -328,7 +307,7 @@ static size_t append_release(pmq_redis *r, const char *worker_id, const pmq_outc
             av[2 + 2 * i] = PQgetvalue(res, i, 4);
             av[3 + 2 * i] = PQgetvalue(res, i, 1);
         }
-        append_evalsha(r, &settle_script, rows, kv, 2 + 2 * rows, av);
+        pmq_redis_append_eval(r, &settle_script, rows, kv, 2 + 2 * rows, av);
         sent++;
         free(keys);
         free(kv);
@@ -351,7 +330,7 @@ static size_t append_release(pmq_redis *r, const char *worker_id, const pmq_outc
         const char *entry = PQgetvalue(res, i, 2);
         pmq_key_deadletter(dl, r->prefix, PQgetvalue(res, i, 0));
         const char *keys[3] = {dl, list, head}, *args[2] = {entry, cap};
-        append_evalsha(r, &deadletter_script, 3, keys, 2, args);
+        pmq_redis_append_eval(r, &deadletter_script, 3, keys, 2, args);
         sent++;
     }
     if (first)

@@ -256,6 +256,18 @@ int pmq_migrate_batch(PGconn *pg, pmq_redis *r, int batch, int64_t *next_due_ms)
     return rc;
 }
 
+/* Consume the notifications libpq holds; 1 when there were any. */
+static int drain_notifies(PGconn *pg)
+{
+    int any = 0;
+    PGnotify *n;
+    while ((n = PQnotifies(pg)) != NULL) {
+        PQfreemem(n);
+        any = 1;
+    }
+    return any;
+}
+
 /* Wait for a NOTIFY or `timeout_ms`; -1 when the connection broke. */
 static int wait_notify(PGconn *pg, int64_t timeout_ms)
 {
@@ -263,25 +275,15 @@ static int wait_notify(PGconn *pg, int64_t timeout_ms)
      * A NOTIFY that came in with the last query's results is already in
      * libpq's buffer, and the socket will not wake poll() for it: look first.
      */
-    if (pg) {
-        int pending = 0;
-        PGnotify *n;
-        while ((n = PQnotifies(pg)) != NULL) {
-            PQfreemem(n);
-            pending = 1;
-        }
-        if (pending)
-            return 0;
-    }
+    if (drain_notifies(pg))
+        return 0;
     struct pollfd pfd = {PQsocket(pg), POLLIN, 0};
     int rc = poll(&pfd, 1, (int)timeout_ms);
     if (rc < 0 && errno != EINTR)
         return -1;
     if (rc > 0 && !PQconsumeInput(pg))
         return -1;
-    PGnotify *n;
-    while ((n = PQnotifies(pg)) != NULL)
-        PQfreemem(n);
+    drain_notifies(pg);
     return 0;
 }
 

@@ -7,7 +7,7 @@
 
 #include "config.h"
 
-/* Never NULL: a static default block when `name` has no section. */
+/* Never NULL: the schema's defaults when `name` has no section. */
 const pmq_queue_config *pmq_queue_settings(const pmq_config *cfg, const char *name);
 
 #endif /* PMQ_QUEUE_SETTINGS_H */

@@ -154,7 +154,7 @@ int pmq_redis_replies(pmq_redis *r, size_t n, const char *what)
     return errors;
 }
 
-static int load_script(pmq_redis *r, pmq_script *s)
+int pmq_redis_load_script(pmq_redis *r, pmq_script *s)
 {
     redisReply *rep = redisCommand(r->c, "SCRIPT LOAD %s", s->source);
     if (!rep)
@@ -169,30 +169,42 @@ static int load_script(pmq_redis *r, pmq_script *s)
     return ok ? 0 : -1;
 }
 
+/*
+ * EVALSHA's argv for `script` (its SHA filled in by the caller), keys and
+ * args; `lens` NULL: the args are strings.  The caller frees both arrays.
+ */
+static size_t eval_argv(int nkeys, const char **keys, int nargs, const char **args,
+                        const size_t *arglens, char *nk, const char ***argv, size_t **lens)
+{
+    size_t argc = 3 + (size_t)nkeys + (size_t)nargs;
+    const char **v = pmq_xmalloc(argc * sizeof *v);
+    size_t *l = pmq_xmalloc(argc * sizeof *l);
+    snprintf(nk, 16, "%d", nkeys);
+    v[0] = "EVALSHA", l[0] = 7;
+    v[1] = NULL, l[1] = 40;
+    v[2] = nk, l[2] = strlen(nk);
+    for (int i = 0; i < nkeys; i++)
+        v[3 + i] = keys[i], l[3 + i] = strlen(keys[i]);
+    for (int i = 0; i < nargs; i++)
+        v[3 + nkeys + i] = args[i], l[3 + nkeys + i] = arglens ? arglens[i] : strlen(args[i]);
+    *argv = v;
+    *lens = l;
+    return argc;
+}
+
 redisReply *pmq_redis_eval(pmq_redis *r, pmq_script *script, int nkeys, const char **keys,
                            int nargs, const char **args, const size_t *arglens)
 {
-    size_t argc = 3 + (size_t)nkeys + (size_t)nargs;
-    const char **argv = pmq_xmalloc(argc * sizeof *argv);
-    size_t *lens = pmq_xmalloc(argc * sizeof *lens);
+    const char **argv;
+    size_t *lens;
     char nk[16];
-    snprintf(nk, sizeof nk, "%d", nkeys);
-    argv[0] = "EVALSHA";
-    argv[2] = nk;
-    for (int i = 0; i < nkeys; i++)
-        argv[3 + i] = keys[i], lens[3 + i] = strlen(keys[i]);
-    for (int i = 0; i < nargs; i++)
-        argv[3 + nkeys + i] = args[i],
-                     lens[3 + nkeys + i] = arglens ? arglens[i] : strlen(args[i]);
-    lens[0] = 7;
-    lens[2] = strlen(nk);
+    size_t argc = eval_argv(nkeys, keys, nargs, args, arglens, nk, &argv, &lens);
 
     redisReply *rep = NULL;
     for (int tries = 0; tries < 2; tries++) {
-        if (!script->sha[0] && load_script(r, script) < 0)
+        if (!script->sha[0] && pmq_redis_load_script(r, script) < 0)
             break;
         argv[1] = script->sha;
-        lens[1] = 40;
         rep = redisCommandArgv(r->c, (int)argc, argv, lens);
         if (rep && rep->type == REDIS_REPLY_ERROR && !strncmp(rep->str, "NOSCRIPT", 8)) {
             /* Redis restarted or its script cache was flushed. */
@@ -206,6 +218,19 @@ redisReply *pmq_redis_eval(pmq_redis *r, pmq_script *script, int nkeys, const ch
     free(argv);
     free(lens);
     return rep;
+}
+
+void pmq_redis_append_eval(pmq_redis *r, const pmq_script *script, int nkeys, const char **keys,
+                           int nargs, const char **args)
+{
+    const char **argv;
+    size_t *lens;
+    char nk[16];
+    size_t argc = eval_argv(nkeys, keys, nargs, args, NULL, nk, &argv, &lens);
+    argv[1] = script->sha;
+    redisAppendCommandArgv(r->c, (int)argc, argv, lens);
+    free(argv);
+    free(lens);
 }
 
 int pmq_redis_info_version(const char *info)

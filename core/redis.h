@@ -44,6 +44,16 @@ void pmq_redis_free(pmq_redis *r);
 redisReply *pmq_redis_eval(pmq_redis *r, pmq_script *script, int nkeys, const char **keys,
                            int nargs, const char **args, const size_t *arglens);
 
+/*
+ * Pipeline EVALSHA of `script` (the args are strings): the script must be
+ * loaded (pmq_redis_load_script), and the caller reads the reply.
+ */
+void pmq_redis_append_eval(pmq_redis *r, const pmq_script *script, int nkeys, const char **keys,
+                           int nargs, const char **args);
+
+/* SCRIPT LOAD `s`, filling in its SHA; -1 on a connection error or a refusal (logged). */
+int pmq_redis_load_script(pmq_redis *r, pmq_script *s);
+
 /* Run a command; NULL on a connection error (and logs it). */
 redisReply *pmq_redis_command(pmq_redis *r, const char *fmt, ...);
 

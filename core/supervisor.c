@@ -95,6 +95,13 @@ static void on_child_term(int sig)
 
 /*--- starting children ---*/
 
+/* "<host_id>:<pid>:<pool>", as the master and the worker itself both call it. */
+static void name_worker(child *c, pid_t pid)
+{
+    snprintf(c->worker_id, sizeof c->worker_id, "%s:%d:%s", c->cfg->daemon.host_id, (int)pid,
+             c->pool->name);
+}
+
 static pid_t start_child(child *c)
 {
     /* What tells served() that this process served: its word, or a job id in a slot. */
@@ -111,8 +118,7 @@ static pid_t start_child(child *c)
         c->pid = pid;
         c->started_ms = pmq_now_ms();
         if (c->role == ROLE_WORKER)
-            snprintf(c->worker_id, sizeof c->worker_id, "%s:%d:%s", c->cfg->daemon.host_id,
-                     (int)pid, c->pool->name);
+            name_worker(c, pid);
         return pid;
     }
 
@@ -143,10 +149,9 @@ static pid_t start_child(child *c)
         rc = pmq_http_main(c->cfg, &child_stopping);
         break;
     default: {
-        char id[PMQ_WORKER_ID_SIZE];
-        snprintf(id, sizeof id, "%s:%d:%s", c->cfg->daemon.host_id, (int)getpid(), c->pool->name);
-        pmq_worker_args args = {c->cfg, c->pool, id, c->slots, c->has_note ? &c->note : NULL,
-                                &child_stopping};
+        name_worker(c, getpid());
+        pmq_worker_args args = {c->cfg, c->pool, c->worker_id, c->slots,
+                                c->has_note ? &c->note : NULL, &child_stopping};
         rc = pmq_worker_main(&args);
         break;
     }

@@ -1602,7 +1602,7 @@ START_TEST(test_schema_rows)
         ck_assert_msg(rc == 0, "the default of [%s] %s does not fit its row", sp->type,
                       bad ? bad : "?");
         if (kind == PMQ_SECTION_QUEUE) {
-            /* queue_settings.c's block for a queue without a section says the same. */
+            /* pmq_queue_settings() for a queue without a section says the same. */
             const pmq_queue_config *d = pmq_queue_settings(NULL, "q");
             ck_assert_int_eq(base.queue.max_attempts, d->max_attempts);
             ck_assert_int_eq(base.queue.backoff_base_ms, d->backoff_base_ms);

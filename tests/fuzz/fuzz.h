@@ -25,4 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
         }                                                                                          \
     } while (0)
 
+/* A string a plugin gives (and so stores) is valid UTF-8 without NULs (plugins/common/utf8.h). */
+#define FUZZ_CHECK_TEXT(what, s)                                                                   \
+    FUZZ_CHECK(!(s) || plugin_utf8_valid(s), "%s is not UTF-8: %s", what, s)
+
 #endif /* PMQ_FUZZ_H */

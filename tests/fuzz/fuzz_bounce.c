@@ -17,11 +17,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-static void check_text(const char *what, const char *s)
-{
-    FUZZ_CHECK(!s || plugin_utf8_valid(s), "%s is not UTF-8: %s", what, s);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     bounce_report r;
@@ -29,21 +24,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = bounce_report_parse((const char *)data, size, &r, &why);
     if (rc == 1) {
         FUZZ_CHECK(r.nrcpts > 0 && !why, "a bounce with %zu recipients", r.nrcpts);
-        check_text("the original Message-ID", r.original_message_id);
+        FUZZ_CHECK_TEXT("the original Message-ID", r.original_message_id);
         for (size_t i = 0; i < r.nrcpts; i++) {
             const bounce_recipient *b = &r.rcpts[i];
             FUZZ_CHECK(b->email && *b->email && strchr(b->email, '@'), "recipient %zu", i);
             for (const char *c = b->email; *c; c++)
                 FUZZ_CHECK(!(*c >= 'A' && *c <= 'Z'), "recipient %s is not lower-case", b->email);
-            check_text("an address", b->email);
-            check_text("a status", b->status);
-            check_text("a reply code", b->smtp_code);
-            check_text("a diagnostic", b->diagnostic);
+            FUZZ_CHECK_TEXT("an address", b->email);
+            FUZZ_CHECK_TEXT("a status", b->status);
+            FUZZ_CHECK_TEXT("a reply code", b->smtp_code);
+            FUZZ_CHECK_TEXT("a diagnostic", b->diagnostic);
         }
         bounce_report_clear(&r);
     } else {
         FUZZ_CHECK(rc == 0 && why && r.nrcpts == 0, "not a bounce, rc %d", rc);
-        check_text("the reason", why);
+        FUZZ_CHECK_TEXT("the reason", why);
         free(why);
     }
     return 0;

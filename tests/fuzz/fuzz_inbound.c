@@ -19,18 +19,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-static void check_text(const char *what, const char *s)
-{
-    FUZZ_CHECK(!s || plugin_utf8_valid(s), "%s is not UTF-8: %s", what, s);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     email_inbound m;
     char *err = NULL;
     if (email_inbound_parse((const char *)data, size, &m, &err) < 0) {
         FUZZ_CHECK(err && *err, "refused without a reason");
-        check_text("the reason", err);
+        FUZZ_CHECK_TEXT("the reason", err);
         free(err);
         return 0;
     }
@@ -39,22 +34,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(!m.message_id || (m.message_id[0] == '<' &&
                                  m.message_id[strlen(m.message_id) - 1] == '>'),
                "Message-ID %s", m.message_id);
-    check_text("the Message-ID", m.message_id);
-    check_text("the From address", m.from_addr);
-    check_text("the To addresses", m.to_addr);
-    check_text("the subject", m.subject);
-    check_text("the date", m.date);
-    check_text("the text body", m.text_body);
-    check_text("the html body", m.html_body);
-    check_text("the headers", m.headers_json);
+    FUZZ_CHECK_TEXT("the Message-ID", m.message_id);
+    FUZZ_CHECK_TEXT("the From address", m.from_addr);
+    FUZZ_CHECK_TEXT("the To addresses", m.to_addr);
+    FUZZ_CHECK_TEXT("the subject", m.subject);
+    FUZZ_CHECK_TEXT("the date", m.date);
+    FUZZ_CHECK_TEXT("the text body", m.text_body);
+    FUZZ_CHECK_TEXT("the html body", m.html_body);
+    FUZZ_CHECK_TEXT("the headers", m.headers_json);
     json_object *h = json_tokener_parse(m.headers_json);
     FUZZ_CHECK(h && json_object_is_type(h, json_type_object), "headers %s", m.headers_json);
     json_object_put(h);
     for (size_t i = 0; i < m.nattachments; i++) {
         const email_attachment *a = &m.attachments[i];
-        check_text("a filename", a->filename);
+        FUZZ_CHECK_TEXT("a filename", a->filename);
         FUZZ_CHECK(a->content_type && strchr(a->content_type, '/'), "attachment %zu's type", i);
-        check_text("a content type", a->content_type);
+        FUZZ_CHECK_TEXT("a content type", a->content_type);
         FUZZ_CHECK(a->data, "attachment %zu has no buffer", i);
         char *hex = g_compute_checksum_for_data(G_CHECKSUM_SHA256, a->data, a->len);
         FUZZ_CHECK(!strcmp(hex, a->sha256), "attachment %zu: sha256 %s, content's %s", i,
